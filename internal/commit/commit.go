@@ -1,0 +1,193 @@
+// Package commit is the group committer: it turns many appends into few
+// fsyncs. Producers append to partition logs (page cache only), mark each log
+// dirty here and wait on the Round the mark landed in. One goroutine runs
+// rounds back to back: it takes the set of dirty logs, fsyncs them all, then
+// closes the round's channel, which releases every producer of the round at
+// once. While a round's fsyncs run, the next round accumulates, so the number
+// of batches per fsync grows with load and an idle broker adds no latency: a
+// lone producer waits for exactly one fsync.
+//
+// Invariant: a log marked dirty in round R was appended to before R began, so
+// R's Sync covers that append. Rounds complete in order.
+package commit
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Log is what the committer syncs; *storage.Log implements it.
+type Log interface {
+	// Sync makes everything appended so far durable. An error is final for
+	// that log (the log goes offline); the committer never retries it.
+	Sync() (durable int64, err error)
+}
+
+// Round is one fsync round. Done is closed when every log marked in it has
+// been synced (successfully or not: callers check their log's state).
+type Round struct {
+	done    chan struct{}
+	batches int
+}
+
+// Done is closed when the round's fsyncs have finished.
+func (r *Round) Done() <-chan struct{} { return r.done }
+
+// Stats are cumulative counters (for metrics).
+type Stats struct {
+	Rounds       int64 // fsync rounds completed
+	Batches      int64 // produce batches covered by those rounds
+	Syncs        int64 // individual log fsyncs
+	SyncFailures int64
+	LastBatches  int64 // batches in the most recent round
+}
+
+// Committer runs fsync rounds.
+type Committer struct {
+	log         *slog.Logger
+	parallelism int
+	observe     func(d time.Duration, batches int)
+
+	mu    sync.Mutex
+	dirty map[Log]struct{}
+	next  *Round
+
+	kick chan struct{}
+
+	rounds, batches, syncs, failures, last atomic.Int64
+}
+
+// Options configure a Committer.
+type Options struct {
+	// Parallelism bounds how many logs are fsynced at once in a round.
+	Parallelism int
+	Logger      *slog.Logger
+	// Observe, if set, is called after each round with its fsync duration.
+	Observe func(d time.Duration, batches int)
+}
+
+// New returns a committer; call Run to start it.
+func New(opts Options) *Committer {
+	if opts.Parallelism <= 0 {
+		opts.Parallelism = 8
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Committer{
+		log: lg, parallelism: opts.Parallelism, observe: opts.Observe,
+		dirty: map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1),
+	}
+}
+
+func newRound() *Round { return &Round{done: make(chan struct{})} }
+
+// Add marks l dirty (an append of `batches` batches just happened) and returns
+// the round that will sync it.
+func (c *Committer) Add(l Log, batches int) *Round {
+	c.mu.Lock()
+	c.dirty[l] = struct{}{}
+	r := c.next
+	r.batches += batches
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+	return r
+}
+
+// Next returns the round now accumulating; its Done fires when the next
+// fsync round completes (fetch long polls wait on it for new durable data).
+func (c *Committer) Next() *Round {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.next
+}
+
+// Stats returns the counters.
+func (c *Committer) Stats() Stats {
+	return Stats{
+		Rounds: c.rounds.Load(), Batches: c.batches.Load(), Syncs: c.syncs.Load(),
+		SyncFailures: c.failures.Load(), LastBatches: c.last.Load(),
+	}
+}
+
+// Run executes rounds until ctx ends, then runs a last round so nothing
+// appended before shutdown is left unsynced.
+func (c *Committer) Run(ctx context.Context) {
+	for {
+		select {
+		case <-c.kick:
+			c.round()
+		case <-ctx.Done():
+			c.round()
+			return
+		}
+	}
+}
+
+// Flush runs a round now (used at shutdown and by tests).
+func (c *Committer) Flush() { c.round() }
+
+func (c *Committer) round() {
+	c.mu.Lock()
+	if len(c.dirty) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	logs := make([]Log, 0, len(c.dirty))
+	for l := range c.dirty {
+		logs = append(logs, l)
+	}
+	clear(c.dirty)
+	r := c.next
+	c.next = newRound()
+	c.mu.Unlock()
+
+	start := time.Now()
+	c.syncAll(logs)
+	d := time.Since(start)
+	c.rounds.Add(1)
+	c.batches.Add(int64(r.batches))
+	c.last.Store(int64(r.batches))
+	if c.observe != nil {
+		c.observe(d, r.batches)
+	}
+	if d > time.Second {
+		c.log.Warn("slow fsync round", "duration", d, "logs", len(logs), "batches", r.batches)
+	}
+	close(r.done)
+}
+
+func (c *Committer) syncAll(logs []Log) {
+	if len(logs) == 1 {
+		c.syncOne(logs[0])
+		return
+	}
+	sem := make(chan struct{}, c.parallelism)
+	var wg sync.WaitGroup
+	for _, l := range logs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.syncOne(l)
+		}()
+	}
+	wg.Wait()
+}
+
+func (c *Committer) syncOne(l Log) {
+	c.syncs.Add(1)
+	if _, err := l.Sync(); err != nil {
+		c.failures.Add(1)
+		// The log itself logs the failure and goes offline; producers
+		// waiting on this round see the failed state and get an error.
+	}
+}

@@ -1,0 +1,140 @@
+// Package config holds chronik-server's user-facing settings: defaults, the
+// TOML config file, CHRONIK_* environment variables and command-line flags,
+// applied in that order of precedence (later wins), then validated.
+//
+// Every setting is declared once in the settings table below; the flag name,
+// the environment variable, the file key, the default and the parser all come
+// from that one row, so the three ways of setting a value cannot drift apart.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a broker.
+type Config struct {
+	DataDir  string
+	LogLevel slog.Level
+
+	Bind        string
+	KafkaPort   int
+	Advertise   string // host or host:port clients should dial; default 127.0.0.1 when bound to 0.0.0.0
+	MetricsPort int    // -1 disables the HTTP listener
+	NodeID      int32
+
+	ProduceProfile Profile
+
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	MaxRequestBytes   int32 // socket.request.max.bytes
+	MessageMaxBytes   int32 // message.max.bytes (broker default for max.message.bytes)
+	SegmentBytes      int64 // log.segment.bytes
+	SegmentAge        time.Duration
+	RetentionAge      time.Duration // log.retention.ms (reported; enforced in a later release)
+	RetentionBytes    int64         // log.retention.bytes
+
+	ShutdownTimeout time.Duration
+}
+
+// Default returns the settings of `chronik-server start` with nothing set.
+func Default() Config {
+	return Config{
+		DataDir:           "./data",
+		LogLevel:          slog.LevelInfo,
+		Bind:              "0.0.0.0",
+		KafkaPort:         9092,
+		MetricsPort:       9093,
+		NodeID:            1,
+		ProduceProfile:    ProfileHighThroughput,
+		AutoCreateTopics:  true,
+		DefaultPartitions: 3,
+		MaxRequestBytes:   100 << 20,
+		MessageMaxBytes:   1048588,
+		SegmentBytes:      1 << 30,
+		SegmentAge:        7 * 24 * time.Hour,
+		RetentionAge:      7 * 24 * time.Hour,
+		RetentionBytes:    -1,
+		ShutdownTimeout:   30 * time.Second,
+	}
+}
+
+// KafkaAddr is the address the Kafka listener binds.
+func (c *Config) KafkaAddr() string { return net.JoinHostPort(c.Bind, strconv.Itoa(c.KafkaPort)) }
+
+// AdvertisedHostPort is what Metadata tells clients to dial. port is the
+// actual bound port (it differs from KafkaPort when KafkaPort is 0).
+func (c *Config) AdvertisedHostPort(port int) (string, int32) {
+	host := c.Advertise
+	if host == "" {
+		host = c.Bind
+		if host == "0.0.0.0" || host == "::" || host == "" {
+			host = "127.0.0.1"
+		}
+		return host, int32(port)
+	}
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		n, _ := strconv.Atoi(p) // validated in Validate
+		return h, int32(n)
+	}
+	return host, int32(port)
+}
+
+// Validate checks cross-field rules and ranges; the message names the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.KafkaPort < 0 || c.KafkaPort > 65535 {
+		bad("kafka-port", "%d is not a TCP port (0-65535)", c.KafkaPort)
+	}
+	if c.MetricsPort < -1 || c.MetricsPort > 65535 {
+		bad("metrics-port", "%d is not a TCP port (0-65535, or -1 to disable)", c.MetricsPort)
+	}
+	if c.MetricsPort > 0 && c.MetricsPort == c.KafkaPort {
+		bad("metrics-port", "must differ from kafka-port (%d)", c.KafkaPort)
+	}
+	if net.ParseIP(c.Bind) == nil && c.Bind != "localhost" {
+		bad("bind", "%q is not an IP address", c.Bind)
+	}
+	if c.Advertise != "" {
+		if h, p, err := net.SplitHostPort(c.Advertise); err == nil {
+			if n, err := strconv.Atoi(p); err != nil || n <= 0 || n > 65535 || h == "" {
+				bad("advertise", "%q: want HOST or HOST:PORT", c.Advertise)
+			}
+		} else if strings.ContainsAny(c.Advertise, " /") {
+			bad("advertise", "%q: want HOST or HOST:PORT", c.Advertise)
+		}
+	}
+	if c.NodeID < 0 {
+		bad("node-id", "%d must be >= 0", c.NodeID)
+	}
+	if c.DefaultPartitions < 1 || c.DefaultPartitions > 100000 {
+		bad("num-partitions", "%d must be between 1 and 100000", c.DefaultPartitions)
+	}
+	if c.MaxRequestBytes < 1024 {
+		bad("socket-request-max-bytes", "%d must be at least 1024", c.MaxRequestBytes)
+	}
+	if c.MessageMaxBytes < 64 || c.MessageMaxBytes > c.MaxRequestBytes {
+		bad("message-max-bytes", "%d must be between 64 and socket-request-max-bytes (%d)", c.MessageMaxBytes, c.MaxRequestBytes)
+	}
+	if c.SegmentBytes < 14 || c.SegmentBytes > 1<<31-1 {
+		bad("log-segment-bytes", "%d must be between 14 and 2147483647", c.SegmentBytes)
+	}
+	if c.SegmentAge < time.Millisecond {
+		bad("log-segment-ms", "must be at least 1ms")
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,275 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// setting is one row of the settings table: a flag (plus aliases), its
+// CHRONIK_* environment variables, the config-file key and how to parse it.
+type setting struct {
+	flags []string // first is the canonical name; the file key is it with '-' -> '_'
+	envs  []string
+	usage string
+	set   func(c *Config, v string) error
+	get   func(c *Config) string
+}
+
+func (s *setting) key() string { return strings.ReplaceAll(s.flags[0], "-", "_") }
+
+func intSetting(dst func(*Config) *int) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*dst(c) = n
+			return nil
+		}, func(c *Config) string {
+			return strconv.Itoa(*dst(c))
+		}
+}
+
+func int64Setting(dst func(*Config) *int64) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not an integer", v)
+			}
+			*dst(c) = n
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatInt(*dst(c), 10)
+		}
+}
+
+func int32Setting(dst func(*Config) *int32) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+			if err != nil {
+				return fmt.Errorf("%q is not a 32-bit integer", v)
+			}
+			*dst(c) = int32(n)
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatInt(int64(*dst(c)), 10)
+		}
+}
+
+// msSetting parses milliseconds (Kafka's unit) or a Go duration ("10s").
+func msSetting(dst func(*Config) *time.Duration) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			v = strings.TrimSpace(v)
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				*dst(c) = time.Duration(n) * time.Millisecond
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%q is neither milliseconds nor a duration like 30s", v)
+			}
+			*dst(c) = d
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatInt(dst(c).Milliseconds(), 10)
+		}
+}
+
+func stringSetting(dst func(*Config) *string) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error { *dst(c) = strings.TrimSpace(v); return nil },
+		func(c *Config) string { return *dst(c) }
+}
+
+func boolSetting(dst func(*Config) *bool) (func(*Config, string) error, func(*Config) string) {
+	return func(c *Config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a boolean (true/false)", v)
+			}
+			*dst(c) = b
+			return nil
+		}, func(c *Config) string {
+			return strconv.FormatBool(*dst(c))
+		}
+}
+
+func row(flags []string, envs []string, usage string, set func(*Config, string) error, get func(*Config) string) setting {
+	return setting{flags: flags, envs: envs, usage: usage, set: set, get: get}
+}
+
+// settings is the table of every setting. Keep README's configuration table in
+// sync with it (TestREADMEListsEverySetting checks).
+var settings = func() []setting {
+	var s []setting
+	add := func(flags, envs []string, usage string, set func(*Config, string) error, get func(*Config) string) {
+		s = append(s, row(flags, envs, usage, set, get))
+	}
+	set, get := stringSetting(func(c *Config) *string { return &c.DataDir })
+	add([]string{"data-dir", "d"}, []string{"CHRONIK_DATA_DIR"}, "directory holding all broker data", set, get)
+	add([]string{"log-level"}, []string{"CHRONIK_LOG_LEVEL"}, "debug, info, warn or error",
+		func(c *Config, v string) error {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+				return fmt.Errorf("%q is not a log level (debug, info, warn, error)", v)
+			}
+			c.LogLevel = l
+			return nil
+		}, func(c *Config) string { return strings.ToLower(c.LogLevel.String()) })
+	set, get = stringSetting(func(c *Config) *string { return &c.Bind })
+	add([]string{"bind"}, []string{"CHRONIK_BIND"}, "IP address the Kafka and metrics listeners bind", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.KafkaPort })
+	add([]string{"kafka-port"}, []string{"CHRONIK_KAFKA_PORT"}, "Kafka protocol port (0 picks a free port)", set, get)
+	set, get = stringSetting(func(c *Config) *string { return &c.Advertise })
+	add([]string{"advertise", "advertised-addr"}, []string{"CHRONIK_ADVERTISE", "CHRONIK_ADVERTISED_ADDR"},
+		"HOST or HOST:PORT clients are told to connect to (default: bind address, or 127.0.0.1 for 0.0.0.0)", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.MetricsPort })
+	add([]string{"metrics-port"}, []string{"CHRONIK_METRICS_PORT"}, "HTTP port for /metrics, /health, /ready (-1 disables)", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.NodeID })
+	add([]string{"node-id"}, []string{"CHRONIK_NODE_ID"}, "broker id reported to clients", set, get)
+	add([]string{"produce-profile"}, []string{"CHRONIK_PRODUCE_PROFILE"}, "low-latency, balanced, high-throughput or extreme",
+		func(c *Config, v string) error {
+			p, err := ParseProfile(v)
+			if err != nil {
+				return err
+			}
+			c.ProduceProfile = p
+			return nil
+		}, func(c *Config) string { return c.ProduceProfile.String() })
+	set, get = boolSetting(func(c *Config) *bool { return &c.AutoCreateTopics })
+	add([]string{"auto-create-topics"}, []string{"CHRONIK_AUTO_CREATE_TOPICS"}, "auto.create.topics.enable: create unknown topics on Metadata/Produce", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.DefaultPartitions })
+	add([]string{"num-partitions"}, []string{"CHRONIK_NUM_PARTITIONS", "CHRONIK_DEFAULT_PARTITIONS"}, "num.partitions: partitions of auto-created topics", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.MaxRequestBytes })
+	add([]string{"socket-request-max-bytes"}, []string{"CHRONIK_SOCKET_REQUEST_MAX_BYTES"}, "largest request frame accepted; larger closes the connection", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.MessageMaxBytes })
+	add([]string{"message-max-bytes"}, []string{"CHRONIK_MESSAGE_MAX_BYTES"}, "message.max.bytes: largest record batch (topic max.message.bytes default)", set, get)
+	set, get = int64Setting(func(c *Config) *int64 { return &c.SegmentBytes })
+	add([]string{"log-segment-bytes"}, []string{"CHRONIK_LOG_SEGMENT_BYTES"}, "log.segment.bytes: roll a segment at this size", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.SegmentAge })
+	add([]string{"log-segment-ms"}, []string{"CHRONIK_LOG_SEGMENT_MS"}, "log.roll.ms: roll a segment at this age (ms or duration)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.RetentionAge })
+	add([]string{"log-retention-ms"}, []string{"CHRONIK_LOG_RETENTION_MS"}, "log.retention.ms default for topics (ms or duration)", set, get)
+	set, get = int64Setting(func(c *Config) *int64 { return &c.RetentionBytes })
+	add([]string{"log-retention-bytes"}, []string{"CHRONIK_LOG_RETENTION_BYTES"}, "log.retention.bytes default for topics (-1 unlimited)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
+	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
+	return s
+}()
+
+// Setting describes one setting for documentation and `chronik-server config`.
+type Setting struct {
+	Flags   []string
+	Envs    []string
+	FileKey string
+	Default string
+	Usage   string
+}
+
+// Settings lists every setting with its default.
+func Settings() []Setting {
+	def := Default()
+	out := make([]Setting, 0, len(settings))
+	for i := range settings {
+		s := &settings[i]
+		out = append(out, Setting{Flags: s.flags, Envs: s.envs, FileKey: s.key(), Default: s.get(&def), Usage: s.usage})
+	}
+	return out
+}
+
+// Load builds a Config from defaults, then the file named by --config (or
+// CHRONIK_CONFIG), then the environment, then args. args are the flags after
+// the subcommand (and any global flags before it). It returns the remaining
+// positional arguments.
+func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, []string, error) {
+	cfg := Default()
+	fs := flag.NewFlagSet("chronik-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configFile := getenv("CHRONIK_CONFIG")
+	fs.StringVar(&configFile, "config", configFile, "TOML config file (CHRONIK_CONFIG)")
+	flagValues := map[*setting]string{}
+	var order []*setting
+	for i := range settings {
+		s := &settings[i]
+		for _, name := range s.flags {
+			fs.Func(name, s.usage+" ("+strings.Join(s.envs, ", ")+")", func(v string) error {
+				if _, seen := flagValues[s]; !seen {
+					order = append(order, s)
+				}
+				flagValues[s] = v
+				return nil
+			})
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, nil, err
+	}
+	// Flags may come before and after positional words
+	// (chronik-server -d x start --kafka-port 1), so parse around them.
+	var rest []string
+	for remaining := fs.Args(); len(remaining) > 0; remaining = fs.Args() {
+		rest = append(rest, remaining[0])
+		if err := fs.Parse(remaining[1:]); err != nil {
+			return cfg, nil, err
+		}
+	}
+	if configFile != "" {
+		if err := loadFile(&cfg, configFile); err != nil {
+			return cfg, nil, err
+		}
+	}
+	for i := range settings {
+		s := &settings[i]
+		for _, env := range s.envs {
+			if v := getenv(env); v != "" {
+				if err := s.set(&cfg, v); err != nil {
+					return cfg, nil, fmt.Errorf("config: %s: %w", env, err)
+				}
+				break
+			}
+		}
+	}
+	for _, s := range order {
+		if err := s.set(&cfg, flagValues[s]); err != nil {
+			return cfg, nil, fmt.Errorf("config: --%s: %w", s.flags[0], err)
+		}
+	}
+	return cfg, rest, cfg.Validate()
+}
+
+func loadFile(cfg *Config, path string) error {
+	raw := map[string]any{}
+	if _, err := toml.DecodeFile(path, &raw); err != nil {
+		return fmt.Errorf("config: file %s: %w", path, err)
+	}
+	byKey := map[string]*setting{}
+	for i := range settings {
+		byKey[settings[i].key()] = &settings[i]
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		s, ok := byKey[strings.ReplaceAll(k, "-", "_")]
+		if !ok {
+			return fmt.Errorf("config: file %s: unknown key %q", path, k)
+		}
+		if err := s.set(cfg, fmt.Sprint(raw[k])); err != nil {
+			return fmt.Errorf("config: file %s: %s: %w", path, k, err)
+		}
+	}
+	return nil
+}
+
+// Environ is os.Getenv, for callers that do not inject an environment.
+func Environ(k string) string { return os.Getenv(k) }

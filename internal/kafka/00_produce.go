@@ -1,0 +1,233 @@
+package kafka
+
+// Behavior:
+//
+//   - Each partition's records field must be whole v2 batches; every batch is
+//     validated (length, magic 2, CRC-32C, record count) before anything is
+//     appended. Bad CRC -> CORRUPT_MESSAGE, bad format -> INVALID_RECORD,
+//     magic 0/1 -> UNSUPPORTED_FOR_MESSAGE_FORMAT, above max.message.bytes ->
+//     MESSAGE_TOO_LARGE, a timestamp beyond message.timestamp.*.max.ms ->
+//     INVALID_TIMESTAMP.
+//   - Appends happen synchronously on the connection's reader goroutine, so
+//     pipelined requests from one producer land in order. acks=1 and acks=-1
+//     are answered after the group committer's fsync round covering the
+//     append completes (single node: both mean "durable on this broker");
+//     acks=0 gets no response at all.
+//   - Idempotent producers: per producer and partition the last five batches
+//     are remembered; a duplicate is acknowledged with its original offset and
+//     not re-appended; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch
+//     INVALID_PRODUCER_EPOCH.
+//   - Transactional batches are refused (INVALID_TXN_STATE) until the
+//     transactions release: no client can obtain a transactional id yet.
+//   - Produce never auto-creates topics (Kafka creates on Metadata only).
+//
+// Version notes:
+//   - v3 is the minimum (KIP-896); v13 addresses topics by id (KIP-516).
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type producePending struct {
+	part *partition
+	resp *kmsg.ProduceResponseTopicPartition
+	end  int64 // durable offset needed
+}
+
+func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+	r, ok := req.Body.(*kmsg.ProduceRequest)
+	if !ok {
+		return wire.Reply{}, errWrongType
+	}
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	resp.SetVersion(req.Version)
+	if r.Acks != 0 && r.Acks != 1 && r.Acks != -1 {
+		fillProduceError(r, resp, kerr.InvalidRequiredAcks)
+		return wire.Reply{Resp: resp}, nil
+	}
+	if r.TransactionID != nil {
+		fillProduceError(r, resp, kerr.TransactionalIDAuthorizationFailed)
+		return wire.Reply{Resp: resp}, nil
+	}
+	now := time.Now().UnixMilli()
+	var pend []producePending
+	var round *commit.Round
+	// Slices are sized up front so pointers into them stay valid.
+	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
+	for ti := range r.Topics {
+		rt := &r.Topics[ti]
+		st := &resp.Topics[ti]
+		st.Default()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var ts *topicState
+		if req.Version >= 13 {
+			ts = b.topicByID(metadata.TopicID(rt.TopicID))
+		} else {
+			ts = b.topic(rt.Topic)
+		}
+		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			sp := &st.Partitions[pi]
+			sp.Default()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			var p *partition
+			if ts != nil && rp.Partition >= 0 && int(rp.Partition) < len(ts.parts) {
+				p = ts.parts[rp.Partition]
+			}
+			switch {
+			case p == nil && req.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case p == nil:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			default:
+				if end, rd := b.producePartition(p, ts.meta, rp.Records, now, sp); rd != nil {
+					round = rd
+					pend = append(pend, producePending{part: p, resp: sp, end: end})
+				}
+			}
+		}
+	}
+	if r.Acks == 0 {
+		return wire.Reply{}, nil
+	}
+	if round == nil {
+		return wire.Reply{Resp: resp}, nil
+	}
+	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
+	return wire.Reply{Later: func() kmsg.Response {
+		waitDurable(round, pend, timeout)
+		return resp
+	}}, nil
+}
+
+// waitDurable waits for the round (rounds finish in order, so the last one
+// covers every earlier append of the request), then sets per-partition errors
+// for anything that did not become durable.
+func waitDurable(round *commit.Round, pend []producePending, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-round.Done():
+	case <-t.C:
+	}
+	for i := range pend {
+		pp := &pend[i]
+		if pp.resp == nil || pp.part.log.DurableOffset() >= pp.end {
+			continue
+		}
+		pp.resp.BaseOffset = -1
+		if pp.part.log.Failed() {
+			pp.resp.ErrorCode = kerr.KafkaStorageError.Code
+		} else {
+			pp.resp.ErrorCode = kerr.RequestTimedOut.Code
+		}
+	}
+}
+
+// producePartition validates and appends one partition's records. It returns
+// the durable offset to wait for and the commit round, or a nil round when
+// there is nothing to wait for (an error was set in sp).
+func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
+	maxBytes := b.topicInt(t, "max.message.bytes")
+	logAppend := b.topicConfig(t, "message.timestamp.type") == "LogAppendTime"
+	before := b.topicInt(t, "message.timestamp.before.max.ms")
+	after := b.topicInt(t, "message.timestamp.after.max.ms")
+	var raws [][]byte
+	var hdrs []storage.BatchHeader
+	err := storage.SplitBatches(records, func(batch []byte) error {
+		h, err := storage.ValidateBatch(batch)
+		if err != nil {
+			return err
+		}
+		if int64(len(batch)) > maxBytes {
+			return errTooLarge
+		}
+		if h.IsTransactional() || h.IsControl() {
+			return errTxn
+		}
+		if !logAppend && (h.MaxTimestamp > now+after || (h.MaxTimestamp >= 0 && before < 1<<62 && h.MaxTimestamp < now-before)) {
+			return errTimestamp
+		}
+		if logAppend {
+			storage.SetLogAppendTime(batch, now)
+		}
+		raws = append(raws, batch)
+		hdrs = append(hdrs, h)
+		return nil
+	})
+	if err == nil && len(raws) == 0 {
+		err = storage.ErrBatchTooShort
+	}
+	if err != nil {
+		sp.ErrorCode = produceErrCode(err)
+		sp.ErrorMessage = kmsg.StringPtr(err.Error())
+		b.log.Debug("produce rejected", "topic", p.topic, "partition", p.index, "err", err)
+		return 0, nil
+	}
+	res := p.appendBatches(raws, hdrs)
+	if res.err != nil {
+		sp.ErrorCode = res.err.Code
+		return 0, nil
+	}
+	sp.BaseOffset = res.base
+	sp.LogStartOffset = p.log.LogStartOffset()
+	if logAppend {
+		sp.LogAppendTime = now
+	}
+	return res.lastEnd, b.committer.Add(p.log, res.batches)
+}
+
+var (
+	errTooLarge  = errors.New("record batch larger than max.message.bytes")
+	errTxn       = errors.New("transactional and control batches are not accepted yet")
+	errTimestamp = errors.New("record timestamp outside message.timestamp.before/after.max.ms")
+	errWrongType = errors.New("kafka: request body of unexpected type")
+)
+
+func produceErrCode(err error) int16 {
+	switch {
+	case errors.Is(err, storage.ErrBatchCRC):
+		return kerr.CorruptMessage.Code
+	case errors.Is(err, storage.ErrBatchMagic):
+		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, errTooLarge):
+		return kerr.MessageTooLarge.Code
+	case errors.Is(err, errTxn):
+		return kerr.InvalidTxnState.Code
+	case errors.Is(err, errTimestamp):
+		return kerr.InvalidTimestamp.Code
+	default:
+		return kerr.InvalidRecord.Code
+	}
+}
+
+func fillProduceError(r *kmsg.ProduceRequest, resp *kmsg.ProduceResponse, e *kerr.Error) {
+	for _, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = e.Code
+			sp.BaseOffset = -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+}

@@ -1,0 +1,125 @@
+package kafka
+
+// Behavior:
+//
+//   - Lists this broker (the advertised address) as the only broker and the
+//     controller; every partition is led by it with replicas = ISR = [it].
+//   - A null topic list (v1+; an empty list at v0) means all topics. Internal
+//     topics are listed with IsInternal set.
+//   - Unknown topics are auto-created (num.partitions partitions) when the
+//     broker has auto.create.topics.enable and the request allows it:
+//     AllowAutoTopicCreation at v4+, always at v0-v3 which lack the field
+//     (kafka-python relies on this). Otherwise UNKNOWN_TOPIC_OR_PARTITION,
+//     or INVALID_TOPIC_EXCEPTION for an illegal name.
+//   - v10+ topics may be named by id; an unknown id answers UNKNOWN_TOPIC_ID.
+//
+// Version notes:
+//   - all of v0-v13 are served; ClusterAuthorizedOperations (v8-v10) and
+//     TopicAuthorizedOperations report "all" until ACLs exist.
+
+import (
+	"errors"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// allOperations is the authorized-operations bitfield for every ACL
+// operation (bits 2..14), reported while authorization is off.
+const allOperations = int32(0x7ffc)
+
+func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	im := b.meta.Image()
+	resp.ClusterID = kmsg.StringPtr(im.ClusterID)
+	resp.ControllerID = b.opts.NodeID
+	br := kmsg.NewMetadataResponseBroker()
+	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.opts.AdvertisedHost, b.opts.AdvertisedPort
+	resp.Brokers = append(resp.Brokers, br)
+	if r.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = allOperations
+	}
+
+	all := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
+	if all {
+		for _, t := range im.SortedTopics() {
+			resp.Topics = append(resp.Topics, b.topicMetadata(t, r))
+		}
+		return resp, nil
+	}
+	autoCreate := b.opts.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	for _, rt := range r.Topics {
+		var t *metadata.Topic
+		var name string
+		if rt.Topic != nil && *rt.Topic != "" {
+			name = *rt.Topic
+			t = im.Topics[name]
+		} else if rt.TopicID != ([16]byte{}) {
+			var ok bool
+			if t, ok = im.ByID[metadata.TopicID(rt.TopicID)]; !ok {
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.TopicID = rt.TopicID
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if t == nil && autoCreate {
+			created, err := b.createTopic(name, b.opts.DefaultPartitions, nil)
+			switch {
+			case err == nil:
+				t = created
+			case errors.Is(err, metadata.ErrTopicExists):
+				t = b.meta.Image().Topics[name]
+			default:
+				mt := kmsg.NewMetadataResponseTopic()
+				mt.Topic = kmsg.StringPtr(name)
+				mt.ErrorCode = createErrCode(err)
+				resp.Topics = append(resp.Topics, mt)
+				continue
+			}
+		}
+		if t == nil {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = kmsg.StringPtr(name)
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if validateTopicName(name) != nil {
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, b.topicMetadata(t, r))
+	}
+	return resp, nil
+}
+
+func (b *Broker) topicMetadata(t *metadata.Topic, r *kmsg.MetadataRequest) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	mt.Topic = kmsg.StringPtr(t.Name)
+	mt.TopicID = t.ID
+	mt.IsInternal = t.Internal
+	if r.IncludeTopicAuthorizedOperations {
+		mt.AuthorizedOperations = allOperations
+	}
+	ts := b.topic(t.Name)
+	for i := int32(0); i < t.Partitions; i++ {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = i
+		mp.Leader = b.opts.NodeID
+		mp.Replicas = []int32{b.opts.NodeID}
+		mp.ISR = []int32{b.opts.NodeID}
+		if ts != nil && int(i) < len(ts.parts) {
+			mp.LeaderEpoch = ts.parts[i].leaderEpoch()
+			if ts.parts[i].log.Failed() {
+				mp.ErrorCode = kerr.KafkaStorageError.Code
+				mp.OfflineReplicas = []int32{b.opts.NodeID}
+			}
+		} else {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

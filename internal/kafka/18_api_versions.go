@@ -1,0 +1,45 @@
+package kafka
+
+// Behavior:
+//
+//   - Lists exactly the versions table of api.go, sorted by key.
+//   - A request at a version above ours is answered in the v0 format with
+//     UNSUPPORTED_VERSION and the full list (wire calls UnsupportedVersion),
+//     so clients can retry with a version we support (KIP-511 behaviour).
+//   - v5 ClusterID/NodeID (KIP-1242): a client naming another cluster or node
+//     gets REBOOTSTRAP_REQUIRED; setting only one of
+//     them is INVALID_REQUEST.
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	keys := make([]int16, 0, len(versions))
+	for k := range versions {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, k := range keys {
+		ak := kmsg.NewApiVersionsResponseApiKey()
+		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, versions[k].min, versions[k].max
+		resp.ApiKeys = append(resp.ApiKeys, ak)
+	}
+	return resp
+}
+
+func handleApiVersions(b *Broker, r *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {
+	resp := b.apiVersionsResponse()
+	if r.Version >= 5 {
+		if (r.ClusterID == nil) != (r.NodeID < 0) {
+			resp.ErrorCode = kerr.InvalidRequest.Code
+		} else if (r.ClusterID != nil && *r.ClusterID != b.meta.Image().ClusterID) || (r.NodeID >= 0 && r.NodeID != b.opts.NodeID) {
+			resp.ErrorCode = kerr.RebootstrapRequired.Code
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,63 @@
+package kafka
+
+// Behavior:
+//
+//   - Idempotent producers (no transactional id) get a fresh producer id with
+//     epoch 0. Ids are reserved in blocks in the metadata log before being
+//     handed out, so a restart never reissues one.
+//   - KIP-360: a producer that names its current id and epoch gets the same
+//     id with the epoch bumped (a new id once the epoch would overflow), which
+//     lets it reset sequences after an error without losing its identity.
+//   - Transactional ids are refused (TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+//     non-retriable) until the transactions release.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const producerIDBlock = 1000
+
+func handleInitProducerID(b *Broker, r *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
+	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if r.TransactionalID != nil {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 {
+		b.pidMu.Lock()
+		issued := r.ProducerID < b.nextPID
+		b.pidMu.Unlock()
+		if !issued {
+			resp.ErrorCode = kerr.InvalidProducerIDMapping.Code
+			return resp, nil
+		}
+		if r.ProducerEpoch < 32766 {
+			resp.ProducerID, resp.ProducerEpoch = r.ProducerID, r.ProducerEpoch+1
+			return resp, nil
+		}
+	}
+	pid, err := b.allocateProducerID()
+	if err != nil {
+		b.log.Error("could not reserve producer ids", "err", err)
+		resp.ErrorCode = kerr.KafkaStorageError.Code
+		return resp, nil
+	}
+	resp.ProducerID, resp.ProducerEpoch = pid, 0
+	return resp, nil
+}
+
+func (b *Broker) allocateProducerID() (int64, error) {
+	b.pidMu.Lock()
+	defer b.pidMu.Unlock()
+	if b.nextPID >= b.reservedPID {
+		if err := b.meta.ReserveProducerIDs(b.nextPID + producerIDBlock); err != nil {
+			return -1, err
+		}
+		b.reservedPID = b.nextPID + producerIDBlock
+	}
+	pid := b.nextPID
+	b.nextPID++
+	return pid, nil
+}

@@ -1,0 +1,134 @@
+package kafka
+
+// Behavior:
+//
+//   - Topic resources list every known topic config (or the requested
+//     names) with the effective value; source DYNAMIC_TOPIC_CONFIG for values
+//     set on the topic, DEFAULT_CONFIG otherwise. Unknown topic:
+//     UNKNOWN_TOPIC_OR_PARTITION.
+//   - Broker resources (name "" or this node's id) list the broker settings,
+//     STATIC_BROKER_CONFIG when set by the operator, DEFAULT_CONFIG when not;
+//     they are read-only until dynamic broker configs exist. Another id:
+//     INVALID_REQUEST. Broker loggers: INVALID_REQUEST.
+//   - Synonyms (v1+) and documentation (v3+) when asked for.
+//
+// Version notes:
+//   - v1 is the minimum (KIP-896).
+
+import (
+	"sort"
+	"strconv"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDescribeConfigs(b *Broker, r *kmsg.DescribeConfigsRequest) (*kmsg.DescribeConfigsResponse, error) {
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	for _, rr := range r.Resources {
+		res := kmsg.NewDescribeConfigsResponseResource()
+		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
+		want := func(name string) bool {
+			if rr.ConfigNames == nil {
+				return true
+			}
+			for _, n := range rr.ConfigNames {
+				if n == name {
+					return true
+				}
+			}
+			return false
+		}
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := b.meta.Image().Topics[rr.ResourceName]
+			if !ok {
+				res.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				res.ErrorMessage = kmsg.StringPtr("unknown topic " + strconv.Quote(rr.ResourceName))
+				break
+			}
+			res.Configs = b.describeTopicConfigs(t, want, r)
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.opts.NodeID)) {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				res.ErrorMessage = kmsg.StringPtr("unknown broker " + strconv.Quote(rr.ResourceName))
+				break
+			}
+			res.Configs = b.describeBrokerConfigs(want, r)
+		default:
+			res.ErrorCode = kerr.InvalidRequest.Code
+			res.ErrorMessage = kmsg.StringPtr("unsupported resource type " + rr.ResourceType.String())
+		}
+		resp.Resources = append(resp.Resources, res)
+	}
+	return resp, nil
+}
+
+func (b *Broker) describeTopicConfigs(t *metadata.Topic, want func(string) bool, r *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+	defaults := metadata.TopicDefaults(b.opts.Defaults)
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for i := range metadata.TopicConfigDefs {
+		d := &metadata.TopicConfigDefs[i]
+		if !want(d.Name) {
+			continue
+		}
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name = d.Name
+		c.ConfigType = kmsg.ConfigType(d.Type)
+		v, set := t.Configs[d.Name]
+		if set {
+			c.Value = kmsg.StringPtr(v)
+			c.Source = kmsg.ConfigSourceDynamicTopicConfig
+		} else {
+			c.Value = kmsg.StringPtr(defaults[d.Name])
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			c.IsDefault = true
+		}
+		if r.IncludeSynonyms {
+			if set {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, v, kmsg.ConfigSourceDynamicTopicConfig))
+			}
+			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, defaults[d.Name], kmsg.ConfigSourceDefaultConfig))
+		}
+		if r.IncludeDocumentation {
+			c.Documentation = kmsg.StringPtr(d.Doc)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (b *Broker) describeBrokerConfigs(want func(string) bool, r *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
+	cfgs := append([]BrokerConfig(nil), b.opts.BrokerConfigs...)
+	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Name < cfgs[j].Name })
+	var out []kmsg.DescribeConfigsResponseResourceConfig
+	for _, bc := range cfgs {
+		if !want(bc.Name) {
+			continue
+		}
+		c := kmsg.NewDescribeConfigsResponseResourceConfig()
+		c.Name = bc.Name
+		c.ReadOnly = true
+		c.IsSensitive = bc.Sensitive
+		if !bc.Sensitive {
+			c.Value = kmsg.StringPtr(bc.Value)
+		}
+		c.Source = kmsg.ConfigSourceStaticBrokerConfig
+		if bc.Default {
+			c.Source = kmsg.ConfigSourceDefaultConfig
+			c.IsDefault = true
+		}
+		if r.IncludeSynonyms {
+			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(bc.Name, bc.Value, c.Source))
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func synonym(name, value string, src kmsg.ConfigSource) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, kmsg.StringPtr(value), src
+	return s
+}

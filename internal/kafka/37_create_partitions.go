@@ -1,0 +1,65 @@
+package kafka
+
+// Behavior:
+//
+//   - Grows a topic to Count partitions; a count not above the current one is
+//     INVALID_PARTITIONS. A manual Assignment must name only this broker.
+//   - ValidateOnly checks and changes nothing. A topic named twice is
+//     INVALID_REQUEST.
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleCreatePartitions(b *Broker, r *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	seen := map[string]int{}
+	for _, rt := range r.Topics {
+		seen[rt.Topic]++
+	}
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		err := b.createPartitionsRequest(&rt, r.ValidateOnly, seen[rt.Topic] > 1)
+		if err != nil {
+			st.ErrorCode = createErrCode(err)
+			if ke, ok := err.(*kerr.Error); ok {
+				st.ErrorCode = ke.Code
+			}
+			st.ErrorMessage = kmsg.StringPtr(err.Error())
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (b *Broker) createPartitionsRequest(rt *kmsg.CreatePartitionsRequestTopic, validateOnly, dup bool) error {
+	if dup {
+		return kerr.InvalidRequest
+	}
+	t, ok := b.meta.Image().Topics[rt.Topic]
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	if rt.Count <= t.Partitions {
+		return fmt.Errorf("%w: topic has %d partitions, asked for %d", errInvalidPartitions, t.Partitions, rt.Count)
+	}
+	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-t.Partitions) {
+		return kerr.InvalidReplicaAssignment
+	}
+	for _, a := range rt.Assignment {
+		if len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID {
+			return kerr.InvalidReplicaAssignment
+		}
+	}
+	if validateOnly {
+		if rt.Count > maxPartitionsPerTopic {
+			return fmt.Errorf("%w: at most %d", errInvalidPartitions, maxPartitionsPerTopic)
+		}
+		return nil
+	}
+	return b.createPartitions(rt.Topic, rt.Count)
+}

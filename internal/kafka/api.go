@@ -1,0 +1,52 @@
+package kafka
+
+import (
+	"context"
+
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+type handlerFunc func(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error)
+
+type apiVersion struct {
+	min, max int16
+	handle   handlerFunc
+}
+
+// versions is the one table of what this broker serves. The minimums are the
+// Kafka 4.0 baseline (KIP-896); the maximums are what kmsg (and so this code)
+// knows. ApiVersions advertises exactly this table.
+var versions map[int16]apiVersion
+
+func init() {
+	versions = map[int16]apiVersion{
+		kmsg.Produce.Int16():          {3, 13, handleProduce},
+		kmsg.Fetch.Int16():            {4, 18, handleFetch},
+		kmsg.ListOffsets.Int16():      {1, 11, immediate(handleListOffsets)},
+		kmsg.Metadata.Int16():         {0, 13, immediate(handleMetadata)},
+		kmsg.ApiVersions.Int16():      {0, 5, immediate(handleApiVersions)},
+		kmsg.CreateTopics.Int16():     {2, 7, immediate(handleCreateTopics)},
+		kmsg.DeleteTopics.Int16():     {1, 6, immediate(handleDeleteTopics)},
+		kmsg.InitProducerID.Int16():   {0, 5, immediate(handleInitProducerID)},
+		kmsg.DescribeConfigs.Int16():  {1, 4, immediate(handleDescribeConfigs)},
+		kmsg.CreatePartitions.Int16(): {0, 3, immediate(handleCreatePartitions)},
+		kmsg.DescribeCluster.Int16():  {0, 2, immediate(handleDescribeCluster)},
+	}
+}
+
+// immediate adapts a handler that answers at once.
+func immediate[Req kmsg.Request, Resp kmsg.Response](f func(b *Broker, req Req) (Resp, error)) handlerFunc {
+	return func(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+		r, ok := req.Body.(Req)
+		if !ok {
+			return wire.Reply{}, errWrongType
+		}
+		resp, err := f(b, r)
+		if err != nil {
+			return wire.Reply{}, err
+		}
+		resp.SetVersion(req.Version)
+		return wire.Reply{Resp: resp}, nil
+	}
+}

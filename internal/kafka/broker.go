@@ -1,0 +1,256 @@
+// Package kafka implements the Kafka request handlers of a single broker, one
+// file per API key (00_produce.go, 01_fetch.go, ...). Each file opens with its
+// behaviour and version notes. The versions table in api.go is the single
+// source for ApiVersions and for the version check in dispatch, so what is
+// advertised and what is handled cannot drift apart.
+//
+// Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock.
+// The committer's lock is never held while taking any of these.
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Options configure a Broker.
+type Options struct {
+	DataDir           string
+	NodeID            int32
+	AdvertisedHost    string
+	AdvertisedPort    int32
+	AutoCreateTopics  bool
+	DefaultPartitions int32
+	Defaults          metadata.BrokerDefaults
+	Logger            *slog.Logger
+	// BrokerConfigs are shown by DescribeConfigs for the broker resource.
+	BrokerConfigs []BrokerConfig
+}
+
+// BrokerConfig is one broker-level config as DescribeConfigs shows it.
+type BrokerConfig struct {
+	Name, Value string
+	Default     bool // value is the built-in default
+	Sensitive   bool
+}
+
+// Broker serves Kafka requests on top of the metadata store and the
+// partition logs.
+type Broker struct {
+	opts      Options
+	log       *slog.Logger
+	meta      *metadata.Store
+	committer *commit.Committer
+
+	mu     sync.RWMutex
+	topics map[string]*topicState
+
+	pidMu       sync.Mutex
+	nextPID     int64
+	reservedPID int64
+}
+
+type topicState struct {
+	meta  *metadata.Topic
+	parts []*partition
+}
+
+// New opens every partition of every topic in the metadata image, recovering
+// their logs, and removes partition directories of deleted topics.
+func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Broker, error) {
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	b := &Broker{opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{}}
+	im := meta.Image()
+	b.nextPID = im.NextProducerID
+	b.reservedPID = im.NextProducerID
+	start := time.Now()
+	var nparts int
+	for _, t := range im.SortedTopics() {
+		ts := &topicState{meta: t}
+		for i := int32(0); i < t.Partitions; i++ {
+			p, err := b.openPartition(t, i)
+			if err != nil {
+				b.Close()
+				return nil, err
+			}
+			ts.parts = append(ts.parts, p)
+			nparts++
+		}
+		b.topics[t.Name] = ts
+	}
+	if err := b.removeOrphans(im); err != nil {
+		lg.Warn("could not remove directories of deleted topics", "err", err)
+	}
+	lg.Info("partitions recovered", "topics", len(b.topics), "partitions", nparts, "duration", time.Since(start).Round(time.Millisecond))
+	return b, nil
+}
+
+// Close closes every partition log (syncing it and writing producer-state
+// snapshots).
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for _, ts := range b.topics {
+		for _, p := range ts.parts {
+			if err := p.close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	b.topics = map[string]*topicState{}
+	return errors.Join(errs...)
+}
+
+func partitionDir(dataDir, topic string, p int32) string {
+	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))
+}
+
+var partDirRE = regexp.MustCompile(`^(.+)-(\d+)$`)
+
+// removeOrphans deletes partition directories that belong to no topic in the
+// image (a DeleteTopics interrupted by a crash, or a partition beyond the
+// count).
+func (b *Broker) removeOrphans(im *metadata.Image) error {
+	entries, err := os.ReadDir(b.opts.DataDir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		m := partDirRE.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil || strings.HasPrefix(e.Name(), "__cluster_metadata") {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		if t, ok := im.Topics[m[1]]; ok && int32(n) < t.Partitions {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(b.opts.DataDir, e.Name(), partitionMetaFile)); err != nil {
+			continue // not ours
+		}
+		b.log.Info("removing directory of deleted topic", "dir", e.Name())
+		if err := os.RemoveAll(filepath.Join(b.opts.DataDir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run starts background work (none yet besides the committer, which the
+// server runs) until ctx ends.
+func (b *Broker) Run(ctx context.Context) { <-ctx.Done() }
+
+func (b *Broker) topic(name string) *topicState {
+	b.mu.RLock()
+	ts := b.topics[name]
+	b.mu.RUnlock()
+	return ts
+}
+
+func (b *Broker) topicByID(id metadata.TopicID) *topicState {
+	t, ok := b.meta.Image().ByID[id]
+	if !ok {
+		return nil
+	}
+	return b.topic(t.Name)
+}
+
+func (b *Broker) partition(topic string, p int32) *partition {
+	ts := b.topic(topic)
+	if ts == nil || p < 0 || int(p) >= len(ts.parts) {
+		return nil
+	}
+	return ts.parts[p]
+}
+
+// Partitions returns every open partition (for metrics).
+func (b *Broker) Partitions() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := 0
+	for _, ts := range b.topics {
+		n += len(ts.parts)
+	}
+	return n
+}
+
+// TopicSizes returns the on-disk log size per topic.
+func (b *Broker) TopicSizes() map[string]int64 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make(map[string]int64, len(b.topics))
+	for name, ts := range b.topics {
+		var n int64
+		for _, p := range ts.parts {
+			n += p.log.Size()
+		}
+		out[name] = n
+	}
+	return out
+}
+
+// topicConfig returns the effective value of a topic config.
+func (b *Broker) topicConfig(t *metadata.Topic, name string) string {
+	if v, ok := t.Configs[name]; ok {
+		return v
+	}
+	return metadata.TopicDefaults(b.opts.Defaults)[name]
+}
+
+// Versions implements wire.Handler.
+func (b *Broker) Versions(key int16) (int16, int16, bool) {
+	v, ok := versions[key]
+	return v.min, v.max, ok
+}
+
+// UnsupportedVersion implements wire.Handler: only ApiVersions has an answer.
+func (b *Broker) UnsupportedVersion(key, version int16) kmsg.Response {
+	if key != kmsg.ApiVersions.Int16() {
+		return nil
+	}
+	resp := b.apiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	return resp
+}
+
+// Handle implements wire.Handler.
+func (b *Broker) Handle(ctx context.Context, req *wire.Request) (wire.Reply, error) {
+	v, ok := versions[req.Key]
+	if !ok {
+		return wire.Reply{}, fmt.Errorf("kafka: no handler for key %d", req.Key)
+	}
+	return v.handle(b, ctx, req)
+}
+
+// errCode returns the Kafka code of err, for per-partition answers.
+func errCode(err *kerr.Error) int16 {
+	if err == nil {
+		return 0
+	}
+	return err.Code
+}
+
+// topicInt returns an integer topic config (validated when set).
+func (b *Broker) topicInt(t *metadata.Topic, name string) int64 {
+	n, _ := strconv.ParseInt(b.topicConfig(t, name), 10, 64)
+	return n
+}

@@ -1,0 +1,274 @@
+package kafka
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+const (
+	partitionMetaFile = "partition.metadata"
+	producerSnapFile  = "producers.snapshot"
+	// producerWindow is how many recent batches per producer are remembered
+	// for duplicate detection; Kafka clients keep at most 5 in flight.
+	producerWindow = 5
+)
+
+// partition is one partition's log plus the state that must change
+// atomically with an append: idempotent-producer sequences.
+type partition struct {
+	topic   string
+	index   int32
+	topicID metadata.TopicID
+	log     *storage.Log
+
+	mu        sync.Mutex // serialises appends and guards producers
+	producers map[int64]*producerState
+}
+
+// leaderEpoch is the partition's leader epoch; a single node never changes
+// leader, so it stays 0 until clustering bumps it.
+func (p *partition) leaderEpoch() int32 { return 0 }
+
+// highWatermark is what consumers may read: the durable log end. (With
+// replication this becomes the minimum durable end across the ISR.)
+func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
+
+type seqBatch struct {
+	FirstSeq int32 `json:"f"`
+	LastSeq  int32 `json:"l"`
+	Base     int64 `json:"b"`
+}
+
+type producerState struct {
+	Epoch   int16      `json:"e"`
+	Batches []seqBatch `json:"batches"` // oldest first, at most producerWindow
+}
+
+type partitionMeta struct {
+	TopicID metadata.TopicID `json:"topic_id"`
+}
+
+type producerSnapshot struct {
+	Offset    int64                    `json:"offset"`
+	Producers map[int64]*producerState `json:"producers"`
+}
+
+// openPartition opens (or creates) a partition's directory. A directory left
+// by an earlier topic of the same name (different topic id) is wiped first.
+func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition, error) {
+	dir := partitionDir(b.opts.DataDir, t.Name, i)
+	metaPath := filepath.Join(dir, partitionMetaFile)
+	if raw, err := os.ReadFile(metaPath); err == nil {
+		var pm partitionMeta
+		if json.Unmarshal(raw, &pm) != nil || pm.TopicID != t.ID {
+			b.log.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
+			if err := os.RemoveAll(dir); err != nil {
+				return nil, fmt.Errorf("kafka: remove stale %s: %w", dir, err)
+			}
+		}
+	}
+	opts := storage.Options{
+		SegmentBytes: b.topicInt(t, "segment.bytes"),
+		Logger:       b.log.With("topic", t.Name, "partition", i),
+	}
+	l, err := storage.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: open partition %s-%d: %w", t.Name, i, err)
+	}
+	if _, err := os.Stat(metaPath); err != nil {
+		raw, _ := json.Marshal(partitionMeta{TopicID: t.ID})
+		if err := writeFileSync(metaPath, raw); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("kafka: write %s: %w", metaPath, err)
+		}
+	}
+	p := &partition{topic: t.Name, index: i, topicID: t.ID, log: l, producers: map[int64]*producerState{}}
+	if err := p.loadProducers(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// loadProducers restores idempotent-producer state: the snapshot written at
+// the last clean close, then every batch after it (all batches if none).
+func (p *partition) loadProducers() error {
+	from := p.log.LogStartOffset()
+	path := filepath.Join(p.log.Dir(), producerSnapFile)
+	if raw, err := os.ReadFile(path); err == nil {
+		var snap producerSnapshot
+		if json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
+			if snap.Producers != nil {
+				p.producers = snap.Producers
+			}
+			from = snap.Offset
+		}
+	}
+	return p.log.ScanBatches(from, func(h storage.BatchHeader) error {
+		if h.ProducerID >= 0 && h.BaseOffset >= from {
+			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.BaseSequence+h.LastOffsetDelta, h.BaseOffset)
+		}
+		return nil
+	})
+}
+
+func (p *partition) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	err := p.log.Close()
+	if err == nil {
+		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers})
+		err = writeFileSync(filepath.Join(p.log.Dir(), producerSnapFile), raw)
+	}
+	return err
+}
+
+// recordBatch remembers an appended idempotent batch. Caller holds p.mu.
+func (p *partition) recordBatch(pid int64, epoch int16, first, last int32, base int64) {
+	st := p.producers[pid]
+	if st == nil || st.Epoch != epoch {
+		st = &producerState{Epoch: epoch}
+		p.producers[pid] = st
+	}
+	if len(st.Batches) == producerWindow {
+		copy(st.Batches, st.Batches[1:])
+		st.Batches = st.Batches[:producerWindow-1]
+	}
+	st.Batches = append(st.Batches, seqBatch{FirstSeq: first, LastSeq: last, Base: base})
+}
+
+// checkSequence applies Kafka's idempotence rules to a batch about to be
+// appended. dup >= 0 is the base offset of an identical batch already in the
+// log (answer success, do not append). Caller holds p.mu.
+func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.Error) {
+	if h.ProducerID < 0 {
+		return -1, nil
+	}
+	first, last := h.BaseSequence, h.BaseSequence+h.LastOffsetDelta
+	st := p.producers[h.ProducerID]
+	switch {
+	case st == nil:
+		if first != 0 {
+			return -1, kerr.OutOfOrderSequenceNumber
+		}
+		return -1, nil
+	case h.ProducerEpoch < st.Epoch:
+		return -1, kerr.InvalidProducerEpoch
+	case h.ProducerEpoch > st.Epoch:
+		if first != 0 {
+			return -1, kerr.OutOfOrderSequenceNumber
+		}
+		return -1, nil
+	}
+	for _, sb := range st.Batches {
+		if sb.FirstSeq == first && sb.LastSeq == last {
+			return sb.Base, nil
+		}
+	}
+	lastSeq := st.Batches[len(st.Batches)-1].LastSeq
+	want := lastSeq + 1
+	if lastSeq == 1<<31-1 {
+		want = 0 // sequences wrap
+	}
+	if first != want {
+		return -1, kerr.OutOfOrderSequenceNumber
+	}
+	return -1, nil
+}
+
+// appendResult is one partition's outcome of a produce.
+type appendResult struct {
+	base    int64 // -1 on error
+	lastEnd int64 // offset after the last record written (or of the duplicate)
+	err     *kerr.Error
+	batches int
+}
+
+// appendBatches validates sequences and appends batches (already checked for
+// CRC and format) in order. The first failing batch stops the partition's
+// append; earlier batches of the same request stay (Kafka rejects a request
+// with more than one batch per partition at v3+ anyway for idempotent
+// producers).
+func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeader) appendResult {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	res := appendResult{base: -1}
+	for i, raw := range batches {
+		h := &headers[i]
+		dup, kerrv := p.checkSequence(h)
+		if kerrv != nil {
+			res.err = kerrv
+			return res
+		}
+		if dup >= 0 {
+			if res.base < 0 {
+				res.base = dup
+			}
+			res.lastEnd = dup + int64(h.LastOffsetDelta) + 1
+			continue
+		}
+		base, err := p.log.Append(raw)
+		if err != nil {
+			res.err = storageErr(err)
+			return res
+		}
+		if res.base < 0 {
+			res.base = base
+		}
+		res.lastEnd = base + int64(h.LastOffsetDelta) + 1
+		res.batches++
+		if h.ProducerID >= 0 {
+			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.BaseSequence+h.LastOffsetDelta, base)
+		}
+	}
+	return res
+}
+
+func storageErr(err error) *kerr.Error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange
+	default:
+		return kerr.KafkaStorageError
+	}
+}
+
+// writeFileSync writes a small file atomically and durably (tmp, fsync,
+// rename, fsync dir).
+func writeFileSync(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

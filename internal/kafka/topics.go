@@ -1,0 +1,155 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+const maxTopicNameLen = 249
+
+var (
+	errInvalidTopic      = errors.New("kafka: invalid topic name")
+	errInvalidPartitions = errors.New("kafka: invalid partition count")
+	errInvalidConfig     = errors.New("kafka: invalid topic config")
+	errInternalTopic     = errors.New("kafka: internal topics cannot be changed")
+)
+
+// validateTopicName applies Kafka's rules: 1-249 characters of [a-zA-Z0-9._-],
+// not "." or "..".
+func validateTopicName(name string) error {
+	if name == "" || name == "." || name == ".." || len(name) > maxTopicNameLen {
+		return fmt.Errorf("%w %q: must be 1-%d characters and not '.' or '..'", errInvalidTopic, name, maxTopicNameLen)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%w %q: only ASCII letters, digits, '.', '_' and '-' are allowed", errInvalidTopic, name)
+		}
+	}
+	return nil
+}
+
+// maxPartitionsPerTopic bounds CreateTopics/CreatePartitions so one request
+// cannot exhaust file descriptors.
+const maxPartitionsPerTopic = 10000
+
+// createTopic persists a topic and opens its partitions. Holding b.mu for
+// the whole operation keeps a concurrent Metadata from seeing the topic in
+// the image but not in b.topics.
+func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (*metadata.Topic, error) {
+	if err := validateTopicName(name); err != nil {
+		return nil, err
+	}
+	if partitions < 1 || partitions > maxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: %d (must be 1-%d)", errInvalidPartitions, partitions, maxPartitionsPerTopic)
+	}
+	if err := metadata.ValidateTopicConfigs(configs); err != nil {
+		return nil, fmt.Errorf("%w: %v", errInvalidConfig, err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, err := b.meta.CreateTopic(name, partitions, configs)
+	if err != nil {
+		return nil, err
+	}
+	ts := &topicState{meta: t}
+	for i := int32(0); i < partitions; i++ {
+		p, err := b.openPartition(t, i)
+		if err != nil {
+			// The topic is recorded; its partitions report errors until a
+			// restart retries opening them.
+			b.log.Error("could not open partition of new topic", "topic", name, "partition", i, "err", err)
+			break
+		}
+		ts.parts = append(ts.parts, p)
+	}
+	b.topics[name] = ts
+	b.log.Info("topic created", "topic", name, "partitions", partitions, "id", t.ID.String())
+	return t, nil
+}
+
+// deleteTopic removes a topic: the metadata record first (durable), then the
+// files. A crash in between leaves directories that New removes at start.
+func (b *Broker) deleteTopic(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t, ok := b.meta.Image().Topics[name]
+	if !ok {
+		return metadata.ErrNoTopic
+	}
+	if t.Internal {
+		return errInternalTopic
+	}
+	if err := b.meta.DeleteTopic(name); err != nil {
+		return err
+	}
+	ts := b.topics[name]
+	delete(b.topics, name)
+	if ts != nil {
+		for _, p := range ts.parts {
+			p.mu.Lock()
+			if err := p.log.Delete(); err != nil {
+				b.log.Warn("could not remove partition files", "topic", name, "partition", p.index, "err", err)
+			}
+			p.mu.Unlock()
+		}
+	}
+	for i := int32(0); i < t.Partitions; i++ { // partitions that failed to open
+		os.RemoveAll(partitionDir(b.opts.DataDir, name, i))
+	}
+	b.log.Info("topic deleted", "topic", name)
+	return nil
+}
+
+// createPartitions grows a topic to n partitions.
+func (b *Broker) createPartitions(name string, n int32) error {
+	if n > maxPartitionsPerTopic {
+		return fmt.Errorf("%w: %d (at most %d)", errInvalidPartitions, n, maxPartitionsPerTopic)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.meta.SetPartitions(name, n); err != nil {
+		return err
+	}
+	t := b.meta.Image().Topics[name]
+	old := b.topics[name]
+	ts := &topicState{meta: t, parts: append([]*partition(nil), old.parts...)}
+	for i := int32(len(ts.parts)); i < n; i++ {
+		p, err := b.openPartition(t, i)
+		if err != nil {
+			b.log.Error("could not open new partition", "topic", name, "partition", i, "err", err)
+			break
+		}
+		ts.parts = append(ts.parts, p)
+	}
+	b.topics[name] = ts
+	return nil
+}
+
+// createErrCode maps topic-creation errors to Kafka codes.
+func createErrCode(err error) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, metadata.ErrTopicExists):
+		return kerr.TopicAlreadyExists.Code
+	case errors.Is(err, errInvalidTopic):
+		return kerr.InvalidTopicException.Code
+	case errors.Is(err, errInvalidPartitions):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, errInvalidConfig):
+		return kerr.InvalidConfig.Code
+	case errors.Is(err, metadata.ErrNoTopic):
+		return kerr.UnknownTopicOrPartition.Code
+	case errors.Is(err, metadata.ErrPartitionsLE):
+		return kerr.InvalidPartitions.Code
+	case errors.Is(err, errInternalTopic):
+		return kerr.TopicAuthorizationFailed.Code
+	default:
+		return kerr.KafkaStorageError.Code
+	}
+}

@@ -1,0 +1,270 @@
+// Package server wires a broker together: it locks the data directory,
+// recovers metadata and partition logs, starts the group committer, the Kafka
+// listener and the HTTP listener (metrics, /health, /ready), and shuts all of
+// it down in order.
+//
+// Shutdown order: stop accepting; stop reading from connections but let
+// queued replies (produce acks waiting for fsync) finish; wait for the
+// connections (bounded by ShutdownTimeout); run a last commit round; close
+// partition logs (sync, indexes, clean markers); close the metadata log;
+// release the directory lock.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/config"
+	"github.com/chronik-stream/chronik/internal/kafka"
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Version is the release, set by the linker (-X) for builds.
+var Version = "0.1.0-dev"
+
+// Server is one running broker.
+type Server struct {
+	cfg config.Config
+	log *slog.Logger
+
+	lockFile  *os.File
+	meta      *metadata.Store
+	committer *commit.Committer
+	broker    *kafka.Broker
+	registry  *prometheus.Registry
+	metrics   *metrics
+
+	kafkaLn net.Listener
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	ctx       context.Context
+	cancel    context.CancelFunc
+	commitEnd chan struct{}
+
+	connMu sync.Mutex
+	conns  map[*wire.Conn]struct{}
+	connWG sync.WaitGroup
+
+	ready    atomic.Bool
+	shutOnce sync.Once
+	shutErr  error
+}
+
+// New recovers storage and binds the listeners; call Serve to start serving.
+func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: lg, conns: map[*wire.Conn]struct{}{}, commitEnd: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeStorage()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("server: create data dir %s: %w (check permissions or set --data-dir)", cfg.DataDir, err)
+	}
+	if err := s.lockDataDir(); err != nil {
+		return nil, err
+	}
+	// HTTP first so /health answers during a long recovery.
+	if cfg.MetricsPort >= 0 {
+		ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Bind, strconv.Itoa(cfg.MetricsPort)))
+		if err != nil {
+			return nil, fmt.Errorf("server: metrics listener on port %d: %w (set --metrics-port, or -1 to disable)", cfg.MetricsPort, err)
+		}
+		s.httpLn = ln
+	}
+	s.registry = prometheus.NewRegistry()
+	s.startHTTP()
+
+	var err error
+	if s.meta, err = metadata.Open(cfg.DataDir, lg.With("component", "metadata")); err != nil {
+		return nil, err
+	}
+	s.metrics = newMetrics(s.registry, cfg)
+	s.committer = commit.New(commit.Options{Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound})
+	ln, err := net.Listen("tcp", cfg.KafkaAddr())
+	if err != nil {
+		return nil, fmt.Errorf("server: kafka listener on %s: %w (is another broker running? set --kafka-port)", cfg.KafkaAddr(), err)
+	}
+	s.kafkaLn = ln
+	host, port := cfg.AdvertisedHostPort(ln.Addr().(*net.TCPAddr).Port)
+	s.broker, err = kafka.New(kafka.Options{
+		DataDir: cfg.DataDir, NodeID: cfg.NodeID, AdvertisedHost: host, AdvertisedPort: port,
+		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: cfg.DefaultPartitions,
+		Defaults: metadata.BrokerDefaults{
+			MessageMaxBytes: cfg.MessageMaxBytes, SegmentBytes: cfg.SegmentBytes,
+			SegmentMs: cfg.SegmentAge.Milliseconds(), RetentionMs: cfg.RetentionAge.Milliseconds(),
+			RetentionBytes: cfg.RetentionBytes,
+		},
+		BrokerConfigs: brokerConfigs(cfg),
+		Logger:        lg.With("component", "kafka"),
+	}, s.meta, s.committer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.registerBroker(s.registry, s.broker, s.committer, s)
+	go func() {
+		defer close(s.commitEnd)
+		s.committer.Run(s.ctx)
+	}()
+	ok = true
+	return s, nil
+}
+
+// KafkaAddr is the bound Kafka listener address.
+func (s *Server) KafkaAddr() string { return s.kafkaLn.Addr().String() }
+
+// HTTPAddr is the bound metrics listener address ("" if disabled).
+func (s *Server) HTTPAddr() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	return s.httpLn.Addr().String()
+}
+
+// Serve accepts Kafka connections until Shutdown. It returns nil after a
+// clean shutdown.
+func (s *Server) Serve() error {
+	s.ready.Store(true)
+	s.log.Info("chronik-server ready", "kafka", s.KafkaAddr(), "http", s.HTTPAddr(),
+		"data_dir", s.cfg.DataDir, "profile", s.cfg.ProduceProfile.String(), "version", Version)
+	var tempDelay time.Duration
+	for {
+		nc, err := s.kafkaLn.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: back off, keep serving.
+			if tempDelay == 0 {
+				tempDelay = 5 * time.Millisecond
+			} else if tempDelay *= 2; tempDelay > time.Second {
+				tempDelay = time.Second
+			}
+			s.log.Error("accept failed", "err", err, "retry_in", tempDelay)
+			time.Sleep(tempDelay)
+			continue
+		}
+		tempDelay = 0
+		s.serveConn(nc)
+	}
+}
+
+func (s *Server) serveConn(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	c := wire.NewConn(nc, s.broker, wire.Options{
+		MaxRequestBytes: s.cfg.MaxRequestBytes,
+		IdleTimeout:     10 * time.Minute, // connections.max.idle.ms
+		Logger:          s.log.With("component", "wire"),
+		Hooks:           s.metrics.wireHooks(),
+	})
+	s.connMu.Lock()
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.connMu.Unlock()
+	s.metrics.connections.Inc()
+	go func() {
+		defer s.connWG.Done()
+		defer s.metrics.connections.Dec()
+		c.Serve(s.ctx)
+		s.connMu.Lock()
+		delete(s.conns, c)
+		s.connMu.Unlock()
+	}()
+}
+
+// Shutdown stops the broker cleanly (see the package comment). Safe to call
+// more than once.
+func (s *Server) Shutdown() error {
+	s.shutOnce.Do(func() {
+		start := time.Now()
+		s.ready.Store(false)
+		if s.kafkaLn != nil {
+			s.kafkaLn.Close()
+		}
+		s.connMu.Lock()
+		for c := range s.conns {
+			c.StopReading()
+		}
+		s.connMu.Unlock()
+		done := make(chan struct{})
+		go func() { s.connWG.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(s.cfg.ShutdownTimeout):
+			s.log.Warn("shutdown timeout: closing connections with requests still in flight", "timeout", s.cfg.ShutdownTimeout)
+		}
+		s.cancel() // closes remaining connections and runs the last commit round
+		<-s.commitEnd
+		s.connWG.Wait()
+		s.shutErr = s.closeStorage()
+		if s.httpSrv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			s.httpSrv.Shutdown(ctx)
+			cancel()
+		}
+		s.log.Info("chronik-server stopped", "duration", time.Since(start).Round(time.Millisecond), "err", s.shutErr)
+	})
+	return s.shutErr
+}
+
+func (s *Server) closeStorage() error {
+	var errs []error
+	if s.broker != nil {
+		errs = append(errs, s.broker.Close())
+		s.broker = nil
+	}
+	if s.meta != nil {
+		errs = append(errs, s.meta.Close())
+		s.meta = nil
+	}
+	if s.kafkaLn != nil {
+		s.kafkaLn.Close()
+	}
+	if s.lockFile != nil {
+		syscall.Flock(int(s.lockFile.Fd()), syscall.LOCK_UN)
+		s.lockFile.Close()
+		s.lockFile = nil
+	}
+	return errors.Join(errs...)
+}
+
+// lockDataDir takes an exclusive flock on <data>/.lock so two brokers can
+// never write the same logs.
+func (s *Server) lockDataDir() error {
+	path := filepath.Join(s.cfg.DataDir, ".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return fmt.Errorf("server: open %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("server: data dir %s is in use by another chronik-server (lock %s: %w); stop it or use another --data-dir", s.cfg.DataDir, path, err)
+	}
+	s.lockFile = f
+	return nil
+}

@@ -1,0 +1,76 @@
+// Package storage is the partition log: an append-only sequence of Kafka v2
+// record batches split into segment files, with sparse indexes, crash
+// recovery and truncation.
+//
+// # On-disk format
+//
+// A partition is a directory. Each segment is named by its base offset (the
+// offset of its first record) as 20 zero-padded decimal digits:
+//
+//	00000000000000000000.log        record batches, byte for byte as the
+//	                                client sent them, except that the base
+//	                                offset (bytes 0..8, outside the CRC) is
+//	                                the broker-assigned one
+//	00000000000000000000.index      offset index: repeated
+//	                                {relative offset uint32, position uint32}
+//	00000000000000000000.timeindex  time index: repeated
+//	                                {timestamp int64, relative offset uint32}
+//	clean-shutdown                  written by Close: magic "CHRNKCL1", tail
+//	                                segment base, its size and the log end
+//	                                offset (int64 each), CRC-32C of the above
+//
+// All integers are big-endian. Relative offsets are offset - segment base.
+//
+// The offset index is sparse: an entry maps the base offset of a batch to the
+// position of its first byte, added once at least IndexIntervalBytes of log
+// were written since the previous entry. A lookup takes the last entry at or
+// below the wanted offset and walks batch headers forward from there.
+//
+// A time index entry {T, O} says: every batch of the segment whose base offset
+// is at most O has a max timestamp of at most T. Entries are added together
+// with offset index entries, only when T grew, plus one final entry when the
+// segment is sealed so that the file also holds the segment's max timestamp.
+// A search for timestamp ts starts at the last entry with T < ts.
+//
+// Files ending in ".tmp" are incomplete atomic writes and are deleted on Open.
+//
+// # Invariants
+//
+//   - Offsets are contiguous: each batch's base offset is the previous batch's
+//     last offset + 1, across segments too (a segment's base is the previous
+//     segment's end). Every batch spans at least one offset.
+//   - Readers never see a partial batch: a segment's size is published only
+//     after the write of a batch completed, and readers stop there.
+//   - Index files on disk exist only for segments whose log is durable and
+//     will not change: sealed segments after the Sync that fsynced them, and
+//     the tail segment after a clean Close. Open deletes the tail's index
+//     files, so a crash later never pairs a stale index with a changed log.
+//   - DurableOffset never exceeds what was fsynced. Sync fsyncs every segment
+//     rolled since the previous Sync together with the active one (and the
+//     directory, if a segment was created) before it advances DurableOffset.
+//   - A failed write or fsync fails the log for good (ErrLogFailed): after a
+//     failed fsync Linux may have discarded the dirty pages, so retrying could
+//     claim durability for data that is gone.
+//
+// # Recovery
+//
+// Open trusts a segment without reading its batches when it is sealed (not
+// the last) or is the tail named by a valid clean-shutdown marker with
+// matching size and end offset, and its index files are well formed and agree
+// with the log: only the batch headers after the last index entry are walked.
+// Every other segment is validated from its first byte (length, magic, CRC-32C,
+// record count, contiguous offsets) and truncated at the first bad batch, and
+// its indexes are rebuilt. If a sealed segment had to be cut, all later
+// segments are deleted: Sync never acknowledges data in a later segment before
+// the earlier ones are durable, so nothing acknowledged is lost. After Open the
+// log end offset is also the durable offset, and the marker is gone, so a crash
+// from here on is detected as unclean.
+//
+// # Concurrency
+//
+// Append holds the append lock only for the page-cache write. Sync snapshots
+// the files to flush under that lock and fsyncs without it. Reads hold no
+// append lock: they read the segment list from an atomic snapshot and the
+// index under a per-segment read lock. Lock order: syncMu, readMu, mu,
+// segment.mu.
+package storage

@@ -1,0 +1,395 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultSegmentBytes       = 1 << 30
+	DefaultSegmentAge         = 7 * 24 * time.Hour
+	DefaultIndexIntervalBytes = 4096
+)
+
+var (
+	// ErrOffsetOutOfRange: the requested offset is below the log start or
+	// above the log end (Kafka's OFFSET_OUT_OF_RANGE).
+	ErrOffsetOutOfRange = errors.New("storage: offset out of range")
+	// ErrLogFailed: a write or fsync failed earlier. The log accepts no more
+	// writes because the state of the file on disk is unknown; the broker must
+	// stop serving the partition and reopen it (which recovers).
+	ErrLogFailed = errors.New("storage: log failed")
+	// ErrClosed: the log was closed.
+	ErrClosed = errors.New("storage: log closed")
+	// ErrBadBatch: Append was given bytes that are not one v2 batch.
+	ErrBadBatch = errors.New("storage: malformed batch passed to append")
+)
+
+// Options configure a Log. The zero value is usable.
+type Options struct {
+	// SegmentBytes: roll when the active segment would exceed this size.
+	// 0 means DefaultSegmentBytes; at most math.MaxInt32 because index
+	// positions are 32-bit.
+	SegmentBytes int64
+	// SegmentAge: roll when the active segment's first append is older than
+	// this. 0 means DefaultSegmentAge.
+	SegmentAge time.Duration
+	// IndexIntervalBytes: log bytes between sparse index entries. 0 means
+	// DefaultIndexIntervalBytes.
+	IndexIntervalBytes int
+	// Logger receives recovery warnings and failures. nil discards.
+	Logger *slog.Logger
+}
+
+// Validate reports settings that cannot work.
+func (o Options) Validate() error {
+	switch {
+	case o.SegmentBytes < 0 || o.SegmentBytes > math.MaxInt32:
+		return fmt.Errorf("storage: SegmentBytes %d outside [0, %d]", o.SegmentBytes, math.MaxInt32)
+	case o.SegmentAge < 0:
+		return fmt.Errorf("storage: SegmentAge %v is negative", o.SegmentAge)
+	case o.IndexIntervalBytes < 0:
+		return fmt.Errorf("storage: IndexIntervalBytes %d is negative", o.IndexIntervalBytes)
+	}
+	return nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.SegmentBytes == 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.SegmentAge == 0 {
+		o.SegmentAge = DefaultSegmentAge
+	}
+	if o.IndexIntervalBytes == 0 {
+		o.IndexIntervalBytes = DefaultIndexIntervalBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+// Log is one partition's segmented log. All methods are safe for concurrent
+// use. Lock order: syncMu, then readMu, then mu, then segment.mu.
+type Log struct {
+	dir    string
+	opts   Options
+	logger *slog.Logger
+
+	// syncMu serialises Sync, Truncate and Close. It is held across fsyncs,
+	// which is why it is not the append lock: appends continue meanwhile.
+	syncMu sync.Mutex
+	// readMu is held shared by readers for a whole read; Truncate and Close
+	// take it exclusively before shrinking or closing files.
+	readMu sync.RWMutex
+
+	// mu is the append lock and guards the fields below it.
+	mu           sync.Mutex
+	active       *segment
+	pending      []*segment // rolled since the last Sync, not yet fsynced
+	dirNeedsSync bool       // a segment file was created since the last Sync
+	failed       error      // non-nil once a write or fsync failed
+
+	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate
+	end     atomic.Int64               // log end offset
+	durable atomic.Int64               // offset up to which data is fsynced
+	closed  atomic.Bool
+}
+
+// Open opens the partition log in dir, creating the directory if needed, and
+// recovers it: after a crash the tail segment is validated batch by batch and
+// truncated at the first torn or corrupt batch. Everything that survives
+// recovery is treated as durable.
+func Open(dir string, opts Options) (*Log, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	opts = opts.withDefaults()
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("storage: create %s: %w", dir, err)
+		}
+		// The new directory entry must survive a power loss like the data.
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return nil, err
+		}
+	}
+	l := &Log{
+		dir:    dir,
+		opts:   opts,
+		logger: opts.Logger.With("component", "storage", "dir", dir),
+	}
+	if err := l.recover(); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Dir returns the partition directory.
+func (l *Log) Dir() string { return l.dir }
+
+// usableLocked returns why writes are refused, if they are.
+func (l *Log) usableLocked() error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	return l.failed
+}
+
+// failLocked marks the log failed after an I/O error on path. The error is
+// logged once: every later write returns it without logging.
+func (l *Log) failLocked(op, path string, err error) error {
+	if l.failed == nil {
+		l.failed = fmt.Errorf("%w: %s %s: %v", ErrLogFailed, op, path, err)
+		l.logger.Error("storage: log failed, refusing further writes", "op", op, "path", path, "err", err)
+	}
+	return l.failed
+}
+
+// Append writes one complete, validated v2 batch at the log end and returns
+// its base offset. The base offset is written into batch. The data reaches the
+// page cache only; Sync makes it durable.
+func (l *Log) Append(batch []byte) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(batch, time.Now())
+}
+
+// AppendBatches appends several batches under one lock acquisition and
+// returns the base offset of the first. On error, batches before the failing
+// one stay appended.
+func (l *Log) AppendBatches(batches [][]byte) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first := int64(-1)
+	now := time.Now()
+	for i, b := range batches {
+		base, err := l.appendLocked(b, now)
+		if err != nil {
+			return first, err
+		}
+		if i == 0 {
+			first = base
+		}
+	}
+	return first, nil
+}
+
+func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
+	if err := l.usableLocked(); err != nil {
+		return -1, err
+	}
+	h, err := ParseBatchHeader(batch)
+	if err != nil || h.Size() != len(batch) || h.Magic != 2 || h.LastOffsetDelta < 0 {
+		return -1, ErrBadBatch
+	}
+	base := l.end.Load()
+	if err := l.maybeRollLocked(int64(len(batch)), base+int64(h.LastOffsetDelta), now); err != nil {
+		return -1, err
+	}
+	seg := l.active
+	SetBaseOffset(batch, base)
+	h.BaseOffset = base
+	pos := seg.size.Load()
+	if _, err := seg.f.WriteAt(batch, pos); err != nil {
+		// Part of the batch may be on disk past size; readers never look
+		// there and recovery truncates it.
+		return -1, l.failLocked("write", seg.f.Name(), err)
+	}
+	// Publish the size before the index entry and the end offset, so any
+	// position or offset a reader can learn is backed by complete bytes.
+	seg.size.Store(pos + int64(len(batch)))
+	if seg.created.IsZero() {
+		seg.created = now
+	}
+	seg.track(&h, pos, l.opts.IndexIntervalBytes)
+	l.end.Store(h.NextOffset())
+	return base, nil
+}
+
+// maybeRollLocked starts a new segment when the batch would overflow the
+// active one by size, age or 32-bit relative offset.
+func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
+	seg := l.active
+	size := seg.size.Load()
+	if size == 0 {
+		return nil
+	}
+	if size+n <= l.opts.SegmentBytes && now.Sub(seg.created) < l.opts.SegmentAge &&
+		lastOffset-seg.base <= math.MaxUint32 {
+		return nil
+	}
+	next, err := createSegment(l.dir, l.end.Load())
+	if err != nil {
+		// Nothing changed yet, so the log stays usable; the caller retries.
+		return err
+	}
+	seg.seal()
+	l.pending = append(l.pending, seg)
+	l.dirNeedsSync = true
+	l.active = next
+	old := *l.segs.Load()
+	segs := make([]*segment, len(old), len(old)+1)
+	copy(segs, old)
+	segs = append(segs, next)
+	l.segs.Store(&segs)
+	return nil
+}
+
+// Sync makes everything appended so far durable and returns the offset up to
+// which data is durable. The fsync runs without the append lock. A failed
+// fsync fails the log for good: after it the kernel may have dropped the dirty
+// pages, so retrying could report data durable that is not.
+func (l *Log) Sync() (int64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if err := l.usableLocked(); err != nil {
+		l.mu.Unlock()
+		return l.durable.Load(), err
+	}
+	end := l.end.Load()
+	active := l.active
+	pending := l.pending
+	l.pending = nil
+	dirSync := l.dirNeedsSync
+	l.dirNeedsSync = false
+	l.mu.Unlock()
+
+	if end == l.durable.Load() && len(pending) == 0 && !dirSync {
+		return end, nil
+	}
+	if err := l.syncFiles(active, pending, dirSync); err != nil {
+		return l.durable.Load(), err
+	}
+	l.durable.Store(end)
+	l.persistSealed(pending)
+	return end, nil
+}
+
+// syncFiles fsyncs the given segments and, if asked, the directory. Called
+// with syncMu held and mu not held.
+func (l *Log) syncFiles(active *segment, pending []*segment, dirSync bool) error {
+	for _, s := range append(pending, active) {
+		if err := s.f.Sync(); err != nil {
+			return l.fail("fsync", s.f.Name(), err)
+		}
+	}
+	if dirSync {
+		if err := syncDir(l.dir); err != nil {
+			return l.fail("fsync", l.dir, err)
+		}
+	}
+	return nil
+}
+
+func (l *Log) fail(op, path string, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failLocked(op, path, err)
+}
+
+// persistSealed writes index files for sealed segments whose log is now
+// durable. Failure is not fatal: a segment without valid index files is
+// fully validated and re-indexed on the next Open.
+func (l *Log) persistSealed(segs []*segment) {
+	wrote := false
+	for _, s := range segs {
+		if s.persisted {
+			continue
+		}
+		if err := s.persistIndexes(); err != nil {
+			l.logger.Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
+			continue
+		}
+		wrote = true
+	}
+	if wrote {
+		if err := syncDir(l.dir); err != nil {
+			l.logger.Warn("storage: fsync after index write failed", "err", err)
+		}
+	}
+}
+
+// DurableOffset is the offset up to which data is known to be fsynced: the
+// broker's high watermark.
+func (l *Log) DurableOffset() int64 { return l.durable.Load() }
+
+// LogEndOffset is the offset the next appended record will get.
+func (l *Log) LogEndOffset() int64 { return l.end.Load() }
+
+// LogStartOffset is the first offset still in the log.
+func (l *Log) LogStartOffset() int64 { return (*l.segs.Load())[0].base }
+
+// Dirty reports whether data was appended since the last successful Sync.
+func (l *Log) Dirty() bool { return l.end.Load() > l.durable.Load() }
+
+// Size is the total size of the segment .log files in bytes.
+func (l *Log) Size() int64 {
+	var n int64
+	for _, s := range *l.segs.Load() {
+		n += s.size.Load()
+	}
+	return n
+}
+
+// Close syncs the log, writes all index files and a clean-shutdown marker so
+// the next Open can skip validating the tail, and closes the files. A failed
+// log is closed without a marker and Close returns its failure. Closing twice
+// returns nil.
+func (l *Log) Close() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	if l.closed.Load() {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed.Store(true)
+	failed := l.failed
+	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
+	l.pending = nil
+	l.mu.Unlock()
+
+	err := failed
+	if err == nil {
+		err = l.syncFiles(active, pending, dirSync)
+	}
+	if err == nil {
+		l.durable.Store(l.end.Load())
+		active.seal()
+		l.persistSealed(append(pending, active))
+		if active.persisted {
+			err = l.writeCleanMarker(active)
+		}
+	}
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	for _, s := range *l.segs.Load() {
+		if cerr := s.f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("storage: close %s: %w", s.f.Name(), cerr)
+		}
+	}
+	return err
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	if err := l.Close(); err != nil && !errors.Is(err, ErrLogFailed) {
+		l.logger.Warn("storage: close before delete failed", "err", err)
+	}
+	if err := os.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("storage: delete %s: %w", l.dir, err)
+	}
+	return syncDir(filepath.Dir(l.dir))
+}

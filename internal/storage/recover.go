@@ -1,0 +1,444 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+const (
+	cleanMarkerName = "clean-shutdown"
+	cleanMagic      = "CHRNKCL1"
+	cleanMarkerSize = 8 + 3*8 + 4
+	// recoverBufBytes is the read-ahead for validating scans: large enough to
+	// make the scan sequential I/O, small enough to not matter per partition.
+	recoverBufBytes = 256 << 10
+)
+
+// cleanMarker records the tail segment as it was at a clean Close. It is
+// valid only if the tail still has exactly that base and size.
+type cleanMarker struct {
+	base, size, end int64
+}
+
+func (m cleanMarker) encode() []byte {
+	b := make([]byte, 0, cleanMarkerSize)
+	b = append(b, cleanMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(m.base))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.size))
+	b = binary.BigEndian.AppendUint64(b, uint64(m.end))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func decodeCleanMarker(b []byte) (cleanMarker, bool) {
+	if len(b) != cleanMarkerSize || string(b[:8]) != cleanMagic ||
+		crc32.Checksum(b[:cleanMarkerSize-4], castagnoli) != binary.BigEndian.Uint32(b[cleanMarkerSize-4:]) {
+		return cleanMarker{}, false
+	}
+	be := binary.BigEndian
+	return cleanMarker{base: int64(be.Uint64(b[8:])), size: int64(be.Uint64(b[16:])), end: int64(be.Uint64(b[24:]))}, true
+}
+
+func (l *Log) writeCleanMarker(active *segment) error {
+	m := cleanMarker{base: active.base, size: active.size.Load(), end: l.end.Load()}
+	if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerName), m.encode()); err != nil {
+		return err
+	}
+	return syncDir(l.dir)
+}
+
+// recover rebuilds the in-memory state from the directory. See doc.go for
+// the rules; the short version: sealed segments with valid index files are
+// trusted, everything else is validated batch by batch and cut at the first
+// bad batch, and nothing after a cut survives.
+func (l *Log) recover() error {
+	bases, marker, clean, err := l.scanDir()
+	if err != nil {
+		return err
+	}
+	var kept []*segment
+	unclean := !clean
+	for i, base := range bases {
+		if n := len(kept); n > 0 && base != kept[n-1].next {
+			l.dropFrom(bases[i:], fmt.Sprintf("segment base %d does not follow log end %d", base, kept[n-1].next))
+			break
+		}
+		last := i == len(bases)-1
+		var tail *cleanMarker
+		if last && clean && marker.base == base {
+			tail = &marker
+		}
+		s, cut, err := l.openSegment(base, last, tail)
+		if err != nil {
+			closeAll(kept)
+			return err
+		}
+		if cut && !last {
+			kept = append(kept, s)
+			unclean = true
+			l.dropFrom(bases[i+1:], fmt.Sprintf("segment %d was cut during recovery", base))
+			break
+		}
+		if s.size.Load() == 0 && !last {
+			// Only outside tampering leaves an empty sealed segment; it holds
+			// nothing and would break the base-offset search.
+			_ = s.remove()
+			continue
+		}
+		kept = append(kept, s)
+	}
+	if len(kept) == 0 {
+		s, err := createSegment(l.dir, 0)
+		if err != nil {
+			return err
+		}
+		kept = append(kept, s)
+	}
+	active := kept[len(kept)-1]
+	if clean && (active.base != marker.base || active.next != marker.end) {
+		unclean = true
+	}
+	if err := active.removeIndexFiles(); err != nil {
+		closeAll(kept)
+		return err
+	}
+	if unclean {
+		// What survived recovery is reported durable, so make it so.
+		if err := active.f.Sync(); err != nil {
+			closeAll(kept)
+			return fmt.Errorf("storage: fsync %s: %w", active.f.Name(), err)
+		}
+	}
+	if err := syncDir(l.dir); err != nil {
+		closeAll(kept)
+		return err
+	}
+	if active.size.Load() == 0 {
+		// Age counts from the first append, so an empty tail starts fresh.
+		active.created = time.Time{}
+	}
+	l.active = active
+	l.segs.Store(&kept)
+	l.end.Store(active.next)
+	l.durable.Store(active.next)
+	return nil
+}
+
+// scanDir lists segment bases, removes temporary and orphaned files, and
+// consumes the clean-shutdown marker: it is removed now so that a crash after
+// this Open is detected as unclean.
+func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
+	entries, err := os.ReadDir(l.dir)
+	if err != nil {
+		return nil, m, false, fmt.Errorf("storage: list %s: %w", l.dir, err)
+	}
+	logs := map[int64]bool{}
+	var indexes []string
+	for _, e := range entries {
+		name := e.Name()
+		if base, ok := parseSegmentName(name, logSuffix); ok {
+			logs[base] = true
+			bases = append(bases, base)
+			continue
+		}
+		if strings.HasSuffix(name, tmpSuffix) {
+			l.removeStray(name)
+			continue
+		}
+		indexes = append(indexes, name)
+	}
+	for _, name := range indexes {
+		for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+			if base, ok := parseSegmentName(name, suf); ok && !logs[base] {
+				l.removeStray(name)
+			}
+		}
+	}
+	slices.Sort(bases)
+	markerPath := filepath.Join(l.dir, cleanMarkerName)
+	if b, err := os.ReadFile(markerPath); err == nil {
+		m, clean = decodeCleanMarker(b)
+		if err := os.Remove(markerPath); err != nil {
+			return nil, m, false, fmt.Errorf("storage: remove %s: %w", markerPath, err)
+		}
+	}
+	if clean && (len(bases) == 0 || bases[len(bases)-1] != m.base) {
+		clean = false
+	}
+	return bases, m, clean, nil
+}
+
+func (l *Log) removeStray(name string) {
+	p := filepath.Join(l.dir, name)
+	if err := os.Remove(p); err != nil {
+		l.logger.Warn("storage: cannot remove stray file", "path", p, "err", err)
+		return
+	}
+	l.logger.Info("storage: removed stray file", "path", p)
+}
+
+// dropFrom deletes segments that can no longer be part of the log because an
+// earlier one was cut or does not connect. Nothing in them was acknowledged
+// as durable: Sync fsyncs older segments no later than newer ones.
+func (l *Log) dropFrom(bases []int64, reason string) {
+	for _, base := range bases {
+		s := newSegment(l.dir, base, nil)
+		p := s.path(logSuffix)
+		size := int64(-1)
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
+		l.logger.Warn("storage: dropping segment during recovery", "path", p, "bytes_dropped", size, "reason", reason)
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
+				l.logger.Warn("storage: cannot remove dropped segment file", "path", s.path(suf), "err", err)
+			}
+		}
+	}
+}
+
+func closeAll(segs []*segment) {
+	for _, s := range segs {
+		_ = s.f.Close()
+	}
+}
+
+// openSegment opens one segment and rebuilds its state. A segment is trusted
+// (indexes loaded, only its last few batches walked) if it is sealed, or is
+// the tail of a clean shutdown, and its index files check out. Otherwise it is
+// validated from its first byte and cut at the first bad batch; cut reports
+// whether bytes were dropped. tail is the clean-shutdown marker if it names
+// this segment.
+func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment, cut bool, err error) {
+	p := filepath.Join(l.dir, segmentName(base, logSuffix))
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: open %s: %w", p, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("storage: stat %s: %w", p, err)
+	}
+	s = newSegment(l.dir, base, f)
+	// The wall clock of the first append is not on disk; the last write time
+	// is a later stand-in, so a recovered segment rolls at most one age late.
+	s.created = fi.ModTime()
+	size := fi.Size()
+	if size > math.MaxInt32 {
+		// Index positions are 32-bit; never written by us.
+		size = math.MaxInt32
+	}
+	if !last || (tail != nil && tail.size == fi.Size()) {
+		terr := l.loadTrusted(s, size)
+		if terr == nil && tail != nil && s.next != tail.end {
+			terr = fmt.Errorf("%w: log end %d, clean marker says %d", errBadIndex, s.next, tail.end)
+		}
+		if terr == nil && size == fi.Size() {
+			return s, false, nil
+		}
+		if !errors.Is(terr, os.ErrNotExist) {
+			l.logger.Warn("storage: segment index unusable, validating segment", "path", p, "err", terr)
+		}
+	}
+	valid, reason := l.fullScan(s, size)
+	if valid == fi.Size() {
+		return s, false, nil
+	}
+	l.logger.Warn("storage: truncating segment at first bad batch",
+		"path", p, "offset", s.next, "position", valid, "bytes_dropped", fi.Size()-valid, "reason", reason)
+	if err := f.Truncate(valid); err != nil {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("storage: truncate %s: %w", p, err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return nil, false, fmt.Errorf("storage: fsync %s: %w", p, err)
+	}
+	if err := s.removeIndexFiles(); err != nil {
+		_ = f.Close()
+		return nil, false, err
+	}
+	return s, true, nil
+}
+
+// loadTrusted loads a segment's index files, checks them against the log and
+// walks the batch headers after the last index entry to find the segment end.
+// CRCs are not checked: the log was fsynced before its index was written.
+func (l *Log) loadTrusted(s *segment, size int64) error {
+	ib, err := os.ReadFile(s.path(indexSuffix))
+	if err != nil {
+		return err
+	}
+	tb, err := os.ReadFile(s.path(timeIndexSuffix))
+	if err != nil {
+		return err
+	}
+	idx, err := decodeIndex(ib, size)
+	if err != nil {
+		return err
+	}
+	tidx, err := decodeTimeIndex(tb)
+	if err != nil {
+		return err
+	}
+	var pos, want int64 = 0, s.base
+	if n := len(idx); n > 0 {
+		pos, want = int64(idx[n-1].pos), s.base+int64(idx[n-1].rel)
+	}
+	var hb [BatchHeaderSize]byte
+	next, lastBase, maxTS := s.base, int64(-1), int64(noTimestamp)
+	if n := len(tidx); n > 0 {
+		maxTS = tidx[n-1].ts
+	}
+	for pos < size {
+		base, nxt, bsize, err := s.readHeader(hb[:], pos, size)
+		if err != nil {
+			return err
+		}
+		if base != want || nxt-s.base > math.MaxUint32 {
+			return fmt.Errorf("%w: batch at position %d has base %d, want %d", errBadIndex, pos, base, want)
+		}
+		maxTS = max(maxTS, int64(binary.BigEndian.Uint64(hb[offMaxTimestamp:])))
+		lastBase, next, want = base, nxt, nxt
+		pos += bsize
+	}
+	if n := len(tidx); n > 0 && (lastBase < 0 || s.base+int64(tidx[n-1].rel) > lastBase) {
+		return fmt.Errorf("%w: time index points past the last batch", errBadIndex)
+	}
+	if len(idx) > 0 {
+		s.bytesSinceIndex = int(size - int64(idx[len(idx)-1].pos))
+	} else {
+		s.bytesSinceIndex = int(size)
+	}
+	s.idx, s.tidx = idx, tidx
+	s.next, s.lastBase = next, lastBase
+	s.maxTS.Store(maxTS)
+	s.size.Store(size)
+	s.persisted = true
+	return nil
+}
+
+// fullScan validates every batch of the segment from position 0 and rebuilds
+// its indexes. It returns the end of the last good batch and why the scan
+// stopped early, if it did.
+func (l *Log) fullScan(s *segment, size int64) (valid int64, reason string) {
+	s.idx, s.tidx, s.next, s.lastBase, s.bytesSinceIndex = nil, nil, s.base, -1, 0
+	s.maxTS.Store(noTimestamp)
+	s.size.Store(0)
+	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, size), recoverBufBytes)
+	buf := make([]byte, 0, 64<<10)
+	var pos int64
+	for pos < size {
+		buf = buf[:BatchHeaderSize]
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return pos, "torn batch header"
+		}
+		n := int64(int32(binary.BigEndian.Uint32(buf[offBatchLength:]))) + batchLengthOverhead
+		if n < BatchHeaderSize || n > size-pos {
+			return pos, fmt.Sprintf("batch length %d with %d bytes left", n, size-pos)
+		}
+		buf = slices.Grow(buf, int(n)-len(buf))[:n]
+		if _, err := io.ReadFull(r, buf[BatchHeaderSize:]); err != nil {
+			return pos, "torn batch"
+		}
+		h, err := ValidateBatch(buf)
+		if err != nil {
+			return pos, err.Error()
+		}
+		if h.BaseOffset != s.next || h.NextOffset()-s.base > math.MaxUint32 {
+			return pos, fmt.Sprintf("batch base offset %d, want %d", h.BaseOffset, s.next)
+		}
+		s.size.Store(pos + n)
+		s.track(&h, pos, l.opts.IndexIntervalBytes)
+		pos += n
+	}
+	return pos, ""
+}
+
+// Truncate removes every batch containing an offset at or after offset. A
+// batch is never split, so the new log end is the base of the batch holding
+// offset, which may be below offset. Reads wait for it to finish.
+func (l *Log) Truncate(offset int64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.readMu.Lock()
+	defer l.readMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	segs := *l.segs.Load()
+	if offset >= l.end.Load() {
+		return nil
+	}
+	if offset < segs[0].base {
+		return fmt.Errorf("%w: truncate to %d below log start %d", ErrOffsetOutOfRange, offset, segs[0].base)
+	}
+	i := segmentFor(segs, offset)
+	for _, s := range segs[i+1:] {
+		if err := s.remove(); err != nil {
+			return l.failLocked("truncate", s.path(logSuffix), err)
+		}
+	}
+	s := segs[i]
+	pos, err := l.cutPosition(s, offset)
+	if err != nil {
+		return l.failLocked("truncate", s.path(logSuffix), err)
+	}
+	if err := s.f.Truncate(pos); err != nil {
+		return l.failLocked("truncate", s.path(logSuffix), err)
+	}
+	if err := s.f.Sync(); err != nil {
+		return l.failLocked("fsync", s.path(logSuffix), err)
+	}
+	if err := s.removeIndexFiles(); err != nil {
+		return l.failLocked("truncate", s.path(indexSuffix), err)
+	}
+	if valid, reason := l.fullScan(s, pos); valid != pos {
+		return l.failLocked("truncate", s.path(logSuffix), errors.New(reason))
+	}
+	s.created = time.Time{}
+	if pos > 0 {
+		s.created = time.Now()
+	}
+	kept := slices.Clone(segs[:i+1])
+	l.pending = slices.DeleteFunc(l.pending, func(p *segment) bool { return p.base >= s.base })
+	l.active = s
+	l.segs.Store(&kept)
+	l.end.Store(s.next)
+	if l.durable.Load() > s.next {
+		l.durable.Store(s.next)
+	}
+	if err := syncDir(l.dir); err != nil {
+		return l.failLocked("fsync", l.dir, err)
+	}
+	return nil
+}
+
+// cutPosition returns the position of the batch containing offset.
+func (l *Log) cutPosition(s *segment, offset int64) (int64, error) {
+	var hb [scanHeaderSize]byte
+	limit := s.size.Load()
+	for pos := s.lookup(offset); pos < limit; {
+		_, next, size, err := s.readHeader(hb[:], pos, limit)
+		if err != nil {
+			return 0, err
+		}
+		if next > offset {
+			return pos, nil
+		}
+		pos += size
+	}
+	return limit, nil
+}

@@ -1,0 +1,327 @@
+// Package wire frames the Kafka protocol on a TCP connection: it reads
+// size-prefixed request frames (bounded before allocating), parses the request
+// header, decodes the body with kmsg, hands it to a Handler, and writes the
+// responses back strictly in request order.
+//
+// Each connection has one reader and one writer goroutine. The reader calls
+// the handler synchronously, so side effects (appends) happen in request
+// order; a handler may return a deferred reply (a produce waiting for fsync, a
+// fetch long poll) that the writer goroutine waits on, so the reader keeps
+// decoding pipelined requests meanwhile. The queue between them is bounded:
+// a client with too many requests in flight is simply not read from.
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Request is one decoded request.
+type Request struct {
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      string
+	Body          kmsg.Request
+	Conn          *Conn
+}
+
+// Reply is what a handler returns. Exactly one of Resp or Later is set, or
+// neither when no response must be sent (produce with acks=0).
+type Reply struct {
+	Resp  kmsg.Response
+	Later func() kmsg.Response
+}
+
+// Handler serves requests. An error closes the connection (after earlier
+// responses are written); protocol errors are codes inside the response.
+type Handler interface {
+	// Versions returns the supported version range of key, ok=false if the
+	// key is not served at all.
+	Versions(key int16) (min, max int16, ok bool)
+	Handle(ctx context.Context, req *Request) (Reply, error)
+	// UnsupportedVersion builds the response for a request whose version is
+	// outside the supported range, if the API has such an answer (ApiVersions
+	// answers v0 with UNSUPPORTED_VERSION); nil closes the connection.
+	UnsupportedVersion(key, version int16) kmsg.Response
+}
+
+// Options bound a connection.
+type Options struct {
+	MaxRequestBytes int32
+	MaxInFlight     int           // pipelined requests per connection awaiting their reply
+	IdleTimeout     time.Duration // close a connection with no request for this long (0 = never)
+	Logger          *slog.Logger
+	Hooks           Hooks
+}
+
+// Hooks observe traffic (metrics); all fields are optional.
+type Hooks struct {
+	RequestDone func(key int16, start time.Time, failed bool)
+	BytesIn     func(n int)
+	BytesOut    func(n int)
+}
+
+// Conn is one client connection.
+type Conn struct {
+	nc       net.Conn
+	Remote   string
+	opts     Options
+	handler  Handler
+	log      *slog.Logger
+	queue    chan pending
+	closeMu  sync.Once
+	stopping atomic.Bool
+	done     chan struct{}
+}
+
+type pending struct {
+	corr     int32
+	key      int16
+	flexible bool // response header v1 (tagged fields)
+	reply    Reply
+	start    time.Time
+	failed   bool
+	last     bool // close after writing
+}
+
+// ErrFrameTooLarge is logged when a client announces a frame above the limit.
+var ErrFrameTooLarge = errors.New("wire: request frame larger than socket.request.max.bytes")
+
+// Serve runs a connection (see Conn.Serve).
+func Serve(ctx context.Context, nc net.Conn, h Handler, opts Options) {
+	NewConn(nc, h, opts).Serve(ctx)
+}
+
+// NewConn wraps nc; call Serve to run it.
+func NewConn(nc net.Conn, h Handler, opts Options) *Conn {
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = 128
+	}
+	lg := opts.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Conn{
+		nc: nc, Remote: nc.RemoteAddr().String(), opts: opts, handler: h,
+		log: lg, queue: make(chan pending, opts.MaxInFlight), done: make(chan struct{}),
+	}
+}
+
+// Serve runs the connection until the client disconnects, a protocol
+// violation closes it, StopReading is called, or ctx ends (which closes the
+// socket at once). It returns after both goroutines stop.
+func (c *Conn) Serve(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.writeLoop()
+	}()
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close()
+		case <-c.done:
+		}
+	}()
+	c.readLoop(ctx)
+	close(c.queue)
+	wg.Wait()
+	c.Close()
+}
+
+// StopReading makes the reader stop taking new requests; replies already
+// queued are still written, then the connection closes. Used for graceful
+// shutdown.
+func (c *Conn) StopReading() {
+	c.stopping.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+// Close closes the socket; both loops then end.
+func (c *Conn) Close() {
+	c.closeMu.Do(func() {
+		close(c.done)
+		c.nc.Close()
+	})
+}
+
+func (c *Conn) readLoop(ctx context.Context) {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	var sizeBuf [4]byte
+	for {
+		if c.opts.IdleTimeout > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
+		}
+		if c.stopping.Load() { // checked after re-arming so StopReading always wins
+			return
+		}
+		if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+			if !isClosed(err) {
+				c.log.Debug("connection read ended", "remote", c.Remote, "err", err)
+			}
+			return
+		}
+		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+		if size < 8 || size > c.opts.MaxRequestBytes {
+			c.log.Warn("closing connection: bad request frame size", "remote", c.Remote, "size", size,
+				"max", c.opts.MaxRequestBytes, "hint", "raise socket-request-max-bytes if the client is legitimate")
+			return
+		}
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(br, frame); err != nil {
+			c.log.Info("closing connection: truncated request frame", "remote", c.Remote, "want", size, "err", err)
+			return
+		}
+		if c.opts.Hooks.BytesIn != nil {
+			c.opts.Hooks.BytesIn(int(size) + 4)
+		}
+		p, ok := c.handleFrame(ctx, frame)
+		if p.reply.Resp != nil || p.reply.Later != nil || p.last {
+			select {
+			case c.queue <- p:
+			case <-c.done:
+				return
+			}
+		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// handleFrame decodes and dispatches one frame. ok=false closes the
+// connection after p (if it carries a reply) is written.
+func (c *Conn) handleFrame(ctx context.Context, frame []byte) (p pending, ok bool) {
+	start := time.Now()
+	hdr, body, err := parseHeader(frame)
+	if err != nil {
+		c.log.Warn("closing connection: malformed request header", "remote", c.Remote, "err", err)
+		return pending{}, false
+	}
+	p = pending{corr: hdr.corr, key: hdr.key, start: start}
+	minV, maxV, served := c.handler.Versions(hdr.key)
+	if !served {
+		c.log.Warn("closing connection: unsupported API key", "remote", c.Remote, "api_key", hdr.key,
+			"api", kmsg.NameForKey(hdr.key), "client_id", hdr.clientID)
+		return pending{}, false
+	}
+	if hdr.version < minV || hdr.version > maxV {
+		resp := c.handler.UnsupportedVersion(hdr.key, hdr.version)
+		if resp == nil {
+			c.log.Warn("closing connection: unsupported API version", "remote", c.Remote,
+				"api", kmsg.NameForKey(hdr.key), "version", hdr.version, "supported", fmt.Sprintf("%d-%d", minV, maxV))
+			return pending{}, false
+		}
+		p.reply = Reply{Resp: resp}
+		return p, true
+	}
+	req := kmsg.RequestForKey(hdr.key)
+	req.SetVersion(hdr.version)
+	p.flexible = req.IsFlexible() && hdr.key != 18 // ApiVersions replies always use header v0
+	if req.IsFlexible() {
+		if body, err = skipTags(body); err != nil {
+			c.log.Warn("closing connection: malformed request header tags", "remote", c.Remote, "err", err)
+			return pending{}, false
+		}
+	}
+	if err := req.ReadFrom(body); err != nil {
+		c.log.Warn("closing connection: malformed request body", "remote", c.Remote,
+			"api", kmsg.NameForKey(hdr.key), "version", hdr.version, "err", err)
+		return pending{}, false
+	}
+	reply, err := c.handler.Handle(ctx, &Request{
+		Key: hdr.key, Version: hdr.version, CorrelationID: hdr.corr, ClientID: hdr.clientID, Body: req, Conn: c,
+	})
+	if err != nil {
+		c.log.Warn("closing connection: request failed", "remote", c.Remote,
+			"api", kmsg.NameForKey(hdr.key), "version", hdr.version, "err", err)
+		p.failed = true
+		p.last = true
+		if c.opts.Hooks.RequestDone != nil {
+			c.opts.Hooks.RequestDone(hdr.key, start, true)
+		}
+		return p, false
+	}
+	p.reply = reply
+	if reply.Resp == nil && reply.Later == nil && c.opts.Hooks.RequestDone != nil {
+		c.opts.Hooks.RequestDone(hdr.key, start, false) // acks=0: done now, nothing to write
+	}
+	return p, true
+}
+
+func (c *Conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	buf := make([]byte, 0, 64<<10)
+	broken := false
+	for p := range c.queue {
+		if broken {
+			continue // drain so the reader never blocks on a dead writer
+		}
+		resp := p.reply.Resp
+		if p.reply.Later != nil {
+			resp = p.reply.Later()
+		}
+		if resp == nil {
+			if p.last {
+				broken = true
+				c.Close()
+			}
+			continue
+		}
+		buf = append(buf[:0], 0, 0, 0, 0)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(p.corr))
+		if p.flexible {
+			buf = append(buf, 0) // empty tagged fields
+		}
+		buf = resp.AppendTo(buf)
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		if _, err := bw.Write(buf); err != nil {
+			broken = true
+			c.Close()
+			continue
+		}
+		if len(c.queue) == 0 {
+			if err := bw.Flush(); err != nil {
+				broken = true
+				c.Close()
+				continue
+			}
+		}
+		if c.opts.Hooks.BytesOut != nil {
+			c.opts.Hooks.BytesOut(len(buf))
+		}
+		if c.opts.Hooks.RequestDone != nil {
+			c.opts.Hooks.RequestDone(p.key, p.start, p.failed)
+		}
+		if cap(buf) > 1<<20 {
+			buf = make([]byte, 0, 64<<10) // do not pin a huge fetch buffer
+		}
+		if p.last {
+			bw.Flush()
+			broken = true
+			c.Close()
+		}
+	}
+	if !broken {
+		bw.Flush()
+	}
+}
+
+func isClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF)
+}
