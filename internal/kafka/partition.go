@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
@@ -77,6 +78,7 @@ func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition, error) {
 	}
 	opts := storage.Options{
 		SegmentBytes: b.topicInt(t, "segment.bytes"),
+		SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
 		Logger:       b.log.With("topic", t.Name, "partition", i),
 	}
 	l, err := storage.Open(dir, opts)

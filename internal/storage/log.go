@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -28,6 +29,9 @@ var (
 	// writes because the state of the file on disk is unknown; the broker must
 	// stop serving the partition and reopen it (which recovers).
 	ErrLogFailed = errors.New("storage: log failed")
+	// ErrDiskFull: an append found no space. Nothing was written and the
+	// log stays usable; appends succeed again once space returns.
+	ErrDiskFull = errors.New("storage: no space left on device")
 	// ErrClosed: the log was closed.
 	ErrClosed = errors.New("storage: log closed")
 	// ErrBadBatch: Append was given bytes that are not one v2 batch.
@@ -99,6 +103,7 @@ type Log struct {
 	pending      []*segment // rolled since the last Sync, not yet fsynced
 	dirNeedsSync bool       // a segment file was created since the last Sync
 	failed       error      // non-nil once a write or fsync failed
+	lastFullWarn time.Time  // rate-limits the disk-full warning
 
 	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate
 	end     atomic.Int64               // log end offset
@@ -202,8 +207,19 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	h.BaseOffset = base
 	pos := seg.size.Load()
 	if _, err := seg.f.WriteAt(batch, pos); err != nil {
-		// Part of the batch may be on disk past size; readers never look
-		// there and recovery truncates it.
+		// Part of the batch may be on disk past size. A full disk is an
+		// operating condition, not corruption: cut the partial bytes off
+		// and keep the log usable, so producing resumes when space
+		// returns. Any other write error, or a failed cut, fails the log.
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			if terr := seg.f.Truncate(pos); terr == nil {
+				if now.Sub(l.lastFullWarn) > 10*time.Second { // clients can trigger this in a loop
+					l.lastFullWarn = now
+					l.logger.Warn("storage: disk full, appends rejected until space returns", "path", seg.f.Name(), "bytes", len(batch))
+				}
+				return -1, fmt.Errorf("%w: %s: %v", ErrDiskFull, seg.f.Name(), err)
+			}
+		}
 		return -1, l.failLocked("write", seg.f.Name(), err)
 	}
 	// Publish the size before the index entry and the end offset, so any

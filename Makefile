@@ -1,0 +1,42 @@
+GO       ?= go
+FUZZTIME ?= 10s
+BIN      := bin/chronik-server
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/chronik-stream/chronik/internal/server.Version=$(VERSION)
+
+.PHONY: all build run test deps lint test-unit test-e2e fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/chronik-server
+
+run:
+	$(GO) run ./cmd/chronik-server start
+
+## test: everything CI runs: installs test dependencies, vet/gofmt, unit
+## tests with the race detector, end-to-end tests with real clients, and a
+## short run of every fuzz target.
+test: deps lint test-unit test-e2e fuzz
+
+deps:
+	./scripts/install-test-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test-unit:
+	$(GO) test -race -count=1 -timeout 10m ./internal/... ./cmd/...
+
+test-e2e:
+	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+
+clean:
+	rm -rf bin
