@@ -48,9 +48,12 @@
 //   - DurableOffset never exceeds what was fsynced. Sync fsyncs every segment
 //     rolled since the previous Sync together with the active one (and the
 //     directory, if a segment was created) before it advances DurableOffset.
-//   - A failed write or fsync fails the log for good (ErrLogFailed): after a
-//     failed fsync Linux may have discarded the dirty pages, so retrying could
-//     claim durability for data that is gone.
+//   - A failed fsync, or a failed write other than a full disk, fails the log
+//     for good (ErrLogFailed): after a failed fsync Linux may have discarded
+//     the dirty pages, so retrying could claim durability for data that is
+//     gone. A write that finds the disk full (ENOSPC/EDQUOT) is cut back to
+//     the last complete batch and reported as ErrDiskFull; the log stays
+//     usable and appends succeed again once space returns.
 //
 // # Recovery
 //
