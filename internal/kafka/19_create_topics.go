@@ -111,7 +111,7 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 }
 
 func (b *Broker) createTopicsConfigs(t *metadata.Topic) []kmsg.CreateTopicsResponseTopicConfig {
-	defs := metadata.TopicDefaults(b.opts.Defaults)
+	defs := b.defaults
 	names := make([]string, 0, len(defs))
 	for k := range defs {
 		names = append(names, k)

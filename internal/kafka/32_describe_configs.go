@@ -66,7 +66,7 @@ func handleDescribeConfigs(b *Broker, r *kmsg.DescribeConfigsRequest) (*kmsg.Des
 }
 
 func (b *Broker) describeTopicConfigs(t *metadata.Topic, want func(string) bool, r *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
-	defaults := metadata.TopicDefaults(b.opts.Defaults)
+	defaults := b.defaults
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range metadata.TopicConfigDefs {
 		d := &metadata.TopicConfigDefs[i]

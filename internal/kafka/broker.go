@@ -56,6 +56,7 @@ type Broker struct {
 	log       *slog.Logger
 	meta      *metadata.Store
 	committer *commit.Committer
+	defaults  map[string]string // topic config defaults; read-only after New
 
 	mu     sync.RWMutex
 	topics map[string]*topicState
@@ -77,7 +78,10 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	b := &Broker{opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{}}
+	b := &Broker{
+		opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{},
+		defaults: metadata.TopicDefaults(opts.Defaults),
+	}
 	im := meta.Image()
 	b.nextPID = im.NextProducerID
 	b.reservedPID = im.NextProducerID
@@ -212,7 +216,7 @@ func (b *Broker) topicConfig(t *metadata.Topic, name string) string {
 	if v, ok := t.Configs[name]; ok {
 		return v
 	}
-	return metadata.TopicDefaults(b.opts.Defaults)[name]
+	return b.defaults[name]
 }
 
 // Versions implements wire.Handler.
