@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -244,7 +245,7 @@ func (c *Conn) handleFrame(ctx context.Context, frame []byte) (p pending, ok boo
 			"api", kmsg.NameForKey(hdr.key), "version", hdr.version, "err", err)
 		return pending{}, false
 	}
-	reply, err := c.handler.Handle(ctx, &Request{
+	reply, err := c.safeHandle(ctx, &Request{
 		Key: hdr.key, Version: hdr.version, CorrelationID: hdr.corr, ClientID: hdr.clientID, Body: req, Conn: c,
 	})
 	if err != nil {
@@ -274,7 +275,10 @@ func (c *Conn) writeLoop() {
 		}
 		resp := p.reply.Resp
 		if p.reply.Later != nil {
-			resp = p.reply.Later()
+			resp = c.safeLater(p.key, p.reply.Later)
+			if resp == nil {
+				p.last = true
+			}
 		}
 		if resp == nil {
 			if p.last {
@@ -320,6 +324,31 @@ func (c *Conn) writeLoop() {
 	if !broken {
 		bw.Flush()
 	}
+}
+
+// safeHandle runs the handler, turning a panic (a bug, never expected) into
+// a closed connection with a logged stack instead of a crashed broker.
+func (c *Conn) safeHandle(ctx context.Context, req *Request) (reply Reply, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("handler panic: closing connection", "remote", c.Remote,
+				"api", kmsg.NameForKey(req.Key), "version", req.Version, "panic", r, "stack", string(debug.Stack()))
+			reply, err = Reply{}, fmt.Errorf("wire: handler panic: %v", r)
+		}
+	}()
+	return c.handler.Handle(ctx, req)
+}
+
+// safeLater runs a deferred reply; a panic yields nil (close the connection).
+func (c *Conn) safeLater(key int16, later func() kmsg.Response) (resp kmsg.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("deferred reply panic: closing connection", "remote", c.Remote,
+				"api", kmsg.NameForKey(key), "panic", r, "stack", string(debug.Stack()))
+			resp = nil
+		}
+	}()
+	return later()
 }
 
 func isClosed(err error) bool {
