@@ -54,7 +54,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 0
 	case "config":
 		for _, s := range config.Settings() {
-			fmt.Fprintf(stdout, "--%-26s %-28s default %q\n", s.Flags[0], s.Envs[0], s.Default)
+			v, _ := cfg.Value(s.Flags[0])
+			fmt.Fprintf(stdout, "--%-26s %-28s %-14q default %q\n", s.Flags[0], s.Envs[0], v, s.Default)
 		}
 		return 0
 	case "start", "standalone":

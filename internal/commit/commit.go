@@ -51,6 +51,10 @@ type Committer struct {
 	parallelism int
 	observe     func(d time.Duration, batches int)
 
+	// roundMu serialises rounds (Run's loop and Flush), so rounds complete
+	// in the order they were cut, as the package invariant promises.
+	roundMu sync.Mutex
+
 	mu    sync.Mutex
 	dirty map[Log]struct{}
 	next  *Round
@@ -135,6 +139,8 @@ func (c *Committer) Run(ctx context.Context) {
 func (c *Committer) Flush() { c.round() }
 
 func (c *Committer) round() {
+	c.roundMu.Lock()
+	defer c.roundMu.Unlock()
 	c.mu.Lock()
 	if len(c.dirty) == 0 {
 		c.mu.Unlock()

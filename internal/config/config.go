@@ -40,6 +40,7 @@ type Config struct {
 	RetentionBytes    int64         // log.retention.bytes
 
 	ShutdownTimeout time.Duration
+	EnablePprof     bool // serve /debug/pprof on the metrics port
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.

@@ -162,6 +162,8 @@ var settings = func() []setting {
 	add([]string{"log-retention-bytes"}, []string{"CHRONIK_LOG_RETENTION_BYTES"}, "log.retention.bytes default for topics (-1 unlimited)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
+	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
+	add([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s
 }()
 
@@ -183,6 +185,17 @@ func Settings() []Setting {
 		out = append(out, Setting{Flags: s.flags, Envs: s.envs, FileKey: s.key(), Default: s.get(&def), Usage: s.usage})
 	}
 	return out
+}
+
+// Value returns c's value of the setting whose first flag name is flag, in
+// the form the flag accepts; ok is false for an unknown name.
+func (c *Config) Value(flag string) (v string, ok bool) {
+	for i := range settings {
+		if settings[i].flags[0] == flag {
+			return settings[i].get(c), true
+		}
+	}
+	return "", false
 }
 
 // Load builds a Config from defaults, then the file named by --config (or

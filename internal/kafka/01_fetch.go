@@ -63,6 +63,8 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 			case <-t.C:
 				resp, _ := b.fetchOnce(r, req.Version)
 				return resp
+			case <-req.Conn.Done():
+				return nil // client gone: nothing to answer
 			}
 			round = b.committer.Next()
 			var n int

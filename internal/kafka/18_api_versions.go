@@ -2,7 +2,14 @@ package kafka
 
 // Behavior:
 //
-//   - Lists exactly the versions table of api.go, sorted by key.
+//   - Lists exactly the versions table of api.go, sorted by key, with one
+//     exception: Produce is listed from v0 although v0-v2 are refused like
+//     any version outside the table (the connection is closed). librdkafka
+//     before the fix of its issue 4956 (e.g. Debian's 2.0.2) only compresses
+//     gzip and snappy batches when the broker lists Produce v0 and otherwise
+//     silently sends them uncompressed; clients use the highest common
+//     version, so none picks v0-v2 from this. Kafka 4.0 does the same
+//     (KAFKA-18659).
 //   - A request at a version above ours is answered in the v0 format with
 //     UNSUPPORTED_VERSION and the full list (wire calls UnsupportedVersion),
 //     so clients can retry with a version we support (KIP-511 behaviour).
@@ -26,10 +33,19 @@ func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	for _, k := range keys {
 		ak := kmsg.NewApiVersionsResponseApiKey()
-		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, versions[k].min, versions[k].max
+		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, advertisedMin(k), versions[k].max
 		resp.ApiKeys = append(resp.ApiKeys, ak)
 	}
 	return resp
+}
+
+// advertisedMin is the minimum version ApiVersions lists for key (see the
+// Produce note above); dispatch still enforces versions[key].min.
+func advertisedMin(key int16) int16 {
+	if key == kmsg.Produce.Int16() {
+		return 0
+	}
+	return versions[key].min
 }
 
 func handleApiVersions(b *Broker, r *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {

@@ -66,9 +66,13 @@ type Broker struct {
 	reservedPID int64
 }
 
+// topicState is immutable once published in Broker.topics: changes build a
+// new one under Broker.mu and swap it in.
 type topicState struct {
 	meta  *metadata.Topic
-	parts []*partition
+	parts []*partition // shorter than meta.Partitions if some failed to open
+	// retryOpen is when b.topic may next retry opening missing partitions.
+	retryOpen time.Time
 }
 
 // New opens every partition of every topic in the metadata image, recovering
@@ -166,7 +170,46 @@ func (b *Broker) topic(name string) *topicState {
 	b.mu.RLock()
 	ts := b.topics[name]
 	b.mu.RUnlock()
+	if ts != nil && int32(len(ts.parts)) < ts.meta.Partitions && time.Now().After(ts.retryOpen) {
+		ts = b.openMissing(name)
+	}
 	return ts
+}
+
+// openMissingEvery bounds how often a request retries opening partitions.
+const openMissingEvery = time.Second
+
+// openMissing retries opening the partitions of a topic that could not be
+// opened when it was created or grown (a full disk, typically), so the topic
+// becomes usable once the cause is gone, without a restart.
+func (b *Broker) openMissing(name string) *topicState {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ts := b.topics[name]
+	if ts == nil || int32(len(ts.parts)) >= ts.meta.Partitions || time.Now().Before(ts.retryOpen) {
+		return ts
+	}
+	next := &topicState{meta: ts.meta, parts: append([]*partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
+	if err := b.openParts(next); err != nil {
+		b.log.Warn("partition still cannot be opened", "topic", name, "partition", len(next.parts), "err", err)
+	} else {
+		b.log.Info("opened partitions that failed to open before", "topic", name, "partitions", len(next.parts)-len(ts.parts))
+	}
+	b.topics[name] = next
+	return next
+}
+
+// openParts opens ts's partitions from len(ts.parts) up to the topic's
+// count, stopping at the first failure. Caller holds b.mu and owns ts.
+func (b *Broker) openParts(ts *topicState) error {
+	for i := int32(len(ts.parts)); i < ts.meta.Partitions; i++ {
+		p, err := b.openPartition(ts.meta, i)
+		if err != nil {
+			return err
+		}
+		ts.parts = append(ts.parts, p)
+	}
+	return nil
 }
 
 func (b *Broker) topicByID(id metadata.TopicID) *topicState {

@@ -108,15 +108,19 @@ func (p *partition) loadProducers() error {
 	if raw, err := os.ReadFile(path); err == nil {
 		var snap producerSnapshot
 		if json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
-			if snap.Producers != nil {
-				p.producers = snap.Producers
+			for pid, st := range snap.Producers {
+				// Check what we read: checkSequence relies on every
+				// remembered producer having at least one batch.
+				if st != nil && len(st.Batches) > 0 && len(st.Batches) <= producerWindow {
+					p.producers[pid] = st
+				}
 			}
 			from = snap.Offset
 		}
 	}
 	return p.log.ScanBatches(from, func(h storage.BatchHeader) error {
 		if h.ProducerID >= 0 && h.BaseOffset >= from {
-			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.BaseSequence+h.LastOffsetDelta, h.BaseOffset)
+			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset)
 		}
 		return nil
 	})
@@ -154,7 +158,7 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 	if h.ProducerID < 0 {
 		return -1, nil
 	}
-	first, last := h.BaseSequence, h.BaseSequence+h.LastOffsetDelta
+	first, last := h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta)
 	st := p.producers[h.ProducerID]
 	switch {
 	case st == nil:
@@ -175,15 +179,19 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 			return sb.Base, nil
 		}
 	}
-	lastSeq := st.Batches[len(st.Batches)-1].LastSeq
-	want := lastSeq + 1
-	if lastSeq == 1<<31-1 {
-		want = 0 // sequences wrap
-	}
+	want := addSequence(st.Batches[len(st.Batches)-1].LastSeq, 1)
 	if first != want {
 		return -1, kerr.OutOfOrderSequenceNumber
 	}
 	return -1, nil
+}
+
+// addSequence returns seq+n with Kafka's wrap-around: sequences run from 0 to
+// MaxInt32 and then start again at 0 (DefaultRecordBatch.incrementSequence),
+// also in the middle of a batch. Plain int32 addition would wrap to a
+// negative number instead.
+func addSequence(seq, n int32) int32 {
+	return int32((int64(seq) + int64(n)) % (1 << 31))
 }
 
 // appendResult is one partition's outcome of a produce.
@@ -228,7 +236,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		res.lastEnd = base + int64(h.LastOffsetDelta) + 1
 		res.batches++
 		if h.ProducerID >= 0 {
-			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, h.BaseSequence+h.LastOffsetDelta, base)
+			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
 		}
 	}
 	return res

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -56,18 +57,15 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if err != nil {
 		return nil, err
 	}
-	ts := &topicState{meta: t}
-	for i := int32(0); i < partitions; i++ {
-		p, err := b.openPartition(t, i)
-		if err != nil {
-			// The topic is recorded; its partitions report errors until a
-			// restart retries opening them.
-			b.log.Error("could not open partition of new topic", "topic", name, "partition", i, "err", err)
-			break
-		}
-		ts.parts = append(ts.parts, p)
-	}
+	ts := &topicState{meta: t, retryOpen: time.Now().Add(openMissingEvery)}
+	err = b.openParts(ts)
 	b.topics[name] = ts
+	if err != nil {
+		// The topic is recorded; the partitions that did not open answer
+		// errors until a later request (b.topic) or a restart opens them.
+		b.log.Error("could not open partition of new topic", "topic", name, "partition", len(ts.parts), "err", err)
+		return nil, fmt.Errorf("kafka: topic %s recorded but partition %d could not be opened (retried on use): %w", name, len(ts.parts), err)
+	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions, "id", t.ID.String())
 	return t, nil
 }
@@ -117,16 +115,13 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	}
 	t := b.meta.Image().Topics[name]
 	old := b.topics[name]
-	ts := &topicState{meta: t, parts: append([]*partition(nil), old.parts...)}
-	for i := int32(len(ts.parts)); i < n; i++ {
-		p, err := b.openPartition(t, i)
-		if err != nil {
-			b.log.Error("could not open new partition", "topic", name, "partition", i, "err", err)
-			break
-		}
-		ts.parts = append(ts.parts, p)
-	}
+	ts := &topicState{meta: t, parts: append([]*partition(nil), old.parts...), retryOpen: time.Now().Add(openMissingEvery)}
+	err := b.openParts(ts)
 	b.topics[name] = ts
+	if err != nil {
+		b.log.Error("could not open new partition", "topic", name, "partition", len(ts.parts), "err", err)
+		return fmt.Errorf("kafka: partition %d of %s recorded but could not be opened (retried on use): %w", len(ts.parts), name, err)
+	}
 	return nil
 }
 

@@ -161,6 +161,27 @@ func (c *Conn) Close() {
 	})
 }
 
+// Done is closed when the connection is closed. Deferred replies (Later)
+// that may wait long, such as fetch long polls, select on it so a departed
+// client does not hold its connection's goroutines (and a graceful shutdown)
+// until the wait ends. A nil Conn (handlers called directly) never closes.
+func (c *Conn) Done() <-chan struct{} {
+	if c == nil {
+		return nil
+	}
+	return c.done
+}
+
+// readFailed closes the connection after a failed read, unless StopReading
+// caused the failure (then queued replies are still written). The client is
+// gone, or idle past the timeout: replies still pending cannot be delivered,
+// and closing ends the deferred ones waiting on Done now.
+func (c *Conn) readFailed() {
+	if !c.stopping.Load() {
+		c.Close()
+	}
+}
+
 func (c *Conn) readLoop(ctx context.Context) {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
@@ -175,6 +196,7 @@ func (c *Conn) readLoop(ctx context.Context) {
 			if !isClosed(err) {
 				c.log.Debug("connection read ended", "remote", c.Remote, "err", err)
 			}
+			c.readFailed()
 			return
 		}
 		size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
@@ -186,6 +208,7 @@ func (c *Conn) readLoop(ctx context.Context) {
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(br, frame); err != nil {
 			c.log.Info("closing connection: truncated request frame", "remote", c.Remote, "want", size, "err", err)
+			c.readFailed()
 			return
 		}
 		if c.opts.Hooks.BytesIn != nil {
@@ -193,15 +216,51 @@ func (c *Conn) readLoop(ctx context.Context) {
 		}
 		p, ok := c.handleFrame(ctx, frame)
 		if p.reply.Resp != nil || p.reply.Later != nil || p.last {
-			select {
-			case c.queue <- p:
-			case <-c.done:
+			if !c.enqueue(br, p) {
 				return
 			}
 		}
 		if !ok {
 			return
 		}
+	}
+}
+
+// enqueue hands p to the writer; false means the connection closed. When the
+// pipeline is full (the writer waits on an earlier deferred reply, say a long
+// poll) it waits for room while watching the socket, so a client that
+// disconnects meanwhile is noticed now rather than when the queue drains.
+func (c *Conn) enqueue(br *bufio.Reader, p pending) bool {
+	select {
+	case c.queue <- p:
+		return true
+	case <-c.done:
+		return false
+	default:
+	}
+	peeked := make(chan error, 1)
+	go func() {
+		_, err := br.Peek(1)
+		peeked <- err
+	}()
+	select {
+	case c.queue <- p:
+		// br is the reader's again only once the peek returns; that is
+		// what the next read would wait for anyway.
+		<-peeked
+		return true
+	case err := <-peeked:
+		if err != nil {
+			c.readFailed()
+		}
+	case <-c.done:
+		return false // the socket is closed, so the peek returns too
+	}
+	select {
+	case c.queue <- p:
+		return true
+	case <-c.done:
+		return false
 	}
 }
 

@@ -1,0 +1,359 @@
+package metadata
+
+import (
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openStore(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir, nil)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	return s
+}
+
+func TestOpenEmptyCreatesStableClusterID(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	id := s.Image().ClusterID
+	if len(id) < 16 {
+		t.Fatalf("cluster id %q too short", id)
+	}
+	if len(s.Image().Topics) != 0 || s.Image().NextProducerID != 0 {
+		t.Fatalf("new store not empty: %+v", s.Image())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "__cluster_metadata")); err != nil {
+		t.Fatalf("metadata log dir: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir)
+	if got := s2.Image().ClusterID; got != id {
+		t.Errorf("cluster id after clean reopen = %q, want %q", got, id)
+	}
+	// Crash: reopen without Close.
+	s3 := openStore(t, dir)
+	if got := s3.Image().ClusterID; got != id {
+		t.Errorf("cluster id after crash reopen = %q, want %q", got, id)
+	}
+	s2.Close()
+	s3.Close()
+
+	// Another data dir is another cluster.
+	other := openStore(t, t.TempDir())
+	defer other.Close()
+	if other.Image().ClusterID == id {
+		t.Error("two fresh data dirs got the same cluster id")
+	}
+}
+
+// TestChangesPersist applies a sequence of changes and checks the image after
+// a clean reopen and after a "crash" (a second Open of the same dir while the
+// first store is still open and never closed: everything each change wrote
+// must already be on disk).
+func TestChangesPersist(t *testing.T) {
+	for _, mode := range []string{"close", "crash"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir)
+			a, err := s.CreateTopic("alpha", 3, map[string]string{"retention.ms": "1000"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.CreateTopic("beta", 1, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.CreateTopic("gone", 2, nil); err != nil {
+				t.Fatal(err)
+			}
+			if a.ID == b.ID || a.ID == (TopicID{}) {
+				t.Fatalf("topic ids not unique/non-zero: %v %v", a.ID, b.ID)
+			}
+			mustNil(t, s.SetPartitions("alpha", 5))
+			mustNil(t, s.SetTopicConfigs("beta", map[string]string{"cleanup.policy": "compact", "segment.bytes": "1048576"}))
+			mustNil(t, s.DeleteTopic("gone"))
+			mustNil(t, s.ReserveProducerIDs(1000))
+			mustNil(t, s.ReserveProducerIDs(500)) // lower: no-op
+			mustNil(t, s.ReserveProducerIDs(2000))
+			want := s.Image()
+			if mode == "close" {
+				mustNil(t, s.Close())
+			} else {
+				t.Cleanup(func() { s.Close() })
+			}
+
+			r := openStore(t, dir)
+			defer r.Close()
+			got := r.Image()
+			if got.ClusterID != want.ClusterID {
+				t.Errorf("cluster id %q, want %q", got.ClusterID, want.ClusterID)
+			}
+			if got.NextProducerID != 2000 {
+				t.Errorf("NextProducerID = %d, want 2000", got.NextProducerID)
+			}
+			if len(got.Topics) != 2 || len(got.ByID) != 2 {
+				t.Fatalf("topics %v, byID %d entries; want alpha and beta", keys(got.Topics), len(got.ByID))
+			}
+			ga, gb := got.Topics["alpha"], got.Topics["beta"]
+			if ga == nil || gb == nil {
+				t.Fatalf("topics = %v", keys(got.Topics))
+			}
+			if ga.ID != a.ID || ga.Partitions != 5 || !maps.Equal(ga.Configs, map[string]string{"retention.ms": "1000"}) {
+				t.Errorf("alpha = %+v, want id %v, 5 partitions, retention.ms=1000", ga, a.ID)
+			}
+			if gb.ID != b.ID || gb.Partitions != 1 || !maps.Equal(gb.Configs, map[string]string{"cleanup.policy": "compact", "segment.bytes": "1048576"}) {
+				t.Errorf("beta = %+v", gb)
+			}
+			if got.ByID[a.ID] != ga || got.ByID[b.ID] != gb {
+				t.Error("ByID does not point at the same topics as Topics")
+			}
+			if _, ok := got.Topics["gone"]; ok {
+				t.Error("deleted topic came back")
+			}
+			// The reopened store keeps working and persisting.
+			if _, err := r.CreateTopic("gone", 1, nil); err != nil {
+				t.Errorf("recreate deleted topic: %v", err)
+			}
+		})
+	}
+}
+
+func TestRecreatedTopicGetsNewID(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	t1, err := s.CreateTopic("t", 1, nil)
+	mustNil(t, err)
+	mustNil(t, s.DeleteTopic("t"))
+	t2, err := s.CreateTopic("t", 2, nil)
+	mustNil(t, err)
+	if t1.ID == t2.ID {
+		t.Fatal("recreated topic reuses the old id")
+	}
+	if _, ok := s.Image().ByID[t1.ID]; ok {
+		t.Error("old id still resolves")
+	}
+}
+
+func TestStoreErrors(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, err := s.CreateTopic("t", 2, nil)
+	mustNil(t, err)
+	tests := []struct {
+		name string
+		err  error
+		want error
+	}{
+		{"create existing", second(s.CreateTopic("t", 1, nil)), ErrTopicExists},
+		{"delete unknown", s.DeleteTopic("nope"), ErrNoTopic},
+		{"partitions unknown", s.SetPartitions("nope", 3), ErrNoTopic},
+		{"partitions equal", s.SetPartitions("t", 2), ErrPartitionsLE},
+		{"partitions fewer", s.SetPartitions("t", 1), ErrPartitionsLE},
+		{"configs unknown", s.SetTopicConfigs("nope", nil), ErrNoTopic},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, tt.err, tt.want)
+		}
+	}
+	if p := s.Image().Topics["t"].Partitions; p != 2 {
+		t.Errorf("failed changes altered the topic: %d partitions", p)
+	}
+}
+
+// TestImageImmutable: a snapshot taken before a change is not modified by it.
+func TestImageImmutable(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	_, err := s.CreateTopic("t", 1, nil)
+	mustNil(t, err)
+	before := s.Image()
+	mustNil(t, s.SetPartitions("t", 4))
+	_, err = s.CreateTopic("u", 1, nil)
+	mustNil(t, err)
+	if before.Topics["t"].Partitions != 1 || len(before.Topics) != 1 {
+		t.Errorf("old image changed: t has %d partitions, %d topics", before.Topics["t"].Partitions, len(before.Topics))
+	}
+	if names := s.Image().SortedTopics(); len(names) != 2 || names[0].Name != "t" || names[1].Name != "u" {
+		t.Errorf("SortedTopics = %v", names)
+	}
+}
+
+func TestReopenManyChanges(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	for i := range 300 {
+		mustNil(t, s.ReserveProducerIDs(int64(i+1)*10))
+	}
+	mustNil(t, s.Close())
+	r := openStore(t, dir)
+	defer r.Close()
+	if got := r.Image().NextProducerID; got != 3000 {
+		t.Fatalf("NextProducerID after replaying 300 records = %d, want 3000", got)
+	}
+}
+
+func TestValidateTopicConfigs(t *testing.T) {
+	valid := []map[string]string{
+		nil,
+		{},
+		{"cleanup.policy": "compact"},
+		{"cleanup.policy": "compact,delete"},
+		{"cleanup.policy": "delete, compact"},
+		{"compression.type": "zstd"},
+		{"compression.type": "producer"},
+		{"retention.ms": "-1", "retention.bytes": "-1"},
+		{"retention.ms": "604800000"},
+		{"segment.bytes": "14"},
+		{"segment.bytes": "1073741824"},
+		{"segment.ms": "1"},
+		{"max.message.bytes": "0"},
+		{"max.message.bytes": "2147483647"},
+		{"message.timestamp.type": "LogAppendTime"},
+		{"min.cleanable.dirty.ratio": "0"},
+		{"min.cleanable.dirty.ratio": "1"},
+		{"min.insync.replicas": "1"},
+		{"delete.retention.ms": "0", "min.compaction.lag.ms": "0"},
+		{"message.timestamp.before.max.ms": "9223372036854775807", "message.timestamp.after.max.ms": "0"},
+	}
+	for _, cfg := range valid {
+		if err := ValidateTopicConfigs(cfg); err != nil {
+			t.Errorf("ValidateTopicConfigs(%v) = %v, want nil", cfg, err)
+		}
+	}
+	invalid := []struct {
+		cfg map[string]string
+		key string
+	}{
+		{map[string]string{"retention.mss": "1"}, "retention.mss"},
+		{map[string]string{"cleanup.policy": "compact", "bogus": "x"}, "bogus"},
+		{map[string]string{"cleanup.policy": "archive"}, "cleanup.policy"},
+		{map[string]string{"cleanup.policy": "compact,"}, "cleanup.policy"},
+		{map[string]string{"compression.type": "brotli"}, "compression.type"},
+		{map[string]string{"retention.ms": "-2"}, "retention.ms"},
+		{map[string]string{"retention.ms": "1d"}, "retention.ms"},
+		{map[string]string{"retention.bytes": ""}, "retention.bytes"},
+		{map[string]string{"segment.bytes": "13"}, "segment.bytes"},
+		{map[string]string{"segment.bytes": "2147483648"}, "segment.bytes"},
+		{map[string]string{"segment.ms": "0"}, "segment.ms"},
+		{map[string]string{"max.message.bytes": "-1"}, "max.message.bytes"},
+		{map[string]string{"message.timestamp.type": "createtime"}, "message.timestamp.type"},
+		{map[string]string{"min.cleanable.dirty.ratio": "1.5"}, "min.cleanable.dirty.ratio"},
+		{map[string]string{"min.cleanable.dirty.ratio": "-0.1"}, "min.cleanable.dirty.ratio"},
+		{map[string]string{"min.insync.replicas": "0"}, "min.insync.replicas"},
+		{map[string]string{"delete.retention.ms": "-1"}, "delete.retention.ms"},
+	}
+	for _, tt := range invalid {
+		err := ValidateTopicConfigs(tt.cfg)
+		if err == nil {
+			t.Errorf("ValidateTopicConfigs(%v) = nil, want an error naming %s", tt.cfg, tt.key)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("ValidateTopicConfigs(%v) = %q, does not name %s", tt.cfg, err, tt.key)
+		}
+	}
+}
+
+func TestTopicDefaults(t *testing.T) {
+	b := BrokerDefaults{MessageMaxBytes: 1048588, SegmentBytes: 1 << 30, SegmentMs: 604800000, RetentionMs: 86400000, RetentionBytes: -1}
+	d := TopicDefaults(b)
+	want := map[string]string{
+		"max.message.bytes": "1048588", "segment.bytes": "1073741824", "segment.ms": "604800000",
+		"retention.ms": "86400000", "retention.bytes": "-1", "cleanup.policy": "delete",
+		"compression.type": "producer", "message.timestamp.type": "CreateTime", "min.insync.replicas": "1",
+	}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("default %s = %q, want %q", k, d[k], v)
+		}
+	}
+	// Every known config has a default, every default is a known config, and
+	// every default passes its own validation.
+	if len(d) != len(TopicConfigDefs) {
+		t.Errorf("%d defaults for %d config definitions", len(d), len(TopicConfigDefs))
+	}
+	for _, def := range TopicConfigDefs {
+		v, ok := d[def.Name]
+		if !ok {
+			t.Errorf("no default for %s", def.Name)
+			continue
+		}
+		if err := def.Validate(v); err != nil {
+			t.Errorf("default of %s does not validate: %v", def.Name, err)
+		}
+		if def.Doc == "" || def.Type == 0 {
+			t.Errorf("%s lacks documentation or type", def.Name)
+		}
+	}
+	if _, ok := TopicConfigDef("retention.ms"); !ok {
+		t.Error("TopicConfigDef(retention.ms) not found")
+	}
+	if _, ok := TopicConfigDef("nope"); ok {
+		t.Error("TopicConfigDef(nope) found")
+	}
+}
+
+func mustNil(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestTornTail: a crash in the middle of writing a change leaves a partial
+// batch at the end of the metadata log; Open drops it and keeps every
+// complete change.
+func TestTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	_, err := s.CreateTopic("kept", 2, nil)
+	mustNil(t, err)
+	id := s.Image().ClusterID
+	segs, err := filepath.Glob(filepath.Join(dir, "__cluster_metadata", "*.log"))
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments %v, %v", segs, err)
+	}
+	f, err := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
+	mustNil(t, err)
+	// The first 30 bytes of a batch header claiming 500 bytes.
+	torn := make([]byte, 30)
+	torn[11] = 0xf4
+	torn[10] = 0x01
+	torn[16] = 2
+	_, err = f.Write(torn)
+	mustNil(t, err)
+	mustNil(t, f.Close())
+
+	r := openStore(t, dir)
+	defer r.Close()
+	if r.Image().ClusterID != id || r.Image().Topics["kept"] == nil {
+		t.Fatalf("after torn tail: cluster %q topics %v", r.Image().ClusterID, keys(r.Image().Topics))
+	}
+	if _, err := r.CreateTopic("after", 1, nil); err != nil {
+		t.Fatalf("change after recovery: %v", err)
+	}
+	r2 := openStore(t, dir)
+	defer r2.Close()
+	if r2.Image().Topics["after"] == nil {
+		t.Error("change made after recovering a torn tail was lost")
+	}
+}
