@@ -287,7 +287,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "unknown profile (flag)", args: []string{"--produce-profile", "fast"}, want: []string{"produce-profile", "fast", "low-latency"}},
 		{name: "unknown file key", args: []string{"--config", unknownKeyFile}, want: []string{"kafak_port", "unknown key"}},
 		{name: "bad bool (env)", env: map[string]string{"CHRONIK_AUTO_CREATE_TOPICS": "maybe"}, want: []string{"CHRONIK_AUTO_CREATE_TOPICS", "maybe", "boolean"}},
-		{name: "bad bool (flag)", args: []string{"--auto-create-topics", "yes please"}, want: []string{"auto-create-topics", "boolean"}},
+		{name: "bad bool (flag)", args: []string{"--auto-create-topics=yes please"}, want: []string{"auto-create-topics", "boolean"}},
 		{name: "bad bool (file)", args: []string{"--config", badBoolFile}, want: []string{"auto_create_topics", "maybe"}},
 		{name: "negative partitions", args: []string{"--num-partitions", "-1"}, want: []string{"num-partitions", "-1"}},
 		{name: "zero partitions (env)", env: map[string]string{"CHRONIK_NUM_PARTITIONS": "0"}, want: []string{"num-partitions"}},
@@ -462,5 +462,20 @@ func TestValue(t *testing.T) {
 	}
 	if _, ok := c.Value("nope"); ok {
 		t.Error("Value(nope) ok")
+	}
+}
+
+func TestBoolFlagsStandAlone(t *testing.T) {
+	env := func(string) string { return "" }
+	cfg, pos, err := Load([]string{"start", "--enable-pprof", "--auto-create-topics=false"}, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.EnablePprof || cfg.AutoCreateTopics || len(pos) != 1 || pos[0] != "start" {
+		t.Fatalf("pprof=%v autocreate=%v pos=%v", cfg.EnablePprof, cfg.AutoCreateTopics, pos)
+	}
+	cfg, _, err = Load([]string{"--auto-create-topics", "start"}, env, io.Discard)
+	if err != nil || !cfg.AutoCreateTopics {
+		t.Fatalf("bare --auto-create-topics: %v %v", cfg.AutoCreateTopics, err)
 	}
 }

@@ -22,6 +22,9 @@ type setting struct {
 	usage string
 	set   func(c *Config, v string) error
 	get   func(c *Config) string
+	// isBool lets the flag stand alone (--auto-create-topics means true);
+	// a false value must then be written --flag=false.
+	isBool bool
 }
 
 func (s *setting) key() string { return strings.ReplaceAll(s.flags[0], "-", "_") }
@@ -113,6 +116,10 @@ var settings = func() []setting {
 	add := func(flags, envs []string, usage string, set func(*Config, string) error, get func(*Config) string) {
 		s = append(s, row(flags, envs, usage, set, get))
 	}
+	addBool := func(flags, envs []string, usage string, set func(*Config, string) error, get func(*Config) string) {
+		add(flags, envs, usage, set, get)
+		s[len(s)-1].isBool = true
+	}
 	set, get := stringSetting(func(c *Config) *string { return &c.DataDir })
 	add([]string{"data-dir", "d"}, []string{"CHRONIK_DATA_DIR"}, "directory holding all broker data", set, get)
 	add([]string{"log-level"}, []string{"CHRONIK_LOG_LEVEL"}, "debug, info, warn or error",
@@ -145,7 +152,7 @@ var settings = func() []setting {
 			return nil
 		}, func(c *Config) string { return c.ProduceProfile.String() })
 	set, get = boolSetting(func(c *Config) *bool { return &c.AutoCreateTopics })
-	add([]string{"auto-create-topics"}, []string{"CHRONIK_AUTO_CREATE_TOPICS"}, "auto.create.topics.enable: create unknown topics on Metadata/Produce", set, get)
+	addBool([]string{"auto-create-topics"}, []string{"CHRONIK_AUTO_CREATE_TOPICS"}, "auto.create.topics.enable: create unknown topics on Metadata/Produce", set, get)
 	set, get = int32Setting(func(c *Config) *int32 { return &c.DefaultPartitions })
 	add([]string{"num-partitions"}, []string{"CHRONIK_NUM_PARTITIONS", "CHRONIK_DEFAULT_PARTITIONS"}, "num.partitions: partitions of auto-created topics", set, get)
 	set, get = int32Setting(func(c *Config) *int32 { return &c.MaxRequestBytes })
@@ -163,7 +170,7 @@ var settings = func() []setting {
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
-	add([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
+	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s
 }()
 
@@ -213,13 +220,13 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 	for i := range settings {
 		s := &settings[i]
 		for _, name := range s.flags {
-			fs.Func(name, s.usage+" ("+strings.Join(s.envs, ", ")+")", func(v string) error {
+			fs.Var(&flagValue{isBool: s.isBool, set: func(v string) error {
 				if _, seen := flagValues[s]; !seen {
 					order = append(order, s)
 				}
 				flagValues[s] = v
 				return nil
-			})
+			}}, name, s.usage+" ("+strings.Join(s.envs, ", ")+")")
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -283,6 +290,17 @@ func loadFile(cfg *Config, path string) error {
 	}
 	return nil
 }
+
+// flagValue records a flag's raw text; parsing happens after the file and
+// environment are applied, so errors name the flag and precedence holds.
+type flagValue struct {
+	isBool bool
+	set    func(string) error
+}
+
+func (f *flagValue) String() string     { return "" }
+func (f *flagValue) Set(v string) error { return f.set(v) }
+func (f *flagValue) IsBoolFlag() bool   { return f.isBool }
 
 // Environ is os.Getenv, for callers that do not inject an environment.
 func Environ(k string) string { return os.Getenv(k) }

@@ -13,7 +13,7 @@ package kafka
 //     to MaxWaitMillis, on the group committer's rounds (every round that
 //     makes data durable may satisfy it), without blocking the connection's
 //     reader.
-//   - An offset outside [log start, high watermark] answers
+//   - An offset outside [log start, log end] answers
 //     OFFSET_OUT_OF_RANGE; a CurrentLeaderEpoch other than ours answers
 //     FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
 //   - Fetch sessions (KIP-227) are not created yet: SessionID 0 in the reply
@@ -139,11 +139,13 @@ func (b *Broker) fetchPartition(p *partition, rp *kmsg.FetchRequestTopicPartitio
 		sp.ErrorCode = kerr.KafkaStorageError.Code
 		return 0
 	}
-	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > hwm {
+	// Between the high watermark and the log end the data exists but is not
+	// durable yet: answer empty (Kafka does the same), not out of range.
+	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.LogEndOffset() {
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	}
-	if rp.FetchOffset == hwm || remaining <= 0 {
+	if rp.FetchOffset >= hwm || remaining <= 0 {
 		return 0
 	}
 	limit := int(rp.PartitionMaxBytes)
