@@ -13,6 +13,7 @@ package commit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,7 @@ type Log interface {
 type Round struct {
 	done    chan struct{}
 	batches int
+	bytes   int64
 }
 
 // Done is closed when the round's fsyncs have finished.
@@ -58,8 +60,12 @@ type Committer struct {
 	mu    sync.Mutex
 	dirty map[Log]struct{}
 	next  *Round
+	tick  chan struct{} // closed and replaced whenever a round completes
 
 	kick chan struct{}
+
+	maxBuffer int64        // bytes; 0 = unbounded
+	buffered  atomic.Int64 // appended bytes whose round has not completed
 
 	rounds, batches, syncs, failures, last atomic.Int64
 }
@@ -71,6 +77,10 @@ type Options struct {
 	Logger      *slog.Logger
 	// Observe, if set, is called after each round with its fsync duration.
 	Observe func(d time.Duration, batches int)
+	// MaxBufferBytes bounds appended-but-unsynced bytes: WaitBuffer blocks
+	// producers while the bound is reached (the profile's buffer). 0 means
+	// no bound.
+	MaxBufferBytes int64
 }
 
 // New returns a committer; call Run to start it.
@@ -83,8 +93,8 @@ func New(opts Options) *Committer {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	return &Committer{
-		log: lg, parallelism: opts.Parallelism, observe: opts.Observe,
-		dirty: map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1),
+		log: lg, parallelism: opts.Parallelism, observe: opts.Observe, maxBuffer: opts.MaxBufferBytes,
+		dirty: map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1), tick: make(chan struct{}),
 	}
 }
 
@@ -92,11 +102,17 @@ func newRound() *Round { return &Round{done: make(chan struct{})} }
 
 // Add marks l dirty (an append of `batches` batches just happened) and returns
 // the round that will sync it.
-func (c *Committer) Add(l Log, batches int) *Round {
+func (c *Committer) Add(l Log, batches int) *Round { return c.AddBytes(l, batches, 0) }
+
+// AddBytes is Add that also accounts n appended bytes against the buffer
+// bound until the round completes.
+func (c *Committer) AddBytes(l Log, batches int, n int64) *Round {
 	c.mu.Lock()
 	c.dirty[l] = struct{}{}
 	r := c.next
 	r.batches += batches
+	r.bytes += n
+	c.buffered.Add(n)
 	c.mu.Unlock()
 	select {
 	case c.kick <- struct{}{}:
@@ -104,6 +120,37 @@ func (c *Committer) Add(l Log, batches int) *Round {
 	}
 	return r
 }
+
+// ErrBufferFull is returned by WaitBuffer when the buffer stayed full until
+// the deadline.
+var ErrBufferFull = errors.New("commit: unsynced buffer full until the request deadline")
+
+// WaitBuffer blocks while the unsynced bytes are at or above the buffer
+// bound: back-pressure instead of unbounded memory or dropped data. It
+// returns ErrBufferFull at the deadline.
+func (c *Committer) WaitBuffer(deadline time.Time) error {
+	if c.maxBuffer <= 0 || c.buffered.Load() < c.maxBuffer {
+		return nil
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		c.mu.Lock()
+		tick := c.tick // taken before the check, so no completion is missed
+		c.mu.Unlock()
+		if c.buffered.Load() < c.maxBuffer {
+			return nil
+		}
+		select {
+		case <-tick:
+		case <-t.C:
+			return ErrBufferFull
+		}
+	}
+}
+
+// Buffered returns the appended bytes not yet covered by a completed round.
+func (c *Committer) Buffered() int64 { return c.buffered.Load() }
 
 // Next returns the round now accumulating; its Done fires when the next
 // fsync round completes (fetch long polls wait on it for new durable data).
@@ -158,6 +205,11 @@ func (c *Committer) round() {
 	start := time.Now()
 	c.syncAll(logs)
 	d := time.Since(start)
+	c.buffered.Add(-r.bytes)
+	c.mu.Lock()
+	close(c.tick)
+	c.tick = make(chan struct{})
+	c.mu.Unlock()
 	c.rounds.Add(1)
 	c.batches.Add(int64(r.batches))
 	c.last.Store(int64(r.batches))

@@ -427,3 +427,48 @@ func (l *trackingLog) Sync() (int64, error) {
 	l.cur.Add(-1)
 	return 0, nil
 }
+
+// TestWaitBufferBackPressure: producers wait while unsynced bytes reach the
+// bound and are released by the round that syncs them, not by a timer.
+func TestWaitBufferBackPressure(t *testing.T) {
+	gate := make(chan struct{})
+	l := &gatedLog{gate: gate}
+	c := New(Options{MaxBufferBytes: 100})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	if err := c.WaitBuffer(time.Now().Add(time.Second)); err != nil {
+		t.Fatalf("empty buffer: %v", err)
+	}
+	r := c.AddBytes(l, 1, 150) // over the bound; its sync blocks on gate
+	if got := c.Buffered(); got != 150 {
+		t.Fatalf("Buffered = %d, want 150", got)
+	}
+	if err := c.WaitBuffer(time.Now().Add(50 * time.Millisecond)); !errors.Is(err, ErrBufferFull) {
+		t.Fatalf("full buffer: got %v, want ErrBufferFull", err)
+	}
+	released := make(chan error, 1)
+	go func() { released <- c.WaitBuffer(time.Now().Add(10 * time.Second)) }()
+	select {
+	case err := <-released:
+		t.Fatalf("released before the sync finished: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(gate)
+	<-r.Done()
+	select {
+	case err := <-released:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiter not released after the round completed")
+	}
+	if got := c.Buffered(); got != 0 {
+		t.Fatalf("Buffered after round = %d, want 0", got)
+	}
+}
+
+type gatedLog struct{ gate chan struct{} }
+
+func (g *gatedLog) Sync() (int64, error) { <-g.gate; return 0, nil }

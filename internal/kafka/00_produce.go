@@ -17,6 +17,10 @@ package kafka
 //     are remembered; a duplicate is acknowledged with its original offset and
 //     not re-appended; a gap answers OUT_OF_ORDER_SEQUENCE_NUMBER; an old epoch
 //     INVALID_PRODUCER_EPOCH.
+//   - Back-pressure: while appended-but-unsynced bytes are at the produce
+//     profile's buffer bound, a produce waits before appending (its
+//     connection is not read meanwhile) and answers REQUEST_TIMED_OUT if the
+//     bound still holds at its timeout. Nothing is dropped.
 //   - Transactional batches are refused (INVALID_TXN_STATE) until the
 //     transactions release: no client can obtain a transactional id yet.
 //   - Produce never auto-creates topics (Kafka creates on Metadata only).
@@ -56,6 +60,20 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	}
 	if r.TransactionID != nil {
 		fillProduceError(r, resp, kerr.TransactionalIDAuthorizationFailed)
+		return wire.Reply{Resp: resp}, nil
+	}
+	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	// Back-pressure: while the unsynced bytes are at the profile's buffer
+	// bound, this connection's reader waits here (so the client is not read
+	// from) until a round frees space, or answers REQUEST_TIMED_OUT.
+	if err := b.committer.WaitBuffer(time.Now().Add(timeout)); err != nil {
+		if r.Acks == 0 {
+			return wire.Reply{}, nil
+		}
+		fillProduceError(r, resp, kerr.RequestTimedOut)
 		return wire.Reply{Resp: resp}, nil
 	}
 	now := time.Now().UnixMilli()
@@ -106,7 +124,6 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	if round == nil {
 		return wire.Reply{Resp: resp}, nil
 	}
-	timeout := time.Duration(r.TimeoutMillis) * time.Millisecond
 	return wire.Reply{Later: func() kmsg.Response {
 		waitDurable(round, pend, timeout)
 		return resp
@@ -190,7 +207,7 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 	if logAppend {
 		sp.LogAppendTime = now
 	}
-	return res.lastEnd, b.committer.Add(p.log, res.batches)
+	return res.lastEnd, b.committer.AddBytes(p.log, res.batches, res.bytes)
 }
 
 var (

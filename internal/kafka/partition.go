@@ -200,6 +200,7 @@ type appendResult struct {
 	lastEnd int64 // offset after the last record written (or of the duplicate)
 	err     *kerr.Error
 	batches int
+	bytes   int64 // appended (not duplicate) bytes
 }
 
 // appendBatches validates sequences and appends batches (already checked for
@@ -235,6 +236,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		}
 		res.lastEnd = base + int64(h.LastOffsetDelta) + 1
 		res.batches++
+		res.bytes += int64(len(raw))
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
 		}

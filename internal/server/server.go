@@ -103,7 +103,10 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(s.registry, cfg)
-	s.committer = commit.New(commit.Options{Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound})
+	s.committer = commit.New(commit.Options{
+		Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound,
+		MaxBufferBytes: cfg.ProduceProfile.Bounds().MaxBufferBytes,
+	})
 	ln, err := net.Listen("tcp", cfg.KafkaAddr())
 	if err != nil {
 		return nil, fmt.Errorf("server: kafka listener on %s: %w (is another broker running? set --kafka-port)", cfg.KafkaAddr(), err)
