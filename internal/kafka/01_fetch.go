@@ -12,7 +12,8 @@ package kafka
 //   - Long poll: when fewer than MinBytes are available the reply waits, up
 //     to MaxWaitMillis, on the group committer's rounds (every round that
 //     makes data durable may satisfy it), without blocking the connection's
-//     reader.
+//     reader. A graceful shutdown (Broker.EndWaits) answers parked fetches
+//     at once.
 //   - An offset outside [log start, log end] answers
 //     OFFSET_OUT_OF_RANGE; a CurrentLeaderEpoch other than ours answers
 //     FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
@@ -61,6 +62,9 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 			select {
 			case <-round.Done():
 			case <-t.C:
+				resp, _ := b.fetchOnce(r, req.Version)
+				return resp
+			case <-b.waitsEnded: // shutting down
 				resp, _ := b.fetchOnce(r, req.Version)
 				return resp
 			case <-req.Conn.Done():

@@ -64,6 +64,11 @@ type Broker struct {
 	pidMu       sync.Mutex
 	nextPID     int64
 	reservedPID int64
+
+	// waitsEnded is closed by EndWaits: deferred replies waiting for data
+	// (fetch long polls) answer at once.
+	waitsEnded   chan struct{}
+	endWaitsOnce sync.Once
 }
 
 // topicState is immutable once published in Broker.topics: changes build a
@@ -84,7 +89,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	b := &Broker{
 		opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{},
-		defaults: metadata.TopicDefaults(opts.Defaults),
+		defaults: metadata.TopicDefaults(opts.Defaults), waitsEnded: make(chan struct{}),
 	}
 	im := meta.Image()
 	b.nextPID = im.NextProducerID
@@ -110,6 +115,11 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	lg.Info("partitions recovered", "topics", len(b.topics), "partitions", nparts, "duration", time.Since(start).Round(time.Millisecond))
 	return b, nil
 }
+
+// EndWaits makes fetch long polls, parked now or later, answer at once with
+// what they have. A graceful shutdown calls it so consumers waiting up to
+// their max wait (franz-go 5 s, some clients more) do not hold it that long.
+func (b *Broker) EndWaits() { b.endWaitsOnce.Do(func() { close(b.waitsEnded) }) }
 
 // Close closes every partition log (syncing it and writing producer-state
 // snapshots).

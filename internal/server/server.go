@@ -214,6 +214,9 @@ func (s *Server) Shutdown() error {
 			c.StopReading()
 		}
 		s.connMu.Unlock()
+		if s.broker != nil {
+			s.broker.EndWaits() // parked fetches answer now, not at their max wait
+		}
 		done := make(chan struct{})
 		go func() { s.connWG.Wait(); close(done) }()
 		select {

@@ -141,8 +141,21 @@ func (c *Conn) Serve(ctx context.Context) {
 	}()
 	c.readLoop(ctx)
 	close(c.queue)
+	watched := make(chan struct{})
+	go func() {
+		// Reading stopped (protocol violation, or the client left) while
+		// the writer may still wait on queued deferred replies: keep
+		// reading, discarding, so a client that leaves is noticed and
+		// replies waiting on Done end now instead of at their deadline.
+		defer close(watched)
+		if !c.stopping.Load() {
+			io.Copy(io.Discard, c.nc)
+			c.readFailed()
+		}
+	}()
 	wg.Wait()
 	c.Close()
+	<-watched
 }
 
 // StopReading makes the reader stop taking new requests; replies already
@@ -238,23 +251,36 @@ func (c *Conn) enqueue(br *bufio.Reader, p pending) bool {
 		return false
 	default:
 	}
-	peeked := make(chan error, 1)
-	go func() {
-		_, err := br.Peek(1)
-		peeked <- err
-	}()
-	select {
-	case c.queue <- p:
-		// br is the reader's again only once the peek returns; that is
-		// what the next read would wait for anyway.
-		<-peeked
-		return true
-	case err := <-peeked:
-		if err != nil {
-			c.readFailed()
+	for {
+		peeked := make(chan error, 1)
+		go func() {
+			// One byte more than is buffered: returns at the client's next
+			// byte or at EOF (at once with ErrBufferFull if the buffer is
+			// full; such a client is not watched).
+			_, err := br.Peek(br.Buffered() + 1)
+			peeked <- err
+		}()
+		select {
+		case c.queue <- p:
+			// Interrupt the peek before br is used again; readLoop re-arms
+			// the deadline and re-checks StopReading before its next read.
+			c.nc.SetReadDeadline(time.Now())
+			<-peeked
+			if c.opts.IdleTimeout <= 0 {
+				c.nc.SetReadDeadline(time.Time{})
+			}
+			return true
+		case err := <-peeked:
+			if err == nil {
+				continue // more bytes buffered; keep watching
+			}
+			if !errors.Is(err, bufio.ErrBufferFull) {
+				c.readFailed()
+			}
+		case <-c.done:
+			return false // the socket is closed, so the peek returns too
 		}
-	case <-c.done:
-		return false // the socket is closed, so the peek returns too
+		break
 	}
 	select {
 	case c.queue <- p:

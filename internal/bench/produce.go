@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func compressionCodec(name string) (kgo.CompressionCodec, error) {
+	switch name {
+	case "none", "":
+		return kgo.NoCompression(), nil
+	case "gzip":
+		return kgo.GzipCompression(), nil
+	case "snappy":
+		return kgo.SnappyCompression(), nil
+	case "lz4":
+		return kgo.Lz4Compression(), nil
+	case "zstd":
+		return kgo.ZstdCompression(), nil
+	}
+	return kgo.CompressionCodec{}, fmt.Errorf("must be none, gzip, snappy, lz4 or zstd, got %q", name)
+}
+
+func (r *run) producerOpts() []kgo.Opt {
+	codec, _ := compressionCodec(r.cfg.Compression)
+	opts := append(r.baseOpts(),
+		kgo.DefaultProduceTopic(r.cfg.Topic),
+		kgo.ProducerLinger(time.Duration(r.cfg.LingerMs)*time.Millisecond),
+		kgo.ProducerBatchMaxBytes(int32(r.cfg.BatchSize)),
+		kgo.ProducerBatchCompression(codec),
+		kgo.RecordDeliveryTimeout(deliveryTimeout),
+		kgo.MaxBufferedRecords(max(10_000, 2*r.cfg.Concurrency)),
+	)
+	switch r.cfg.Acks {
+	case 0:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	case 1:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	return opts
+}
+
+// startProducers starts cfg.Concurrency senders over cfg.clientCount()
+// clients. Each sender has one record in flight: it produces, waits for the
+// acknowledgement, records the latency, then sends the next. done closes
+// when every sender has returned; stopping, the budget or ctx end a sender.
+func (r *run) startProducers(ctx context.Context, _ chan struct{}) (*workerSet, error) {
+	ws := &workerSet{done: make(chan struct{})}
+	for i := 0; i < r.cfg.clientCount(); i++ {
+		cl, err := kgo.NewClient(r.producerOpts()...)
+		if err != nil {
+			ws.close()
+			return nil, fmt.Errorf("bench: producer client: %w", err)
+		}
+		ws.clients = append(ws.clients, cl)
+	}
+	// waitCtx ends pacing and burst pauses at stop; in-flight produces keep
+	// ctx so they complete (or fail) on their own.
+	waitCtx, cancelWait := context.WithCancel(ctx)
+	ws.stopFns = append(ws.stopFns, cancelWait)
+	p := newPacer(r.cfg.RateLimit)
+	keys := keyGen{pattern: r.cfg.KeyPattern, seq: new(atomic.Uint64)}
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.Concurrency; i++ {
+		wg.Add(1)
+		go func(id int) {
+			defer wg.Done()
+			r.sender(ctx, waitCtx, ws.clients[id%len(ws.clients)], uint32(id), p, keys)
+		}(i)
+	}
+	go func() { wg.Wait(); cancelWait(); close(ws.done) }()
+	return ws, nil
+}
+
+func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p *pacer, keys keyGen) {
+	rng := rand.New(rand.NewPCG(r.runID, uint64(id)))
+	withHeader := r.cfg.MessageSize >= headerSize
+	maxSize := r.cfg.MessageSize
+	if r.cfg.LoadPattern == "mixed" {
+		maxSize = r.cfg.MessageSize * 3 / 2
+	}
+	buf := make([]byte, max(maxSize, headerSize))
+	var keyBuf []byte
+	for seq := uint64(0); ; seq++ {
+		if r.stopping() || ctx.Err() != nil {
+			return
+		}
+		if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
+			return
+		}
+		if !p.wait(waitCtx) || r.stopping() {
+			return
+		}
+		measured := r.measuring()
+		if measured && !r.budget.take() {
+			return
+		}
+		size := messageSizeFor(r.cfg.MessageSize, r.cfg.LoadPattern, withHeader, rng)
+		value := buf[:size]
+		if withHeader {
+			fillBody(value[headerSize:], r.cfg.PayloadPattern, rng)
+		} else {
+			fillBody(value, r.cfg.PayloadPattern, rng)
+		}
+		keyBuf = keys.next(keyBuf, rng)
+		// kgo holds Key and Value until the acknowledgement; the loop
+		// reuses both buffers only after ProduceSync returns.
+		rec := &kgo.Record{Key: keyBuf, Value: value}
+		t0 := time.Now()
+		if withHeader {
+			encodeHeader(value, header{RunID: r.runID, Producer: id, Seq: seq, SentNs: t0.UnixNano()})
+		}
+		r.sent.Add(1)
+		err := cl.ProduceSync(ctx, rec).FirstErr()
+		done := time.Now()
+		if err != nil && ctx.Err() != nil {
+			r.cut.Add(1) // the run was interrupted: neither a success nor the broker's failure
+			return
+		}
+		if err != nil {
+			r.st.fail(err)
+			if r.val != nil && withHeader {
+				r.val.produceFailed(id, seq)
+			}
+			sleepUntil(waitCtx, done.Add(failureBackoff)) // no hot loop on a dead broker
+			continue
+		}
+		r.acked.Add(1)
+		if r.cfg.Mode == ModeProduce { // round-trip: the consumers count and time records
+			r.st.add(measured, done.Sub(t0), 1, int64(size), done)
+		}
+	}
+}
