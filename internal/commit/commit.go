@@ -14,6 +14,8 @@ package commit
 import (
 	"context"
 	"errors"
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/wal"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,18 @@ type Log interface {
 	// Sync makes everything appended so far durable. An error is final for
 	// that log (the log goes offline); the committer never retries it.
 	Sync() (durable int64, err error)
+}
+
+// WALLog is a Log whose unsynced tail can instead be made durable through the
+// shared write-ahead log (see walRound).
+type WALLog interface {
+	Log
+	WALKey() wal.Key
+	// Unsynced appends the batches between the durable offset and the log
+	// end to dst and returns the offsets they span.
+	Unsynced(dst []byte) (data []byte, from, to int64, err error)
+	// MarkDurable records that everything below end is durable.
+	MarkDurable(end int64)
 }
 
 // Round is one fsync round. Done is closed when every log marked in it has
@@ -45,6 +59,7 @@ type Stats struct {
 	Syncs        int64 // individual log fsyncs
 	SyncFailures int64
 	LastBatches  int64 // batches in the most recent round
+	WALRounds    int64 // rounds made durable through the WAL
 }
 
 // Committer runs fsync rounds.
@@ -64,6 +79,14 @@ type Committer struct {
 
 	kick chan struct{}
 
+	// WAL state, owned by the round (roundMu).
+	wal           *wal.WAL
+	walMaxRound   int64
+	walCheckpoint int64
+	walCovered    map[WALLog]struct{} // logs with WAL-only data since the last checkpoint
+	walScratch    []byte
+	walRounds     atomic.Int64
+
 	maxBuffer int64        // bytes; 0 = unbounded
 	buffered  atomic.Int64 // appended bytes whose round has not completed
 
@@ -77,6 +100,17 @@ type Options struct {
 	Logger      *slog.Logger
 	// Observe, if set, is called after each round with its fsync duration.
 	Observe func(d time.Duration, batches int)
+	// WAL, if set, lets a round spread over several logs be made durable by
+	// one sequential write and fdatasync instead of an fsync per log.
+	WAL *wal.WAL
+	// WALMaxRoundBytes is the largest round written through the WAL
+	// (default 1 MiB); bigger rounds fsync the logs directly, since their
+	// data must reach the disk anyway and writing it twice would halve
+	// the bandwidth.
+	WALMaxRoundBytes int64
+	// WALCheckpointBytes is the WAL size at which the logs it covers are
+	// fsynced and its files deleted (default 64 MiB).
+	WALCheckpointBytes int64
 	// MaxBufferBytes bounds appended-but-unsynced bytes: WaitBuffer blocks
 	// producers while the bound is reached (the profile's buffer). 0 means
 	// no bound.
@@ -88,13 +122,21 @@ func New(opts Options) *Committer {
 	if opts.Parallelism <= 0 {
 		opts.Parallelism = 8
 	}
+	if opts.WALMaxRoundBytes <= 0 {
+		opts.WALMaxRoundBytes = 1 << 20
+	}
+	if opts.WALCheckpointBytes <= 0 {
+		opts.WALCheckpointBytes = 64 << 20
+	}
 	lg := opts.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	return &Committer{
 		log: lg, parallelism: opts.Parallelism, observe: opts.Observe, maxBuffer: opts.MaxBufferBytes,
-		dirty: map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1), tick: make(chan struct{}),
+		wal: opts.WAL, walMaxRound: opts.WALMaxRoundBytes, walCheckpoint: opts.WALCheckpointBytes,
+		walCovered: map[WALLog]struct{}{},
+		dirty:      map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1), tick: make(chan struct{}),
 	}
 }
 
@@ -164,7 +206,7 @@ func (c *Committer) Next() *Round {
 func (c *Committer) Stats() Stats {
 	return Stats{
 		Rounds: c.rounds.Load(), Batches: c.batches.Load(), Syncs: c.syncs.Load(),
-		SyncFailures: c.failures.Load(), LastBatches: c.last.Load(),
+		SyncFailures: c.failures.Load(), LastBatches: c.last.Load(), WALRounds: c.walRounds.Load(),
 	}
 }
 
@@ -203,7 +245,9 @@ func (c *Committer) round() {
 	c.mu.Unlock()
 
 	start := time.Now()
-	c.syncAll(logs)
+	if !c.walRound(logs, r.bytes) {
+		c.syncAll(logs)
+	}
 	d := time.Since(start)
 	c.buffered.Add(-r.bytes)
 	c.mu.Lock()
@@ -220,6 +264,7 @@ func (c *Committer) round() {
 		c.log.Warn("slow fsync round", "duration", d, "logs", len(logs), "batches", r.batches)
 	}
 	close(r.done)
+	c.maybeCheckpoint()
 }
 
 func (c *Committer) syncAll(logs []Log) {
@@ -247,5 +292,83 @@ func (c *Committer) syncOne(l Log) {
 		c.failures.Add(1)
 		// The log itself logs the failure and goes offline; producers
 		// waiting on this round see the failed state and get an error.
+	}
+}
+
+// walRound makes a round durable through the WAL when that is cheaper: more
+// than one log is dirty and the round is small. It returns false when the
+// caller must fsync the logs directly (not applicable, or the WAL failed:
+// nothing was marked durable then).
+func (c *Committer) walRound(logs []Log, bytes int64) bool {
+	if c.wal == nil || len(logs) < 2 || bytes > c.walMaxRound || c.wal.Failed() {
+		return false
+	}
+	type mark struct {
+		l  WALLog
+		to int64
+	}
+	marks := make([]mark, 0, len(logs))
+	for _, l := range logs {
+		wl, ok := l.(WALLog)
+		if !ok {
+			c.wal.Discard()
+			return false
+		}
+		data, from, to, err := wl.Unsynced(c.walScratch[:0])
+		c.walScratch = data[:0]
+		if err != nil {
+			c.wal.Discard()
+			return false
+		}
+		if to > from {
+			c.wal.Append(wl.WALKey(), data)
+			marks = append(marks, mark{wl, to})
+		}
+	}
+	if err := c.wal.Commit(); err != nil {
+		c.wal.Discard()
+		return false
+	}
+	for _, m := range marks {
+		m.l.MarkDurable(m.to)
+		c.walCovered[m.l] = struct{}{}
+	}
+	if cap(c.walScratch) > 4<<20 {
+		c.walScratch = nil
+	}
+	c.walRounds.Add(1)
+	return true
+}
+
+// maybeCheckpoint fsyncs every log with WAL-only data and deletes the WAL
+// files once they reach the checkpoint size. Called by the round goroutine
+// after releasing the round's waiters.
+func (c *Committer) maybeCheckpoint() {
+	if c.wal == nil || c.wal.Size() < c.walCheckpoint {
+		return
+	}
+	c.Checkpoint()
+}
+
+// Checkpoint fsyncs the logs covered by the WAL and deletes its files. If a
+// log fails to sync, the WAL is kept (it still holds that log's data for the
+// next start). Call it only from the round goroutine or when rounds stopped.
+func (c *Committer) Checkpoint() {
+	if c.wal == nil {
+		return
+	}
+	keep := false
+	for l := range c.walCovered {
+		if _, err := l.Sync(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			keep = true
+			c.log.Error("checkpoint: log sync failed; keeping the WAL for recovery", "err", err)
+		}
+	}
+	if keep {
+		return
+	}
+	clear(c.walCovered)
+	if err := c.wal.Reset(); err != nil {
+		c.log.Error("checkpoint: could not delete WAL files", "err", err)
 	}
 }

@@ -41,6 +41,7 @@ type Config struct {
 
 	ShutdownTimeout time.Duration
 	EnablePprof     bool // serve /debug/pprof on the metrics port
+	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -62,6 +63,7 @@ func Default() Config {
 		RetentionAge:      7 * 24 * time.Hour,
 		RetentionBytes:    -1,
 		ShutdownTimeout:   30 * time.Second,
+		GroupCommitWAL:    true,
 	}
 }
 

@@ -169,6 +169,8 @@ var settings = func() []setting {
 	add([]string{"log-retention-bytes"}, []string{"CHRONIK_LOG_RETENTION_BYTES"}, "log.retention.bytes default for topics (-1 unlimited)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
+	set, get = boolSetting(func(c *Config) *bool { return &c.GroupCommitWAL })
+	addBool([]string{"group-commit-wal"}, []string{"CHRONIK_GROUP_COMMIT_WAL"}, "make small fsync rounds spread over several partitions durable with one write-ahead-log fdatasync", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

@@ -207,7 +207,7 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 	if logAppend {
 		sp.LogAppendTime = now
 	}
-	return res.lastEnd, b.committer.AddBytes(p.log, res.batches, res.bytes)
+	return res.lastEnd, b.committer.AddBytes(p, res.batches, res.bytes)
 }
 
 var (

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chronik-stream/chronik/internal/wal"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -40,6 +41,8 @@ type Options struct {
 	Logger            *slog.Logger
 	// BrokerConfigs are shown by DescribeConfigs for the broker resource.
 	BrokerConfigs []BrokerConfig
+	// WAL is the group committer's write-ahead log, replayed by New.
+	WAL *wal.WAL
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.
@@ -99,7 +102,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	for _, t := range im.SortedTopics() {
 		ts := &topicState{meta: t}
 		for i := int32(0); i < t.Partitions; i++ {
-			p, err := b.openPartition(t, i)
+			p, err := b.openLog(t, i)
 			if err != nil {
 				b.Close()
 				return nil, err
@@ -108,6 +111,20 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 			nparts++
 		}
 		b.topics[t.Name] = ts
+	}
+	// The WAL may hold acknowledged batches whose segment writes a power
+	// loss took; put them back before anything reads the logs.
+	if err := b.replayWAL(opts.WAL); err != nil {
+		b.Close()
+		return nil, err
+	}
+	for _, ts := range b.topics {
+		for _, p := range ts.parts {
+			if err := p.loadProducers(); err != nil {
+				b.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := b.removeOrphans(im); err != nil {
 		lg.Warn("could not remove directories of deleted topics", "err", err)

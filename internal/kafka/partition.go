@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/chronik-stream/chronik/internal/wal"
 	"os"
 	"path/filepath"
 	"sync"
@@ -62,9 +63,24 @@ type producerSnapshot struct {
 	Producers map[int64]*producerState `json:"producers"`
 }
 
-// openPartition opens (or creates) a partition's directory. A directory left
-// by an earlier topic of the same name (different topic id) is wiped first.
+// openPartition opens (or creates) a partition's directory and restores its
+// idempotent-producer state.
 func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition, error) {
+	p, err := b.openLog(t, i)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.loadProducers(); err != nil {
+		p.log.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openLog opens (or creates) a partition's directory and log, without
+// producer state (New loads it after replaying the WAL). A directory left
+// by an earlier topic of the same name (different topic id) is wiped first.
+func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 	dir := partitionDir(b.opts.DataDir, t.Name, i)
 	metaPath := filepath.Join(dir, partitionMetaFile)
 	if raw, err := os.ReadFile(metaPath); err == nil {
@@ -92,13 +108,18 @@ func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition, error) {
 			return nil, fmt.Errorf("kafka: write %s: %w", metaPath, err)
 		}
 	}
-	p := &partition{topic: t.Name, index: i, topicID: t.ID, log: l, producers: map[int64]*producerState{}}
-	if err := p.loadProducers(); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return p, nil
+	return &partition{topic: t.Name, index: i, topicID: t.ID, log: l, producers: map[int64]*producerState{}}, nil
 }
+
+// The commit.WALLog methods: the committer syncs partitions, through the
+// shared WAL when that is cheaper.
+
+func (p *partition) Sync() (int64, error) { return p.log.Sync() }
+func (p *partition) WALKey() wal.Key      { return wal.Key{TopicID: p.topicID, Partition: p.index} }
+func (p *partition) MarkDurable(end int64) {
+	p.log.MarkDurable(end)
+}
+func (p *partition) Unsynced(dst []byte) ([]byte, int64, int64, error) { return p.log.Unsynced(dst) }
 
 // loadProducers restores idempotent-producer state: the snapshot written at
 // the last clean close, then every batch after it (all batches if none).

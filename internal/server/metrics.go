@@ -89,6 +89,7 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	}
 	gauge("chronik_produce_batches_per_flush_avg", "Average produce batches per fsync round since start.", avg)
 	gauge("chronik_wal_batch_size_avg", "Average produce batches per fsync since start.", avg)
+	counter("chronik_wal_rounds_total", "Fsync rounds made durable through the group-commit write-ahead log (one fdatasync for several partitions).", func() float64 { return float64(c.Stats().WALRounds) })
 	counter("chronik_fsync_failures_total", "Log fsyncs that failed (the log went offline).", func() float64 { return float64(c.Stats().SyncFailures) })
 	gauge("chronik_produce_buffered_bytes", "Appended bytes whose fsync round has not completed (bounded by the profile's buffer).", func() float64 { return float64(c.Buffered()) })
 	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })

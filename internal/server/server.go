@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/chronik-stream/chronik/internal/wal"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,6 +44,7 @@ type Server struct {
 
 	lockFile  *os.File
 	meta      *metadata.Store
+	wal       *wal.WAL
 	committer *commit.Committer
 	broker    *kafka.Broker
 	registry  *prometheus.Registry
@@ -103,9 +105,19 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = newMetrics(s.registry, cfg)
+	// The WAL is opened even when disabled, so records left by a run with it
+	// enabled are still replayed.
+	if s.wal, err = wal.Open(filepath.Join(cfg.DataDir, "__wal"), lg.With("component", "wal")); err != nil {
+		return nil, err
+	}
+	commitWAL := s.wal
+	if !cfg.GroupCommitWAL {
+		commitWAL = nil
+	}
 	s.committer = commit.New(commit.Options{
 		Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound,
 		MaxBufferBytes: cfg.ProduceProfile.Bounds().MaxBufferBytes,
+		WAL:            commitWAL,
 	})
 	ln, err := net.Listen("tcp", cfg.KafkaAddr())
 	if err != nil {
@@ -123,6 +135,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		},
 		BrokerConfigs: brokerConfigs(cfg),
 		Logger:        lg.With("component", "kafka"),
+		WAL:           s.wal,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err
@@ -241,8 +254,17 @@ func (s *Server) Shutdown() error {
 func (s *Server) closeStorage() error {
 	var errs []error
 	if s.broker != nil {
-		errs = append(errs, s.broker.Close())
+		err := s.broker.Close()
+		errs = append(errs, err)
+		if err == nil && s.wal != nil {
+			// Every log was fsynced by Close: the WAL holds nothing needed.
+			errs = append(errs, s.wal.Reset())
+		}
 		s.broker = nil
+	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.Close())
+		s.wal = nil
 	}
 	if s.meta != nil {
 		errs = append(errs, s.meta.Close())

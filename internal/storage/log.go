@@ -107,7 +107,8 @@ type Log struct {
 
 	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate
 	end     atomic.Int64               // log end offset
-	durable atomic.Int64               // offset up to which data is fsynced
+	durable atomic.Int64               // offset up to which data is durable: fsynced here or in a WAL
+	synced  atomic.Int64               // offset up to which the segment files are fsynced (<= durable)
 	closed  atomic.Bool
 }
 
@@ -282,13 +283,14 @@ func (l *Log) Sync() (int64, error) {
 	l.dirNeedsSync = false
 	l.mu.Unlock()
 
-	if end == l.durable.Load() && len(pending) == 0 && !dirSync {
-		return end, nil
+	if end == l.synced.Load() && len(pending) == 0 && !dirSync {
+		return l.durable.Load(), nil
 	}
 	if err := l.syncFiles(active, pending, dirSync); err != nil {
 		return l.durable.Load(), err
 	}
-	l.durable.Store(end)
+	l.synced.Store(end)
+	l.MarkDurable(end)
 	l.persistSealed(pending)
 	return end, nil
 }
@@ -337,7 +339,54 @@ func (l *Log) persistSealed(segs []*segment) {
 	}
 }
 
-// DurableOffset is the offset up to which data is known to be fsynced: the
+// MarkDurable records that everything below end is durable elsewhere (the
+// group committer's write-ahead log fsynced it) although the segment files
+// are not fsynced yet; a later Sync still fsyncs them. It never moves the
+// durable offset backwards or past the log end.
+func (l *Log) MarkDurable(end int64) {
+	for {
+		cur := l.durable.Load()
+		if end <= cur || end > l.end.Load() {
+			return
+		}
+		if l.durable.CompareAndSwap(cur, end) {
+			return
+		}
+	}
+}
+
+// SyncedOffset is the offset up to which the segment files themselves are
+// fsynced.
+func (l *Log) SyncedOffset() int64 { return l.synced.Load() }
+
+// Unsynced appends to dst the batches between the durable offset and the log
+// end, for the caller to make durable in a write-ahead log, and returns them
+// with the offset range they cover.
+func (l *Log) Unsynced(dst []byte) (data []byte, from, to int64, err error) {
+	from, to = l.durable.Load(), l.end.Load()
+	if from >= to {
+		return dst, from, from, nil
+	}
+	data, err = l.Read(from, math.MaxInt32, to, dst)
+	if err != nil {
+		return dst, from, from, err
+	}
+	// Read stops at batch boundaries below to; find where it really ended.
+	if n := len(data) - len(dst); n > 0 {
+		end := from
+		if serr := SplitBatches(data[len(dst):], func(b []byte) error {
+			h, _ := ParseBatchHeader(b)
+			end = h.NextOffset()
+			return nil
+		}); serr != nil {
+			return dst, from, from, serr
+		}
+		to = end
+	}
+	return data, from, to, nil
+}
+
+// DurableOffset is the offset up to which data is known to be durable: the
 // broker's high watermark.
 func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 
@@ -382,6 +431,7 @@ func (l *Log) Close() error {
 		err = l.syncFiles(active, pending, dirSync)
 	}
 	if err == nil {
+		l.synced.Store(l.end.Load())
 		l.durable.Store(l.end.Load())
 		active.seal()
 		l.persistSealed(append(pending, active))

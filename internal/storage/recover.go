@@ -130,6 +130,7 @@ func (l *Log) recover() error {
 	l.segs.Store(&kept)
 	l.end.Store(active.next)
 	l.durable.Store(active.next)
+	l.synced.Store(active.next)
 	return nil
 }
 
@@ -419,6 +420,9 @@ func (l *Log) Truncate(offset int64) error {
 	l.end.Store(s.next)
 	if l.durable.Load() > s.next {
 		l.durable.Store(s.next)
+	}
+	if l.synced.Load() > s.next {
+		l.synced.Store(s.next)
 	}
 	if err := syncDir(l.dir); err != nil {
 		return l.failLocked("fsync", l.dir, err)
