@@ -43,6 +43,8 @@ type Options struct {
 	BrokerConfigs []BrokerConfig
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
+	// Fsync, if set, replaces the segment-file fsync (fault-injection tests).
+	Fsync func(*os.File) error
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.

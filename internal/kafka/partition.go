@@ -95,6 +95,7 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 	opts := storage.Options{
 		SegmentBytes: b.topicInt(t, "segment.bytes"),
 		SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
+		Fsync:        b.opts.Fsync,
 		Logger:       b.log.With("topic", t.Name, "partition", i),
 	}
 	l, err := storage.Open(dir, opts)

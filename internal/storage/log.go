@@ -50,6 +50,10 @@ type Options struct {
 	// IndexIntervalBytes: log bytes between sparse index entries. 0 means
 	// DefaultIndexIntervalBytes.
 	IndexIntervalBytes int
+	// Fsync makes a segment file's data durable; nil means (*os.File).Sync.
+	// Tests inject failures here (the fsync-error path must be exercised,
+	// and no filesystem here can be made to fail an fsync on demand).
+	Fsync func(f *os.File) error
 	// Logger receives recovery warnings and failures. nil discards.
 	Logger *slog.Logger
 }
@@ -139,6 +143,13 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	return l, nil
+}
+
+func (l *Log) fsync(f *os.File) error {
+	if l.opts.Fsync != nil {
+		return l.opts.Fsync(f)
+	}
+	return f.Sync()
 }
 
 // Dir returns the partition directory.
@@ -299,7 +310,7 @@ func (l *Log) Sync() (int64, error) {
 // with syncMu held and mu not held.
 func (l *Log) syncFiles(active *segment, pending []*segment, dirSync bool) error {
 	for _, s := range append(pending, active) {
-		if err := s.f.Sync(); err != nil {
+		if err := l.fsync(s.f); err != nil {
 			return l.fail("fsync", s.f.Name(), err)
 		}
 	}
