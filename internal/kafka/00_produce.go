@@ -86,12 +86,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 		st := &resp.Topics[ti]
 		st.Default()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var ts *topicState
-		if req.Version >= 13 {
-			ts = b.topicByID(metadata.TopicID(rt.TopicID))
-		} else {
-			ts = b.topic(rt.Topic)
-		}
+		ts := b.topicFor(req.Version, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -101,15 +96,10 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			sp.BaseOffset = -1
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
-			var p *partition
-			if ts != nil && rp.Partition >= 0 && int(rp.Partition) < len(ts.parts) {
-				p = ts.parts[rp.Partition]
-			}
+			p, missing := ts.partition(rp.Partition, req.Version)
 			switch {
-			case p == nil && req.Version >= 13:
-				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = missing
 			default:
 				if end, rd := b.producePartition(p, ts.meta, rp.Records, now, sp); rd != nil {
 					round = rd

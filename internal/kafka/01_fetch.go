@@ -30,7 +30,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -96,12 +95,7 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, version int16) (*kmsg.FetchResp
 		st := &resp.Topics[ti]
 		st.Default()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		var ts *topicState
-		if version >= 13 {
-			ts = b.topicByID(metadata.TopicID(rt.TopicID))
-		} else {
-			ts = b.topic(rt.Topic)
-		}
+		ts := b.topicFor(version, rt.Topic, rt.TopicID)
 		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
@@ -110,16 +104,9 @@ func (b *Broker) fetchOnce(r *kmsg.FetchRequest, version int16) (*kmsg.FetchResp
 			sp.Partition = rp.Partition
 			sp.HighWatermark = -1
 			sp.RecordBatches = []byte{} // nil would encode as null, which librdkafka rejects
-			var p *partition
-			if ts != nil && rp.Partition >= 0 && int(rp.Partition) < len(ts.parts) {
-				p = ts.parts[rp.Partition]
-			}
+			p, missing := ts.partition(rp.Partition, version)
 			if p == nil {
-				if version >= 13 {
-					sp.ErrorCode = kerr.UnknownTopicID.Code
-				} else {
-					sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-				}
+				sp.ErrorCode = missing
 				continue
 			}
 			n := b.fetchPartition(p, rp, sp, remaining, total == 0)

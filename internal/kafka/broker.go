@@ -249,6 +249,31 @@ func (b *Broker) topicByID(id metadata.TopicID) *topicState {
 	return b.topic(t.Name)
 }
 
+// topicFor resolves a request's topic: by id from version 13 of Produce and
+// Fetch (topicIDVersion), by name before. nil if unknown.
+func (b *Broker) topicFor(version int16, name string, id [16]byte) *topicState {
+	if version >= topicIDVersion {
+		return b.topicByID(metadata.TopicID(id))
+	}
+	return b.topic(name)
+}
+
+// topicIDVersion is the Produce and Fetch version that names topics by id.
+const topicIDVersion = 13
+
+// partition returns partition i of the topic, or nil and the error code to
+// answer (UNKNOWN_TOPIC_ID when the request named topics by id). ts may be
+// nil.
+func (ts *topicState) partition(i int32, version int16) (*partition, int16) {
+	if ts != nil && i >= 0 && int(i) < len(ts.parts) {
+		return ts.parts[i], 0
+	}
+	if version >= topicIDVersion {
+		return nil, kerr.UnknownTopicID.Code
+	}
+	return nil, kerr.UnknownTopicOrPartition.Code
+}
+
 func (b *Broker) partition(topic string, p int32) *partition {
 	ts := b.topic(topic)
 	if ts == nil || p < 0 || int(p) >= len(ts.parts) {
