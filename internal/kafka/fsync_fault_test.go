@@ -81,4 +81,3 @@ func TestFsyncFailureTakesPartitionOffline(t *testing.T) {
 		t.Fatalf("produce after restart at offset %d, want >= 3", off)
 	}
 }
-
