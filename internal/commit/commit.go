@@ -85,6 +85,7 @@ type Committer struct {
 	walCheckpoint int64
 	walCovered    map[WALLog]struct{} // logs with WAL-only data since the last checkpoint
 	walScratch    []byte
+	walHeld       bool // the last checkpoint kept the WAL (a covered log failed)
 	walRounds     atomic.Int64
 
 	maxBuffer int64        // bytes; 0 = unbounded
@@ -303,6 +304,11 @@ func (c *Committer) walRound(logs []Log, bytes int64) bool {
 	if c.wal == nil || len(logs) < 2 || bytes > c.walMaxRound || c.wal.Failed() {
 		return false
 	}
+	if c.wal.Size() >= c.walCheckpoint {
+		// A checkpoint is due but could not reset the WAL (a covered log
+		// failed to sync): do not let the WAL grow without bound.
+		return false
+	}
 	type mark struct {
 		l  WALLog
 		to int64
@@ -344,7 +350,13 @@ func (c *Committer) walRound(logs []Log, bytes int64) bool {
 // files once they reach the checkpoint size. Called by the round goroutine
 // after releasing the round's waiters.
 func (c *Committer) maybeCheckpoint() {
-	if c.wal == nil || c.wal.Size() < c.walCheckpoint {
+	if c.wal == nil {
+		return
+	}
+	// A failed WAL takes no more records; fsync what it covers now rather
+	// than keep relying on a file that just returned an I/O error.
+	failed := c.wal.Failed() && len(c.walCovered) > 0
+	if c.wal.Size() < c.walCheckpoint && !failed {
 		return
 	}
 	c.Checkpoint()
@@ -360,14 +372,20 @@ func (c *Committer) Checkpoint() {
 	keep := false
 	for l := range c.walCovered {
 		if _, err := l.Sync(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			if !keep && !c.walHeld { // retried every round: log once
+				c.log.Error("checkpoint: log sync failed; keeping the WAL for recovery", "err", err)
+			}
 			keep = true
-			c.log.Error("checkpoint: log sync failed; keeping the WAL for recovery", "err", err)
 		}
 	}
+	c.walHeld = keep
 	if keep {
 		return
 	}
 	clear(c.walCovered)
+	if c.wal.Failed() {
+		return // already logged by the WAL; every covered log is fsynced now
+	}
 	if err := c.wal.Reset(); err != nil {
 		c.log.Error("checkpoint: could not delete WAL files", "err", err)
 	}

@@ -45,9 +45,13 @@
 //     will not change: sealed segments after the Sync that fsynced them, and
 //     the tail segment after a clean Close. Open deletes the tail's index
 //     files, so a crash later never pairs a stale index with a changed log.
-//   - DurableOffset never exceeds what was fsynced. Sync fsyncs every segment
-//     rolled since the previous Sync together with the active one (and the
-//     directory, if a segment was created) before it advances DurableOffset.
+//   - DurableOffset never exceeds what was fsynced, here or in the group
+//     committer's write-ahead log (MarkDurable; internal/wal): SyncedOffset <=
+//     DurableOffset <= LogEndOffset. Sync fsyncs every segment rolled since
+//     the previous Sync together with the active one (and the directory, if
+//     a segment was created) before it advances SyncedOffset and
+//     DurableOffset; data marked durable through the WAL is still fsynced by
+//     the next Sync (the WAL is reset only after that, at a checkpoint).
 //   - A failed fsync, or a failed write other than a full disk, fails the log
 //     for good (ErrLogFailed): after a failed fsync Linux may have discarded
 //     the dirty pages, so retrying could claim durability for data that is
@@ -65,9 +69,12 @@
 // record count, contiguous offsets) and truncated at the first bad batch, and
 // its indexes are rebuilt. If a sealed segment had to be cut, all later
 // segments are deleted: Sync never acknowledges data in a later segment before
-// the earlier ones are durable, so nothing acknowledged is lost. After Open the
-// log end offset is also the durable offset, and the marker is gone, so a crash
-// from here on is detected as unclean.
+// the earlier ones are durable, and data acknowledged through the WAL is put
+// back by the broker's WAL replay, so nothing acknowledged is lost. Open
+// fsyncs the tail after an unclean shutdown and every sealed segment without
+// index files (never fsynced by a Sync): after Open the log end offset is also
+// the synced and durable offset (so the WAL may be reset), and the marker is
+// gone, so a crash from here on is detected as unclean.
 //
 // # Concurrency
 //

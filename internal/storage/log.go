@@ -142,7 +142,30 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.recover(); err != nil {
 		return nil, err
 	}
+	if err := l.syncUnindexed(); err != nil {
+		closeAll(*l.segs.Load())
+		return nil, err
+	}
 	return l, nil
+}
+
+// syncUnindexed fsyncs the sealed segments recovery found without index
+// files. Index files are written only after a Sync fsynced the segment, so
+// such a segment may hold data that was durable only in the group
+// committer's WAL (a kill -9 keeps it in the page cache, so replay finds it
+// present and skips it, then resets the WAL). Open reports everything it
+// recovered as durable, so make it so; recovery itself fsyncs only the tail.
+func (l *Log) syncUnindexed() error {
+	segs := *l.segs.Load()
+	for _, s := range segs[:len(segs)-1] {
+		if s.persisted {
+			continue
+		}
+		if err := l.fsync(s.f); err != nil {
+			return fmt.Errorf("storage: fsync %s: %w", s.f.Name(), err)
+		}
+	}
+	return nil
 }
 
 func (l *Log) fsync(f *os.File) error {
@@ -374,6 +397,17 @@ func (l *Log) SyncedOffset() int64 { return l.synced.Load() }
 // end, for the caller to make durable in a write-ahead log, and returns them
 // with the offset range they cover.
 func (l *Log) Unsynced(dst []byte) (data []byte, from, to int64, err error) {
+	// After a failed fsync the page cache may no longer hold what was
+	// appended (Linux marks the pages clean and may drop them), so the tail
+	// must not be copied into the WAL and reported durable. Only Sync fails
+	// a log by fsync, and the committer calls Sync and Unsynced from the
+	// same goroutine, so checking first is enough.
+	l.mu.Lock()
+	err = l.usableLocked()
+	l.mu.Unlock()
+	if err != nil {
+		return dst, l.durable.Load(), l.durable.Load(), err
+	}
 	from, to = l.durable.Load(), l.end.Load()
 	if from >= to {
 		return dst, from, from, nil

@@ -15,7 +15,7 @@
 //
 //	u32 length of what follows the CRC
 //	u32 CRC-32C of what follows it
-//	u64 generation (bumped at every reset)
+//	u64 generation (random, drawn anew at every reset)
 //	16 bytes  partition key (the topic id)
 //	i32       partition index
 //	...       one or more complete v2 record batches, base offsets assigned
@@ -24,6 +24,10 @@
 // record's generation as the file's, and stops at the first record that is
 // torn, fails its CRC or carries another generation (left over from an
 // earlier pass over the file). Nothing after such a point was acknowledged.
+// Generations are random rather than counted so that they never repeat
+// across restarts (a reset leaves only zeros at offset 0, so a counter would
+// restart from whatever Open finds there, and a new pass could then line up
+// with an old pass's records of the same generation and replay them).
 //
 // # Invariants
 //
@@ -42,6 +46,7 @@ import (
 	"hash/crc32"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 )
@@ -63,6 +68,10 @@ type Key struct {
 	Partition int32
 }
 
+// ErrNotReset is returned by Commit on a WAL opened over existing records
+// that was not Reset since (replay first, then Reset).
+var ErrNotReset = errors.New("wal: commit before reset of a replayed file")
+
 // ErrFailed is returned after a write or fdatasync failed: the WAL refuses
 // further writes (after a failed fdatasync the kernel may have dropped the
 // pages, so a retry could claim durability for lost data).
@@ -77,6 +86,9 @@ type WAL struct {
 	size   int64  // write position
 	failed error
 	buf    []byte
+	// needReset: Open found records; until Reset, a Commit would land
+	// behind them, after the point where Replay stops, and be lost.
+	needReset bool
 }
 
 // Open opens (creating) dir/wal.log. Existing records stay for Replay; new
@@ -102,13 +114,15 @@ func Open(dir string, lg *slog.Logger) (*WAL, error) {
 		w.gen = g
 	}
 	// Until Reset, writes would land behind unreplayed records: park the
-	// position at the end so a Commit before Reset cannot clobber them.
+	// position at the end so a Commit before Reset cannot clobber them, and
+	// refuse such a Commit (Replay would never reach it).
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("wal: stat %s: %w", path, err)
 	}
 	w.size = st.Size()
+	w.needReset = w.size > 0
 	return w, nil
 }
 
@@ -151,6 +165,9 @@ func (w *WAL) Commit() error {
 	if len(w.buf) == 0 {
 		return nil
 	}
+	if w.needReset {
+		return ErrNotReset
+	}
 	if _, err := w.f.WriteAt(w.buf, w.size); err != nil {
 		return w.fail("write", err)
 	}
@@ -191,9 +208,12 @@ func (w *WAL) Reset() error {
 	if err := fdatasync(w.f); err != nil {
 		return w.fail("fdatasync", err)
 	}
-	w.gen++
+	for g := w.gen; w.gen == g; {
+		w.gen = rand.Uint64()
+	}
 	w.size = 0
 	w.buf = w.buf[:0]
+	w.needReset = false
 	return nil
 }
 
@@ -204,6 +224,11 @@ func (w *WAL) Close() error { return w.f.Close() }
 // stopping at the first torn or corrupt record or the first record of
 // another generation.
 func (w *WAL) Replay(fn func(key Key, batches []byte) error) error {
+	st, err := w.f.Stat()
+	if err != nil {
+		return fmt.Errorf("wal: stat %s: %w", w.f.Name(), err)
+	}
+	fileSize := st.Size()
 	r := io.NewSectionReader(w.f, 0, 1<<62)
 	var hdr [prefixSize]byte
 	var off int64
@@ -218,6 +243,12 @@ func (w *WAL) Replay(fn func(key Key, batches []byte) error) error {
 		}
 		if n < headerSize-prefixSize || n > maxRecord {
 			w.stop(off, "bad record length")
+			return nil
+		}
+		if off+prefixSize+int64(n) > fileSize {
+			// Checked before allocating: a corrupt length must not
+			// make replay allocate more than the file holds.
+			w.stop(off, "torn record")
 			return nil
 		}
 		rec := make([]byte, n)
