@@ -68,5 +68,13 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 		b.log.Info("WAL replayed", "batches_restored", appended, "batches_already_present", skipped,
 			"partitions_restored", len(touched), "duration", time.Since(start).Round(time.Millisecond))
 	}
+	if len(gap) > 0 {
+		// Never expected; keep the evidence rather than reset it away.
+		path, err := w.Keep()
+		if err != nil {
+			return fmt.Errorf("kafka: WAL replay found gaps and the WAL could not be kept: %w", err)
+		}
+		b.log.Error("WAL replay found gaps; a copy of the WAL was kept for inspection", "path", path, "partitions", len(gap))
+	}
 	return w.Reset()
 }

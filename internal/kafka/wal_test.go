@@ -526,6 +526,14 @@ func TestWALReplayGapStopsPartition(t *testing.T) {
 			t.Errorf("g-%d end %d after a gap, want 0", p, e)
 		}
 	}
+	// The unreplayable records are kept for an operator, not reset away.
+	kept, _ := filepath.Glob(filepath.Join(dir, "__wal", "wal.log.kept-*"))
+	if len(kept) != 1 {
+		t.Fatalf("kept WAL copies: %v, want one", kept)
+	}
+	if st, err := os.Stat(kept[0]); err != nil || st.Size() == 0 {
+		t.Fatalf("kept WAL copy %v: %v", st, err)
+	}
 }
 
 // Segments rolled between WAL rounds are sealed without an fsync. After a

@@ -49,6 +49,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 )
 
 const (
@@ -215,6 +217,29 @@ func (w *WAL) Reset() error {
 	w.buf = w.buf[:0]
 	w.needReset = false
 	return nil
+}
+
+// Keep copies the WAL file to dir/wal.log.kept-<unix-nanos> and returns the
+// copy's path, so records that could not be replayed survive the next
+// Reset for an operator to inspect.
+func (w *WAL) Keep() (string, error) {
+	dst := w.f.Name() + ".kept-" + strconv.FormatInt(time.Now().UnixNano(), 10)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("wal: keep: %w", err)
+	}
+	if _, err := io.Copy(out, io.NewSectionReader(w.f, 0, 1<<62)); err != nil {
+		out.Close()
+		return "", fmt.Errorf("wal: keep: %w", err)
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return "", fmt.Errorf("wal: keep: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return "", fmt.Errorf("wal: keep: %w", err)
+	}
+	return dst, syncDir(filepath.Dir(dst))
 }
 
 // Close closes the file (records stay for the next Replay).
