@@ -89,7 +89,7 @@ Flags (long names take one or two dashes):
   -t, --topic NAME              topic (chronik-bench)
   -m, --mode MODE               produce | consume | round-trip | metadata (produce)
   -c, --concurrency N           producers (each with one record in flight) or consumers (1)
-      --clients N               kgo clients the senders share (0: auto, ceil(N/16) capped at 8)
+      --clients N               kgo clients the senders share (default 1)
   -d, --duration D              measured time, e.g. 30s (30s; with -n and no -d: no limit)
   -w, --warmup D                unmeasured time before it (0s)
   -s, --message-size BYTES      record value size, e.g. 256, 1KB, 16KiB (1024)
@@ -363,13 +363,13 @@ func acksName(a int) string {
 // clientCount is how many kgo clients the senders of a run share. Each
 // sender has one record in flight; senders on one client share its produce
 // requests (kgo batches whatever is buffered per partition while the previous
-// request is in flight), as the threads of a real application share one
-// producer. One client per 16 senders, at most 8, keeps a few connections and
-// request pipelines busy without making every sender its own tiny-batch
-// producer; --clients overrides it.
+// request is in flight). The default is one client: an application's threads
+// share one producer, which is what the Kafka clients recommend. --clients N
+// spreads the senders over N clients (more, smaller requests: the numbers
+// drop on every broker; bench/RESULTS.md reports both shapes).
 func (c *Config) clientCount() int {
 	if c.Clients > 0 {
 		return min(c.Clients, c.Concurrency)
 	}
-	return min(max((c.Concurrency+15)/16, 1), 8)
+	return 1
 }

@@ -149,7 +149,7 @@ func TestParseBytesAndDuration(t *testing.T) {
 }
 
 func TestClientCount(t *testing.T) {
-	for c, want := range map[int]int{1: 1, 8: 1, 16: 1, 17: 2, 32: 2, 64: 4, 128: 8, 512: 8} {
+	for c, want := range map[int]int{1: 1, 8: 1, 16: 1, 17: 1, 128: 1, 512: 1} {
 		cfg := DefaultConfig()
 		cfg.Concurrency = c
 		if got := cfg.clientCount(); got != want {

@@ -7,9 +7,9 @@
 // Measurement rules, so numbers mean the same thing in every report:
 //   - A producer ("sender") has one record in flight: it produces, waits for
 //     the acknowledgement, records send-to-ack latency, and only then sends
-//     the next. Senders share a few kgo clients (ceil(N/16), at most 8, or
-//     --clients), so records of different senders ride in the same produce
-//     request, as the threads of a real application share one producer.
+//     the next. Senders share one kgo client (or --clients N), so records of
+//     different senders ride in the same produce request, as the threads of
+//     a real application share one producer.
 //   - A record is measured when its operation starts in the measured phase
 //     (after --warmup). Throughput is measured records over the time from the
 //     start of that phase to the later of its end and the completion of the
