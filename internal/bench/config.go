@@ -39,6 +39,7 @@ type Config struct {
 	Compression       string        // --compression none|gzip|snappy|lz4|zstd
 	Acks              int           // --acks 0|1|all(-1)
 	LingerMs          int           // --linger-ms
+	Inflight          int           // --inflight: records each sender keeps in flight (1: wait for each ack)
 	BatchSize         int           // --batch-size (bytes, kgo ProducerBatchMaxBytes)
 	Partitions        int32         // --partitions, -p (for --create-topic)
 	ReplicationFactor int16         // --replication-factor, -r
@@ -65,6 +66,7 @@ func DefaultConfig() Config {
 		Topic:             "chronik-bench",
 		Mode:              ModeProduce,
 		Concurrency:       1,
+		Inflight:          1,
 		Duration:          30 * time.Second,
 		MessageSize:       1024,
 		Compression:       "none",
@@ -98,6 +100,8 @@ Flags (long names take one or two dashes):
       --compression C           none | gzip | snappy | lz4 | zstd (none)
       --acks A                  0 | 1 | all (all)
       --linger-ms MS            producer linger (0)
+      --inflight N              records each producer keeps in flight (1: send, wait for the ack,
+                                send the next; more: asynchronous sends, for client-batching runs)
       --batch-size BYTES        producer max batch bytes (1MiB)
   -p, --partitions N            partitions when creating the topic (3)
   -r, --replication-factor N    replication factor when creating the topic (1)
@@ -171,6 +175,7 @@ func ParseArgs(args []string, env func(string) string) (Config, error) {
 	}
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "")
 	fs.IntVar(&cfg.LingerMs, "linger-ms", cfg.LingerMs, "")
+	fs.IntVar(&cfg.Inflight, "inflight", cfg.Inflight, "")
 	for _, n := range []string{"partitions", "p"} {
 		fs.IntVar(&partitions, n, partitions, "")
 	}
@@ -246,6 +251,8 @@ func (c *Config) Check() error {
 		return bad("round-trip needs --message-size >= %d (the send time travels in the value)", headerSize)
 	case c.RateLimit < 0:
 		return bad("--rate-limit must not be negative")
+	case c.Inflight < 1 || c.Inflight > 1_000_000:
+		return bad("--inflight must be in 1..1000000, got %d", c.Inflight)
 	case c.LingerMs < 0 || c.LingerMs > 60_000:
 		return bad("--linger-ms must be in 0..60000, got %d", c.LingerMs)
 	case c.BatchSize < 1024 || c.BatchSize > 1<<30:

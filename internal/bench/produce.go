@@ -35,7 +35,7 @@ func (r *run) producerOpts() []kgo.Opt {
 		kgo.ProducerBatchMaxBytes(int32(r.cfg.BatchSize)),
 		kgo.ProducerBatchCompression(codec),
 		kgo.RecordDeliveryTimeout(deliveryTimeout),
-		kgo.MaxBufferedRecords(max(10_000, 2*r.cfg.Concurrency)),
+		kgo.MaxBufferedRecords(min(max(10_000, 2*r.cfg.Concurrency*r.cfg.Inflight), 10_000_000)),
 	)
 	switch r.cfg.Acks {
 	case 0:
@@ -81,6 +81,10 @@ func (r *run) startProducers(ctx context.Context, _ chan struct{}) (*workerSet, 
 }
 
 func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p *pacer, keys keyGen) {
+	if r.cfg.Inflight > 1 {
+		r.asyncSender(ctx, waitCtx, cl, id, p, keys)
+		return
+	}
 	rng := rand.New(rand.NewPCG(r.runID, uint64(id)))
 	withHeader := r.cfg.MessageSize >= headerSize
 	maxSize := r.cfg.MessageSize
@@ -137,5 +141,74 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 		if r.cfg.Mode == ModeProduce { // round-trip: the consumers count and time records
 			r.st.add(measured, done.Sub(t0), 1, int64(size), done)
 		}
+	}
+}
+
+// asyncSender keeps up to cfg.Inflight records in flight: it produces without
+// waiting, and each acknowledgement (a kgo callback) frees a slot. This is
+// the client-batching shape (many records in flight, linger, big batches),
+// where one goroutine per record in flight would cost the client more CPU
+// than the broker spends.
+func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p *pacer, keys keyGen) {
+	rng := rand.New(rand.NewPCG(r.runID, uint64(id)))
+	withHeader := r.cfg.MessageSize >= headerSize
+	slots := make(chan struct{}, r.cfg.Inflight)
+	var inflight sync.WaitGroup
+	defer inflight.Wait()
+	var keyBuf []byte
+	for seq := uint64(0); ; seq++ {
+		if r.stopping() || ctx.Err() != nil {
+			return
+		}
+		if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
+			return
+		}
+		if !p.wait(waitCtx) || r.stopping() {
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-waitCtx.Done():
+			return
+		}
+		measured := r.measuring()
+		if measured && !r.budget.take() {
+			<-slots
+			return
+		}
+		size := messageSizeFor(r.cfg.MessageSize, r.cfg.LoadPattern, withHeader, rng)
+		value := make([]byte, size) // kgo holds it until the ack: one buffer per record
+		if withHeader {
+			fillBody(value[headerSize:], r.cfg.PayloadPattern, rng)
+		} else {
+			fillBody(value, r.cfg.PayloadPattern, rng)
+		}
+		keyBuf = keys.next(keyBuf[:0:0], rng) // fresh key slice per record, for the same reason
+		t0 := time.Now()
+		if withHeader {
+			encodeHeader(value, header{RunID: r.runID, Producer: id, Seq: seq, SentNs: t0.UnixNano()})
+		}
+		r.sent.Add(1)
+		inflight.Add(1)
+		seq := seq
+		cl.Produce(ctx, &kgo.Record{Key: keyBuf, Value: value}, func(_ *kgo.Record, err error) {
+			defer inflight.Done()
+			defer func() { <-slots }()
+			done := time.Now()
+			switch {
+			case err != nil && ctx.Err() != nil:
+				r.cut.Add(1)
+			case err != nil:
+				r.st.fail(err)
+				if r.val != nil && withHeader {
+					r.val.produceFailed(id, seq)
+				}
+			default:
+				r.acked.Add(1)
+				if r.cfg.Mode == ModeProduce {
+					r.st.add(measured, done.Sub(t0), 1, int64(size), done)
+				}
+			}
+		})
 	}
 }
