@@ -97,6 +97,12 @@ type pending struct {
 	last     bool // close after writing
 }
 
+const (
+	produceKey = 0
+	// maxReusedFrame bounds the buffer a connection keeps between requests.
+	maxReusedFrame = 8 << 20
+)
+
 // ErrFrameTooLarge is logged when a client announces a frame above the limit.
 var ErrFrameTooLarge = errors.New("wire: request frame larger than socket.request.max.bytes")
 
@@ -198,6 +204,7 @@ func (c *Conn) readFailed() {
 func (c *Conn) readLoop(ctx context.Context) {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
+	var reuse []byte // a produce frame's buffer, free for the next frame
 	for {
 		if c.opts.IdleTimeout > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
@@ -218,7 +225,18 @@ func (c *Conn) readLoop(ctx context.Context) {
 				"max", c.opts.MaxRequestBytes, "hint", "raise socket-request-max-bytes if the client is legitimate")
 			return
 		}
-		frame := make([]byte, size)
+		// Produce frames are the big ones, and a produce request is done
+		// with its frame when its handler returns (batches are appended
+		// synchronously; nothing keeps a reference), so one buffer per
+		// connection is reused for them instead of allocating and zeroing
+		// megabytes per request. Other requests get a fresh frame, since
+		// their decoded byte slices alias it and may outlive the handler.
+		var frame []byte
+		if cap(reuse) >= int(size) {
+			frame, reuse = reuse[:size], nil
+		} else {
+			frame = make([]byte, size)
+		}
 		if _, err := io.ReadFull(br, frame); err != nil {
 			c.log.Info("closing connection: truncated request frame", "remote", c.Remote, "want", size, "err", err)
 			c.readFailed()
@@ -228,6 +246,9 @@ func (c *Conn) readLoop(ctx context.Context) {
 			c.opts.Hooks.BytesIn(int(size) + 4)
 		}
 		p, ok := c.handleFrame(ctx, frame)
+		if binary.BigEndian.Uint16(frame) == produceKey && cap(frame) <= maxReusedFrame {
+			reuse = frame
+		}
 		if p.reply.Resp != nil || p.reply.Later != nil || p.last {
 			if !c.enqueue(br, p) {
 				return
