@@ -192,6 +192,8 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 		sp.ErrorCode = res.err.Code
 		return 0, nil
 	}
+	b.stats.recordsIn.Add(res.records)
+	b.stats.bytesIn.Add(res.bytes)
 	sp.BaseOffset = res.base
 	sp.LogStartOffset = p.log.LogStartOffset()
 	if logAppend {

@@ -158,6 +158,13 @@ func (b *Broker) fetchPartition(p *partition, rp *kmsg.FetchRequestTopicPartitio
 		return 0
 	}
 	sp.RecordBatches = data
+	b.stats.bytesOut.Add(int64(len(data)))
+	storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
+		if h, err := storage.ParseBatchHeader(batch); err == nil {
+			b.stats.recordsOut.Add(int64(h.RecordCount))
+		}
+		return nil
+	})
 	return len(data)
 }
 

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/commit"
@@ -70,10 +71,23 @@ type Broker struct {
 	nextPID     int64
 	reservedPID int64
 
+	stats Stats
+
 	// waitsEnded is closed by EndWaits: deferred replies waiting for data
 	// (fetch long polls) answer at once.
 	waitsEnded   chan struct{}
 	endWaitsOnce sync.Once
+}
+
+// Stats are cumulative data counters (for metrics).
+type Stats struct {
+	recordsIn, bytesIn, recordsOut, bytesOut atomic.Int64
+}
+
+// DataStats returns records and record-batch bytes appended by Produce and
+// served by Fetch since start.
+func (b *Broker) DataStats() (recordsIn, bytesIn, recordsOut, bytesOut int64) {
+	return b.stats.recordsIn.Load(), b.stats.bytesIn.Load(), b.stats.recordsOut.Load(), b.stats.bytesOut.Load()
 }
 
 // topicState is immutable once published in Broker.topics: changes build a

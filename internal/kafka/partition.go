@@ -223,6 +223,7 @@ type appendResult struct {
 	err     *kerr.Error
 	batches int
 	bytes   int64 // appended (not duplicate) bytes
+	records int64 // appended (not duplicate) records
 }
 
 // appendBatches validates sequences and appends batches (already checked for
@@ -258,6 +259,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		}
 		res.lastEnd = base + int64(h.LastOffsetDelta) + 1
 		res.batches++
+		res.records += int64(h.RecordCount)
 		res.bytes += int64(len(raw))
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)

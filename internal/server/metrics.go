@@ -92,6 +92,10 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_wal_rounds_total", "Fsync rounds made durable through the group-commit write-ahead log (one fdatasync for several partitions).", func() float64 { return float64(c.Stats().WALRounds) })
 	counter("chronik_fsync_failures_total", "Log fsyncs that failed (the log went offline).", func() float64 { return float64(c.Stats().SyncFailures) })
 	gauge("chronik_produce_buffered_bytes", "Appended bytes whose fsync round has not completed (bounded by the profile's buffer).", func() float64 { return float64(c.Buffered()) })
+	counter("chronik_messages_in_total", "Records appended by Produce (duplicates excluded).", func() float64 { r, _, _, _ := b.DataStats(); return float64(r) })
+	counter("chronik_bytes_in_total", "Record-batch bytes appended by Produce.", func() float64 { _, n, _, _ := b.DataStats(); return float64(n) })
+	counter("chronik_messages_out_total", "Records served by Fetch.", func() float64 { _, _, r, _ := b.DataStats(); return float64(r) })
+	counter("chronik_bytes_out_total", "Record-batch bytes served by Fetch.", func() float64 { _, _, _, n := b.DataStats(); return float64(n) })
 	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })
 	reg.MustRegister(&topicSizeCollector{b: b, desc: prometheus.NewDesc("chronik_log_size_bytes", "On-disk log size per topic.", []string{"topic"}, nil)})
 }

@@ -59,8 +59,26 @@ func TestMetricsAddUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Read everything back once, so the out counters have a known floor.
+	consumer := b.Client(t, kgo.ConsumeTopics("m"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	for got := 0; got < n; {
+		fs := consumer.PollFetches(ctx)
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
 	after := scrape(t, b)
 	delta := func(k string) float64 { return after[k] - before[k] }
+	if got := delta("chronik_messages_in_total"); got != n {
+		t.Errorf("chronik_messages_in_total grew by %v, want %d", got, n)
+	}
+	if got := delta("chronik_messages_out_total"); got < n {
+		t.Errorf("chronik_messages_out_total grew by %v, want >= %d", got, n)
+	}
+	if in := delta("chronik_bytes_in_total"); in <= 0 || delta("chronik_bytes_out_total") < in {
+		t.Errorf("bytes in %v, out %v: want out >= in > 0", in, delta("chronik_bytes_out_total"))
+	}
 	if got := delta("chronik_wal_batch_count_total"); got != n {
 		t.Errorf("chronik_wal_batch_count_total grew by %v, want %d", got, n)
 	}
