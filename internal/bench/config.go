@@ -40,6 +40,7 @@ type Config struct {
 	Acks              int           // --acks 0|1|all(-1)
 	LingerMs          int           // --linger-ms
 	Inflight          int           // --inflight: records each sender keeps in flight (1: wait for each ack)
+	PrebuiltBatches   bool          // --prebuilt-batches: send pre-encoded batches (broker bandwidth runs)
 	BatchSize         int           // --batch-size (bytes, kgo ProducerBatchMaxBytes)
 	Partitions        int32         // --partitions, -p (for --create-topic)
 	ReplicationFactor int16         // --replication-factor, -r
@@ -102,6 +103,9 @@ Flags (long names take one or two dashes):
       --linger-ms MS            producer linger (0)
       --inflight N              records each producer keeps in flight (1: send, wait for the ack,
                                 send the next; more: asynchronous sends, for client-batching runs)
+      --prebuilt-batches        produce mode: each sender sends one pre-encoded batch of --batch-size
+                                bytes per request and waits for its response; no per-record client
+                                work, so the run measures the broker's bandwidth, not the client's
       --batch-size BYTES        producer max batch bytes (1MiB)
   -p, --partitions N            partitions when creating the topic (3)
   -r, --replication-factor N    replication factor when creating the topic (1)
@@ -176,6 +180,7 @@ func ParseArgs(args []string, env func(string) string) (Config, error) {
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "")
 	fs.IntVar(&cfg.LingerMs, "linger-ms", cfg.LingerMs, "")
 	fs.IntVar(&cfg.Inflight, "inflight", cfg.Inflight, "")
+	fs.BoolVar(&cfg.PrebuiltBatches, "prebuilt-batches", cfg.PrebuiltBatches, "")
 	for _, n := range []string{"partitions", "p"} {
 		fs.IntVar(&partitions, n, partitions, "")
 	}
@@ -251,6 +256,10 @@ func (c *Config) Check() error {
 		return bad("round-trip needs --message-size >= %d (the send time travels in the value)", headerSize)
 	case c.RateLimit < 0:
 		return bad("--rate-limit must not be negative")
+	case c.PrebuiltBatches && c.Mode != ModeProduce:
+		return bad("--prebuilt-batches needs --mode produce")
+	case c.PrebuiltBatches && c.Compression != "none" && c.Compression != "":
+		return bad("--prebuilt-batches sends uncompressed batches; drop --compression")
 	case c.Inflight < 1 || c.Inflight > 1_000_000:
 		return bad("--inflight must be in 1..1000000, got %d", c.Inflight)
 	case c.LingerMs < 0 || c.LingerMs > 60_000:

@@ -86,6 +86,9 @@ func TestParseArgsBad(t *testing.T) {
 		want string // substring of the error
 	}{
 		{"--mode bogus", "--mode"},
+		{"-m consume --prebuilt-batches", "--prebuilt-batches"},
+		{"--prebuilt-batches --compression zstd", "--prebuilt-batches"},
+		{"--inflight 0", "--inflight"},
 		{"-m produce extra", "unexpected argument"},
 		{"--no-such-flag", "no-such-flag"},
 		{"-c 0", "--concurrency"},

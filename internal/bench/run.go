@@ -331,6 +331,9 @@ func (w *workerSet) close() {
 func (r *run) startWorkers(ctx context.Context, adm *kadm.Client) (*workerSet, error) {
 	switch r.cfg.Mode {
 	case ModeProduce:
+		if r.cfg.PrebuiltBatches {
+			return r.startRawProducers(ctx)
+		}
 		return r.startProducers(ctx, nil)
 	case ModeConsume:
 		return r.startConsumers(ctx, adm, nil)

@@ -98,6 +98,7 @@ func checkModes(t *testing.T, addr, metricsURL string, roundTrip time.Duration) 
 func TestBenchModesChronik(t *testing.T) {
 	b := StartBroker(t, "--log-level", "info")
 	checkModes(t, b.Addr, "http://"+b.HTTP+"/metrics", 2*time.Second)
+	checkProduceShapes(t, b.Addr)
 
 	// Consumer groups: either the broker supports them and the run is
 	// clean, or chronik-bench says clearly that it does not.
@@ -205,5 +206,31 @@ func TestBenchMatrixTiny(t *testing.T) {
 	md, _ := os.ReadFile(filepath.Join(out, "results.md"))
 	if !strings.Contains(string(md), "Side by side") {
 		t.Errorf("results.md lacks the peer comparison:\n%s", md)
+	}
+}
+
+// checkProduceShapes runs the client-batching (--inflight) and broker
+// bandwidth (--prebuilt-batches) produce shapes and reads every record back:
+// acknowledged records and stored records must agree.
+func checkProduceShapes(t *testing.T, addr string) {
+	cfg := benchConfig(addr, "bench-inflight", bench.ModeProduce)
+	cfg.Concurrency, cfg.Inflight, cfg.LingerMs, cfg.Duration = 2, 500, 5, time.Second
+	async := benchRun(t, cfg)
+	cfg = benchConfig(addr, "bench-inflight", bench.ModeConsume)
+	cfg.Concurrency, cfg.Messages, cfg.Duration, cfg.Validate = 3, async.Records, 30*time.Second, true
+	if cons := benchRun(t, cfg); cons.Records != async.Records || cons.Validation.Valid != async.Records {
+		t.Fatalf("--inflight: produced %d, consumed %d (%d valid)", async.Records, cons.Records, cons.Validation.Valid)
+	}
+
+	cfg = benchConfig(addr, "bench-raw", bench.ModeProduce)
+	cfg.Concurrency, cfg.PrebuiltBatches, cfg.BatchSize, cfg.MessageSize, cfg.Duration = 2, true, 64<<10, 1024, time.Second
+	raw := benchRun(t, cfg)
+	if raw.Records == 0 || raw.Records%63 != 0 { // 64 KiB batches hold 63 records of 1 KiB
+		t.Fatalf("--prebuilt-batches: %d records, want a positive multiple of 63", raw.Records)
+	}
+	cfg = benchConfig(addr, "bench-raw", bench.ModeConsume)
+	cfg.Concurrency, cfg.Messages, cfg.Duration, cfg.MessageSize = 3, raw.Produced, 30*time.Second, 1024
+	if cons := benchRun(t, cfg); cons.Records != raw.Produced {
+		t.Fatalf("--prebuilt-batches: acknowledged %d records, consumed %d", raw.Produced, cons.Records)
 	}
 }

@@ -1,0 +1,159 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// startRawProducers runs --prebuilt-batches: each sender sends produce
+// requests carrying one pre-encoded, uncompressed record batch of about
+// --batch-size bytes (records of --message-size random bytes, no keys), acks
+// as configured, waiting for each response before the next. The client does
+// no per-record work, so the run measures the broker's bandwidth rather than
+// the load generator's. Latency is per request; every record of an
+// acknowledged batch counts.
+func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
+	ws := &workerSet{done: make(chan struct{})}
+	cl, err := kgo.NewClient(append(r.baseOpts(), kgo.RequiredAcks(rawAcks(r.cfg.Acks)), kgo.DisableIdempotentWrite())...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: producer client: %w", err)
+	}
+	ws.clients = append(ws.clients, cl)
+	leaders, topicID, err := r.leaders(ctx, cl)
+	if err != nil {
+		ws.close()
+		return nil, err
+	}
+	batch, n := buildRawBatch(r.cfg.MessageSize, r.cfg.BatchSize)
+	var wg sync.WaitGroup
+	for i := 0; i < r.cfg.Concurrency; i++ {
+		wg.Add(1)
+		go func(id int) {
+			defer wg.Done()
+			r.rawSender(ctx, cl, leaders, topicID, id, batch, n)
+		}(i)
+	}
+	go func() { wg.Wait(); close(ws.done) }()
+	return ws, nil
+}
+
+func rawAcks(acks int) kgo.Acks {
+	switch acks {
+	case 0:
+		return kgo.NoAck()
+	case 1:
+		return kgo.LeaderAck()
+	}
+	return kgo.AllISRAcks()
+}
+
+// leaders maps each partition of the topic to its leader's node id, and
+// returns the topic id (Produce v13+ names topics by id).
+func (r *run) leaders(ctx context.Context, cl *kgo.Client) (map[int32]int32, [16]byte, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(r.cfg.Topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, [16]byte{}, fmt.Errorf("bench: metadata: %w", err)
+	}
+	out := map[int32]int32{}
+	var id [16]byte
+	for _, mt := range resp.Topics {
+		id = mt.TopicID
+		for _, p := range mt.Partitions {
+			out[p.Partition] = p.Leader
+		}
+	}
+	if len(out) == 0 {
+		return nil, id, fmt.Errorf("bench: topic %s has no partitions", r.cfg.Topic)
+	}
+	return out, id, nil
+}
+
+// buildRawBatch encodes one v2 batch of records of size bytes each, as many
+// as fit in about batchBytes (at least one), with random values.
+func buildRawBatch(size, batchBytes int) ([]byte, int) {
+	n := max(1, batchBytes/(size+16))
+	value := make([]byte, size)
+	var body []byte
+	for i := 0; i < n; i++ {
+		rand.Read(value)
+		rec := kmsg.Record{OffsetDelta: int32(i), Value: value}
+		rec.Length = int32(len(rec.AppendTo(nil)) - 1)
+		body = rec.AppendTo(body)
+	}
+	now := time.Now().UnixMilli()
+	b := kmsg.RecordBatch{
+		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1), FirstTimestamp: now, MaxTimestamp: now,
+		ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1, NumRecords: int32(n), Records: body,
+	}
+	b.Length = int32(49 + len(body))
+	out := b.AppendTo(nil)
+	crc := crc32.Checksum(out[21:], crc32.MakeTable(crc32.Castagnoli))
+	out[17], out[18], out[19], out[20] = byte(crc>>24), byte(crc>>16), byte(crc>>8), byte(crc)
+	return out, n
+}
+
+func (r *run) rawSender(ctx context.Context, cl *kgo.Client, leaders map[int32]int32, topicID [16]byte, id int, batch []byte, n int) {
+	parts := r.partitions
+	for i := id; ; i++ {
+		if r.stopping() || ctx.Err() != nil {
+			return
+		}
+		measured := r.measuring()
+		p := parts[i%len(parts)]
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks = int16(r.cfg.Acks)
+		req.TimeoutMillis = int32(deliveryTimeout / time.Millisecond)
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic, rt.TopicID = r.cfg.Topic, topicID
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Partition = p
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		t0 := time.Now()
+		r.sent.Add(int64(n))
+		resp, err := cl.Broker(int(leaders[p])).Request(ctx, req)
+		done := time.Now()
+		if err == nil && r.cfg.Acks != 0 {
+			err = produceErr(resp.(*kmsg.ProduceResponse))
+		}
+		switch {
+		case err != nil && ctx.Err() != nil:
+			r.cut.Add(int64(n))
+			return
+		case err != nil:
+			r.st.fail(err)
+			sleepUntil(ctx, done.Add(failureBackoff))
+		default:
+			r.acked.Add(int64(n))
+			r.st.add(measured, done.Sub(t0), int64(n), int64(n*r.cfg.MessageSize), done)
+		}
+	}
+}
+
+func produceErr(resp *kmsg.ProduceResponse) error {
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return err
+			}
+		}
+	}
+	if len(resp.Topics) == 0 {
+		return errors.New("empty produce response")
+	}
+	return nil
+}
