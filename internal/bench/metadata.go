@@ -61,13 +61,7 @@ func (r *run) startMetadata(ctx context.Context) (*workerSet, error) {
 func (r *run) metadataWorker(ctx, waitCtx context.Context, br *kgo.Broker, p *pacer) {
 	topic := r.cfg.Topic
 	for {
-		if r.stopping() || ctx.Err() != nil {
-			return
-		}
-		if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
-			return
-		}
-		if !p.wait(waitCtx) || r.stopping() {
+		if !r.proceed(ctx, waitCtx, p) {
 			return
 		}
 		measured := r.measuring()

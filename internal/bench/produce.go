@@ -94,13 +94,7 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 	buf := make([]byte, max(maxSize, headerSize))
 	var keyBuf []byte
 	for seq := uint64(0); ; seq++ {
-		if r.stopping() || ctx.Err() != nil {
-			return
-		}
-		if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
-			return
-		}
-		if !p.wait(waitCtx) || r.stopping() {
+		if !r.proceed(ctx, waitCtx, p) {
 			return
 		}
 		measured := r.measuring()
@@ -157,13 +151,7 @@ func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint3
 	defer inflight.Wait()
 	var keyBuf []byte
 	for seq := uint64(0); ; seq++ {
-		if r.stopping() || ctx.Err() != nil {
-			return
-		}
-		if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
-			return
-		}
-		if !p.wait(waitCtx) || r.stopping() {
+		if !r.proceed(ctx, waitCtx, p) {
 			return
 		}
 		select {
@@ -211,4 +199,17 @@ func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint3
 			}
 		})
 	}
+}
+
+// proceed waits for the next operation's turn (burst phase, rate limit) and
+// reports whether the worker should go on: false once the run is stopping
+// or ctx ended.
+func (r *run) proceed(ctx, waitCtx context.Context, p *pacer) bool {
+	if r.stopping() || ctx.Err() != nil {
+		return false
+	}
+	if r.cfg.LoadPattern == "bursty" && !burstGate(waitCtx, r.start) {
+		return false
+	}
+	return p.wait(waitCtx) && !r.stopping()
 }
