@@ -1,0 +1,122 @@
+package kafka
+
+// Behavior:
+//
+//   - Answers committed offsets (offset, leader epoch, metadata) from
+//     memory; a partition without one answers offset -1, leader epoch -1.
+//     Null topics mean every committed partition of the group.
+//   - require_stable (v7+) is accepted: there are no pending transactional
+//     offsets, so every offset is stable.
+//
+// Version notes:
+//   - v1 is the minimum (KIP-896). v8+ fetch several groups in one request
+//     (member id and epoch of v9 are KIP-848 fields, ignored for classic
+//     groups). v10 (topic ids) is not served.
+
+import (
+	"sort"
+
+	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// fetchedOffsets answers one group: partitions by topic, in request order
+// (or sorted when all were asked for).
+type fetchedPartition struct {
+	partition int32
+	off       group.Offset
+	found     bool
+}
+
+func fetchGroupOffsets(c *group.Coordinator, gid string, topics map[string][]int32, order []string, all bool) ([]string, map[string][]fetchedPartition) {
+	out := map[string][]fetchedPartition{}
+	if all {
+		offs := c.FetchOffsets(gid, nil)
+		for tp, o := range offs {
+			out[tp.Topic] = append(out[tp.Topic], fetchedPartition{tp.Partition, o, true})
+		}
+		order = order[:0]
+		for t, ps := range out {
+			order = append(order, t)
+			sort.Slice(ps, func(i, j int) bool { return ps[i].partition < ps[j].partition })
+		}
+		sort.Strings(order)
+		return order, out
+	}
+	var tps []group.TP
+	for _, t := range order {
+		for _, p := range topics[t] {
+			tps = append(tps, group.TP{Topic: t, Partition: p})
+		}
+	}
+	offs := c.FetchOffsets(gid, tps)
+	for _, t := range order {
+		for _, p := range topics[t] {
+			o, ok := offs[group.TP{Topic: t, Partition: p}]
+			out[t] = append(out[t], fetchedPartition{p, o, ok})
+		}
+	}
+	return order, out
+}
+
+func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
+	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
+	c := b.groups.Load()
+	if r.Version < 8 {
+		if c == nil {
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp, nil
+		}
+		topics, order := map[string][]int32{}, []string{}
+		for _, t := range r.Topics {
+			order = append(order, t.Topic)
+			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
+		}
+		order, got := fetchGroupOffsets(c, r.Group, topics, order, r.Topics == nil)
+		for _, t := range order {
+			st := kmsg.NewOffsetFetchResponseTopic()
+			st.Topic = t
+			for _, fp := range got[t] {
+				sp := kmsg.NewOffsetFetchResponseTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.partition, -1, -1, kmsg.StringPtr("")
+				if fp.found {
+					sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.off.Offset, fp.off.LeaderEpoch, kmsg.StringPtr(fp.off.Metadata)
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil
+	}
+	for _, rg := range r.Groups {
+		sg := kmsg.NewOffsetFetchResponseGroup()
+		sg.Group = rg.Group
+		if c == nil {
+			sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			resp.Groups = append(resp.Groups, sg)
+			continue
+		}
+		topics, order := map[string][]int32{}, []string{}
+		for _, t := range rg.Topics {
+			order = append(order, t.Topic)
+			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
+		}
+		order, got := fetchGroupOffsets(c, rg.Group, topics, order, rg.Topics == nil)
+		for _, t := range order {
+			st := kmsg.NewOffsetFetchResponseGroupTopic()
+			st.Topic = t
+			for _, fp := range got[t] {
+				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.partition, -1, -1, kmsg.StringPtr("")
+				if fp.found {
+					sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.off.Offset, fp.off.LeaderEpoch, kmsg.StringPtr(fp.off.Metadata)
+				}
+				st.Partitions = append(st.Partitions, sp)
+			}
+			sg.Topics = append(sg.Topics, st)
+		}
+		resp.Groups = append(resp.Groups, sg)
+	}
+	return resp, nil
+}

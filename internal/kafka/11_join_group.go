@@ -1,0 +1,113 @@
+package kafka
+
+// Behavior:
+//
+//   - This broker coordinates every group (internal/group). The request is
+//     posted to the group's goroutine on the connection's reader, so one
+//     connection's group requests are seen in order; the answer is awaited
+//     in the deferred reply, at most the rebalance timeout (the group
+//     completes the join by then) plus a margin.
+//   - v4+ first join without a member id: MEMBER_ID_REQUIRED with an
+//     assigned id (KIP-394); static members (group.instance.id, v5+) skip it
+//     and replace a previous member with the same instance id (KIP-345).
+//   - A client that disconnects while waiting gets no answer; a shutting
+//     down broker answers COORDINATOR_NOT_AVAILABLE.
+//
+// Version notes:
+//   - v2 is the minimum (KIP-896). v0 had no rebalance timeout (the session
+//     timeout stands in, as in Kafka). v9 SkipAssignment is set for a static
+//     leader that rejoins a stable group.
+
+import (
+	"context"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// SetGroups installs the group coordinator (nil: group APIs answer
+// COORDINATOR_NOT_AVAILABLE).
+func (b *Broker) SetGroups(c *group.Coordinator) { b.groups.Store(c) }
+
+// groupWait is the context a deferred group reply waits under: it ends when
+// the client disconnects, the broker shuts down, or after limit.
+func (b *Broker) groupWait(req *wire.Request, limit time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	go func() {
+		select {
+		case <-req.Conn.Done():
+			cancel()
+		case <-b.waitsEnded:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// clientGone reports whether the request's connection closed.
+func clientGone(req *wire.Request) bool {
+	select {
+	case <-req.Conn.Done():
+		return true
+	default:
+		return false
+	}
+}
+
+// groupReplyTimeout bounds waits for answers that need no rebalance.
+const groupReplyTimeout = 30 * time.Second
+
+func ms(n int32) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+	r, ok := req.Body.(*kmsg.JoinGroupRequest)
+	if !ok {
+		return wire.Reply{}, errWrongType
+	}
+	resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
+	resp.SetVersion(req.Version)
+	resp.Generation = -1
+	resp.MemberID = r.MemberID
+	c := b.groups.Load()
+	if c == nil {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return wire.Reply{Resp: resp}, nil
+	}
+	jr := &group.JoinRequest{
+		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, ClientID: req.ClientID,
+		SessionTimeout: ms(r.SessionTimeoutMillis), RebalanceTimeout: ms(r.RebalanceTimeoutMillis),
+		ProtocolType: r.ProtocolType, RequireKnownMemberID: req.Version >= 4,
+	}
+	if req.Version == 0 || jr.RebalanceTimeout <= 0 {
+		jr.RebalanceTimeout = jr.SessionTimeout
+	}
+	for _, p := range r.Protocols {
+		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
+	}
+	wait := c.Join(jr)
+	return wire.Reply{Later: func() kmsg.Response {
+		ctx, cancel := b.groupWait(req, jr.RebalanceTimeout+groupReplyTimeout)
+		defer cancel()
+		res, ok := wait(ctx)
+		if !ok {
+			if clientGone(req) {
+				return nil
+			}
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp
+		}
+		resp.ErrorCode, resp.Generation, resp.MemberID = res.Err, res.Generation, res.MemberID
+		resp.ProtocolType, resp.Protocol = kmsg.StringPtr(res.ProtocolType), kmsg.StringPtr(res.Protocol)
+		resp.LeaderID, resp.SkipAssignment = res.Leader, res.SkipAssignment
+		for _, m := range res.Members {
+			rm := kmsg.NewJoinGroupResponseMember()
+			rm.MemberID, rm.InstanceID, rm.ProtocolMetadata = m.MemberID, m.InstanceID, m.Metadata
+			resp.Members = append(resp.Members, rm)
+		}
+		return resp
+	}}, nil
+}

@@ -1,0 +1,65 @@
+package kafka
+
+// Behavior:
+//
+//   - Removes members (a rebalance follows for the rest). Static members
+//     are named by instance id (v3+); a member id that does not match the
+//     instance's current one is FENCED_INSTANCE_ID, an unknown one
+//     UNKNOWN_MEMBER_ID.
+//
+// Version notes:
+//   - v0-v2 name one member by id (its error is the top-level code); v3+
+//     batch members with per-member codes.
+
+import (
+	"context"
+
+	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleLeaveGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+	r, ok := req.Body.(*kmsg.LeaveGroupRequest)
+	if !ok {
+		return wire.Reply{}, errWrongType
+	}
+	resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
+	resp.SetVersion(req.Version)
+	c := b.groups.Load()
+	if c == nil {
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return wire.Reply{Resp: resp}, nil
+	}
+	var refs []group.MemberRef
+	if req.Version < 3 {
+		refs = []group.MemberRef{{MemberID: r.MemberID}}
+	}
+	for _, m := range r.Members {
+		refs = append(refs, group.MemberRef{MemberID: m.MemberID, InstanceID: m.InstanceID})
+	}
+	wait := c.Leave(r.Group, refs)
+	return wire.Reply{Later: func() kmsg.Response {
+		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+		defer cancel()
+		codes, ok := wait(ctx)
+		if !ok {
+			if clientGone(req) {
+				return nil
+			}
+			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			return resp
+		}
+		if req.Version < 3 {
+			resp.ErrorCode = codes[0]
+			return resp
+		}
+		for i, m := range r.Members {
+			rm := kmsg.NewLeaveGroupResponseMember()
+			rm.MemberID, rm.InstanceID, rm.ErrorCode = m.MemberID, m.InstanceID, codes[i]
+			resp.Members = append(resp.Members, rm)
+		}
+		return resp
+	}}, nil
+}

@@ -1,0 +1,58 @@
+package kafka
+
+// Behavior:
+//
+//   - Deletes groups without members, with their committed offsets
+//     (tombstones in the offsets log, fsynced before the answer). A group
+//     with members answers NON_EMPTY_GROUP, an unknown one
+//     GROUP_ID_NOT_FOUND.
+//
+// Version notes:
+//   - v0-v3 (v3 error messages).
+
+import (
+	"context"
+
+	"github.com/chronik-stream/chronik/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDeleteGroups(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+	r, ok := req.Body.(*kmsg.DeleteGroupsRequest)
+	if !ok {
+		return wire.Reply{}, errWrongType
+	}
+	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	resp.SetVersion(req.Version)
+	c := b.groups.Load()
+	waits := make([]func(context.Context) (int16, bool), len(r.Groups))
+	if c != nil {
+		for i, g := range r.Groups {
+			waits[i] = c.Delete(g)
+		}
+	}
+	return wire.Reply{Later: func() kmsg.Response {
+		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+		defer cancel()
+		for i, gid := range r.Groups {
+			sg := kmsg.NewDeleteGroupsResponseGroup()
+			sg.Group = gid
+			if c == nil {
+				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			} else if code, ok := waits[i](ctx); ok {
+				sg.ErrorCode = code
+			} else {
+				if clientGone(req) {
+					return nil
+				}
+				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			}
+			if sg.ErrorCode != 0 && req.Version >= 3 {
+				sg.ErrorMessage = kmsg.StringPtr(kerr.ErrorForCode(sg.ErrorCode).Error())
+			}
+			resp.Groups = append(resp.Groups, sg)
+		}
+		return resp
+	}}, nil
+}
