@@ -36,12 +36,15 @@ type Config struct {
 	MessageMaxBytes   int32 // message.max.bytes (broker default for max.message.bytes)
 	SegmentBytes      int64 // log.segment.bytes
 	SegmentAge        time.Duration
-	RetentionAge      time.Duration // log.retention.ms (reported; enforced in a later release)
+	RetentionAge      time.Duration // log.retention.ms (topic retention.ms default)
 	RetentionBytes    int64         // log.retention.bytes
+	RetentionCheck    time.Duration // log.retention.check.interval.ms: retention sweep interval
 
 	ShutdownTimeout time.Duration
 	EnablePprof     bool // serve /debug/pprof on the metrics port
 	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
+
+	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -62,8 +65,10 @@ func Default() Config {
 		SegmentAge:        7 * 24 * time.Hour,
 		RetentionAge:      7 * 24 * time.Hour,
 		RetentionBytes:    -1,
+		RetentionCheck:    30 * time.Second,
 		ShutdownTimeout:   30 * time.Second,
 		GroupCommitWAL:    true,
+		OffsetsRetention:  7 * 24 * time.Hour,
 	}
 }
 
@@ -135,6 +140,12 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentAge < time.Millisecond {
 		bad("log-segment-ms", "must be at least 1ms")
+	}
+	if c.OffsetsRetention < time.Minute {
+		bad("offsets-retention-minutes", "must be at least 1")
+	}
+	if c.RetentionCheck < time.Millisecond {
+		bad("log-retention-check-interval-ms", "must be at least 1ms")
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive")

@@ -167,6 +167,18 @@ var settings = func() []setting {
 	add([]string{"log-retention-ms"}, []string{"CHRONIK_LOG_RETENTION_MS"}, "log.retention.ms default for topics (ms or duration)", set, get)
 	set, get = int64Setting(func(c *Config) *int64 { return &c.RetentionBytes })
 	add([]string{"log-retention-bytes"}, []string{"CHRONIK_LOG_RETENTION_BYTES"}, "log.retention.bytes default for topics (-1 unlimited)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.RetentionCheck })
+	add([]string{"log-retention-check-interval-ms"}, []string{"CHRONIK_LOG_RETENTION_CHECK_INTERVAL_MS"}, "log.retention.check.interval.ms: how often the retention sweep runs (ms or duration)", set, get)
+	add([]string{"offsets-retention-minutes"}, []string{"CHRONIK_OFFSETS_RETENTION_MINUTES"},
+		"offsets.retention.minutes: committed offsets of a group without members expire this long after the later of their commit and the group becoming empty",
+		func(c *Config, v string) error {
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil || n > 1<<31 {
+				return fmt.Errorf("%q is not a number of minutes", v)
+			}
+			c.OffsetsRetention = time.Duration(n) * time.Minute
+			return nil
+		}, func(c *Config) string { return strconv.FormatInt(int64(c.OffsetsRetention/time.Minute), 10) })
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.GroupCommitWAL })

@@ -32,6 +32,10 @@ type Options struct {
 	// Session timeout bounds (group.min/max.session.timeout.ms); 0 means
 	// Kafka's 6 s and 30 min.
 	MinSessionTimeout, MaxSessionTimeout time.Duration
+	// Consumer-protocol (KIP-848) session timeout and heartbeat interval
+	// (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms);
+	// 0 means Kafka's 45 s and 5 s.
+	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
 	// Now replaces time.Now for the retention sweep (tests).
 	Now func() time.Time
 }
@@ -75,6 +79,12 @@ func Open(opts Options) (*Coordinator, error) {
 	}
 	if opts.MaxSessionTimeout <= 0 {
 		opts.MaxSessionTimeout = 30 * time.Minute
+	}
+	if opts.ConsumerSessionTimeout <= 0 {
+		opts.ConsumerSessionTimeout = 45 * time.Second
+	}
+	if opts.ConsumerHeartbeatInterval <= 0 {
+		opts.ConsumerHeartbeatInterval = 5 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -261,6 +271,7 @@ func (c *Coordinator) Describe(gid string) func(ctx context.Context) (Descriptio
 // Listing is one ListGroups entry.
 type Listing struct {
 	Group, ProtocolType, State string
+	Type                       string // "classic" or "consumer"
 }
 
 // List returns every live group.
@@ -269,7 +280,11 @@ func (c *Coordinator) List() []Listing {
 	c.groups.Range(func(k, v any) bool {
 		g := v.(*group)
 		if s := g.pub.Load(); s != nil && s.state != stateDead {
-			out = append(out, Listing{Group: g.id, ProtocolType: s.protocolType, State: s.state.String()})
+			l := Listing{Group: g.id, ProtocolType: s.protocolType, State: s.state.String(), Type: "classic"}
+			if s.consumer != "" {
+				l.State, l.Type = s.consumer, "consumer"
+			}
+			out = append(out, l)
 		}
 		return true
 	})
@@ -311,6 +326,36 @@ func (c *Coordinator) Delete(gid string) func(ctx context.Context) (int16, bool)
 	}
 }
 
+// ConsumerHeartbeat handles a ConsumerGroupHeartbeat (KIP-848).
+func (c *Coordinator) ConsumerHeartbeat(req *ConsumerHeartbeat) func(ctx context.Context) (ConsumerHeartbeatResult, bool) {
+	if req.Group == "" {
+		return ready(ConsumerHeartbeatResult{Err: kerr.InvalidGroupID.Code, MemberID: req.MemberID, Epoch: req.Epoch})
+	}
+	missing := ConsumerHeartbeatResult{Err: kerr.CoordinatorNotAvailable.Code, MemberID: req.MemberID, Epoch: req.Epoch}
+	if req.Epoch != 0 {
+		missing.Err = kerr.UnknownMemberID.Code
+		if c.closing() {
+			missing.Err = kerr.CoordinatorNotAvailable.Code
+		}
+	}
+	return ask(c, req.Group, req.Epoch == 0, missing, func(g *group) ConsumerHeartbeatResult { return g.consumerHeartbeat(req) })
+}
+
+// ConsumerDescribe answers ConsumerGroupDescribe for one group.
+func (c *Coordinator) ConsumerDescribe(gid string) func(ctx context.Context) (ConsumerDescription, bool) {
+	missing := ConsumerDescription{Err: kerr.GroupIDNotFound.Code, ErrMsg: "group " + gid + " not found"}
+	return ask(c, gid, false, missing, func(g *group) ConsumerDescription { return g.consumerDescribe() })
+}
+
+func (c *Coordinator) closing() bool {
+	select {
+	case <-c.quit:
+		return true
+	default:
+		return false
+	}
+}
+
 // Commit is one offset to commit.
 type Commit struct {
 	TP
@@ -326,7 +371,16 @@ func (c *Coordinator) CommitOffsets(gid string, ref MemberRef, generation int32,
 	if gid == "" {
 		return ready(kerr.InvalidGroupID.Code)
 	}
-	wait := ask(c, gid, generation < 0, kerr.IllegalGeneration.Code, func(g *group) int16 { return g.checkCommit(ref, generation) })
+	wait := ask(c, gid, generation < 0, kerr.IllegalGeneration.Code, func(g *group) int16 {
+		if g.cg != nil && g.state != stateDead {
+			tps := make([]TP, len(commits))
+			for i, cm := range commits {
+				tps[i] = cm.TP
+			}
+			return g.checkConsumerCommit(ref, generation, tps)
+		}
+		return g.checkCommit(ref, generation)
+	})
 	return func(ctx context.Context) (int16, bool) {
 		code, ok := wait(ctx)
 		if !ok || code != 0 || len(commits) == 0 {

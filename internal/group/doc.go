@@ -1,5 +1,6 @@
 // Package group is the consumer-group coordinator: the classic group
-// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) and durable
+// protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup), the KIP-848
+// consumer protocol (ConsumerGroupHeartbeat) and durable
 // committed offsets. This broker is the coordinator of every group.
 //
 // # Concurrency
@@ -25,6 +26,18 @@
 // expires) ... -> Empty when the last member leaves. Dead is terminal: the
 // group was deleted or expired, and requests that still reach it answer
 // COORDINATOR_NOT_AVAILABLE so the client retries against a fresh group.
+//
+// # Consumer protocol (KIP-848)
+//
+// A group runs either the classic protocol or the consumer protocol
+// (ConsumerGroupHeartbeat), never both: the consumer-protocol state hangs off
+// the same group actor (consumer.go) and an empty group switches protocol on
+// the next join. The coordinator computes a target assignment with a
+// server-side assignor (assign.go: "uniform", sticky, the default; "range")
+// whenever the group epoch bumps; members reconcile one heartbeat at a time
+// and receive a partition only once no other member owns or is revoking it.
+// Invariant: at any moment each partition has at most one member in the
+// owners map, and a member is told it may own only partitions it holds there.
 //
 // Membership is not persisted: after a restart every group is Empty, members
 // get UNKNOWN_MEMBER_ID and rejoin, which forms a new generation. Offsets are

@@ -127,6 +127,7 @@ type member struct {
 type summary struct {
 	state        state
 	protocolType string
+	consumer     string // consumer-protocol state; "" for classic groups
 }
 
 // group is one consumer group. Every field below reqs is owned by the
@@ -155,6 +156,9 @@ type group struct {
 	rebalanceSeq   uint64
 	joinSeq        uint64
 	deadSince      time.Time
+	// cg is set while the group runs the consumer protocol (KIP-848,
+	// consumer.go); classic requests then see no classic members.
+	cg *cgroup
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -206,8 +210,12 @@ func (g *group) post(f func()) bool {
 }
 
 func (g *group) publish() {
-	if p := g.pub.Load(); p == nil || p.state != g.state || p.protocolType != g.protocolType {
-		g.pub.Store(&summary{state: g.state, protocolType: g.protocolType})
+	cs := ""
+	if g.cg != nil {
+		cs = g.cg.state()
+	}
+	if p := g.pub.Load(); p == nil || p.state != g.state || p.protocolType != g.protocolType || p.consumer != cs {
+		g.pub.Store(&summary{state: g.state, protocolType: g.protocolType, consumer: cs})
 	}
 }
 
@@ -220,6 +228,11 @@ func (g *group) stopTimers() {
 	}
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
+	}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			m.timer.Stop()
+		}
 	}
 }
 
@@ -237,6 +250,13 @@ func (g *group) touch(m *member) { m.deadline = time.Now().Add(m.sessionTimeout)
 
 func (g *group) join(req *JoinRequest, ch chan JoinResult) {
 	fail := func(code int16) { ch <- JoinResult{Err: code, MemberID: req.MemberID, Generation: -1} }
+	if g.cg != nil {
+		if len(g.cg.members) > 0 {
+			fail(kerr.InconsistentGroupProtocol.Code) // a consumer-protocol group
+			return
+		}
+		g.cg, g.protocolType = nil, "" // an empty consumer group turns classic
+	}
 	switch {
 	case g.state == stateDead:
 		fail(kerr.CoordinatorNotAvailable.Code)
@@ -786,6 +806,9 @@ func (g *group) checkCommit(ref MemberRef, generation int32) int16 {
 }
 
 func (g *group) describe() Description {
+	if g.cg != nil {
+		return Description{} // not a classic group: ConsumerGroupDescribe
+	}
 	d := Description{State: g.state.String(), ProtocolType: g.protocolType}
 	if g.state == stateStable {
 		d.Protocol = g.protocol
@@ -805,6 +828,14 @@ func (g *group) describe() Description {
 // to, parsed from their protocol metadata (OffsetDelete refuses those).
 func (g *group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.cg != nil {
+		for _, m := range g.cg.members {
+			for _, t := range g.topicsOf(m) {
+				out[t] = true
+			}
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}

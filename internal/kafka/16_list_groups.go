@@ -4,9 +4,9 @@ package kafka
 //
 //   - Every group this broker coordinates, including groups that only hold
 //     committed offsets (state Empty, protocol type "").
-//   - v4+ state filter (case-insensitive, as Kafka); v5 type filter: all
-//     groups are "classic" (KIP-848 groups are not implemented), so a filter
-//     without "classic" lists nothing.
+//   - v4+ state filter (case-insensitive, as Kafka); v5 type filter:
+//     "classic" or "consumer" (KIP-848 groups, whose states are Empty,
+//     Assigning, Reconciling, Stable).
 //
 // Version notes:
 //   - v0-v5.
@@ -37,11 +37,11 @@ func handleListGroups(b *Broker, r *kmsg.ListGroupsRequest) (*kmsg.ListGroupsRes
 		return false
 	}
 	for _, l := range c.List() {
-		if !match(r.StatesFilter, l.State) || !match(r.TypesFilter, "classic") {
+		if !match(r.StatesFilter, l.State) || !match(r.TypesFilter, l.Type) {
 			continue
 		}
 		sg := kmsg.NewListGroupsResponseGroup()
-		sg.Group, sg.ProtocolType, sg.GroupState, sg.GroupType = l.Group, l.ProtocolType, l.State, "classic"
+		sg.Group, sg.ProtocolType, sg.GroupState, sg.GroupType = l.Group, l.ProtocolType, l.State, l.Type
 		resp.Groups = append(resp.Groups, sg)
 	}
 	return resp, nil

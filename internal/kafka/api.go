@@ -32,6 +32,25 @@ func init() {
 		kmsg.DescribeConfigs.Int16():  {1, 4, immediate(handleDescribeConfigs)},
 		kmsg.CreatePartitions.Int16(): {0, 3, immediate(handleCreatePartitions)},
 		kmsg.DescribeCluster.Int16():  {0, 2, immediate(handleDescribeCluster)},
+		kmsg.OffsetCommit.Int16():     {2, 9, handleOffsetCommit},
+		kmsg.OffsetFetch.Int16():      {1, 9, immediate(handleOffsetFetch)},
+		kmsg.FindCoordinator.Int16():  {0, 6, immediate(handleFindCoordinator)},
+		kmsg.JoinGroup.Int16():        {2, 9, handleJoinGroup},
+		kmsg.Heartbeat.Int16():        {0, 4, handleHeartbeat},
+		kmsg.LeaveGroup.Int16():       {0, 5, handleLeaveGroup},
+		kmsg.SyncGroup.Int16():        {0, 5, handleSyncGroup},
+		kmsg.DescribeGroups.Int16():   {0, 6, handleDescribeGroups},
+		kmsg.ListGroups.Int16():       {0, 5, immediate(handleListGroups)},
+		kmsg.DeleteGroups.Int16():     {0, 3, handleDeleteGroups},
+		kmsg.OffsetDelete.Int16():     {0, 0, handleOffsetDelete},
+		// KIP-848 consumer group protocol.
+		kmsg.ConsumerGroupHeartbeat.Int16(): {0, 1, handleConsumerGroupHeartbeat},
+		kmsg.ConsumerGroupDescribe.Int16():  {0, 1, handleConsumerGroupDescribe},
+
+		// Log lifecycle (issue 7).
+		kmsg.DeleteRecords.Int16():           {0, 2, immediate(handleDeleteRecords)},
+		kmsg.AlterConfigs.Int16():            {0, 2, immediate(handleAlterConfigs)},
+		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, immediate(handleIncrementalAlterConfigs)},
 	}
 }
 

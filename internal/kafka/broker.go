@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -72,6 +73,15 @@ type Broker struct {
 	reservedPID int64
 
 	stats Stats
+
+	// retention is the retention sweep's state (retention.go).
+	retention struct {
+		segments, bytes atomic.Int64 // deleted so far
+		stop            func()       // set by StartRetention
+	}
+
+	// groups is the consumer-group coordinator, installed by SetGroups.
+	groups atomic.Pointer[group.Coordinator]
 
 	// waitsEnded is closed by EndWaits: deferred replies waiting for data
 	// (fetch long polls) answer at once.
@@ -204,10 +214,6 @@ func (b *Broker) removeOrphans(im *metadata.Image) error {
 	}
 	return nil
 }
-
-// Run starts background work (none yet besides the committer, which the
-// server runs) until ctx ends.
-func (b *Broker) Run(ctx context.Context) { <-ctx.Done() }
 
 func (b *Broker) topic(name string) *topicState {
 	b.mu.RLock()

@@ -98,7 +98,7 @@ func ratio(v string) error {
 // TopicConfigDefs lists the topic configs accepted by CreateTopics and shown
 // by DescribeConfigs. Defaults come from the broker (see TopicDefaults).
 var TopicConfigDefs = []ConfigDef{
-	{"cleanup.policy", TypeList, "delete or compact (enforcement arrives with the log-lifecycle release)", listOf("delete", "compact")},
+	{"cleanup.policy", TypeList, "delete (time and size retention remove old segments) and/or compact (compaction not yet implemented)", listOf("delete", "compact")},
 	{"compression.type", TypeString, "codec for stored batches; producer keeps what the client sent", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{"delete.retention.ms", TypeLong, "how long tombstones are kept in compacted topics", longAtLeast(0)},
 	{"max.message.bytes", TypeInt, "largest record batch accepted, in bytes", intRange(0, 1<<31-1)},
@@ -108,8 +108,8 @@ var TopicConfigDefs = []ConfigDef{
 	{"min.cleanable.dirty.ratio", TypeDouble, "dirty share of a log that triggers compaction", ratio},
 	{"min.compaction.lag.ms", TypeLong, "records younger than this are not compacted", longAtLeast(0)},
 	{"min.insync.replicas", TypeInt, "replicas that must acknowledge acks=all (1 on a single node)", intRange(1, 1<<31-1)},
-	{"retention.bytes", TypeLong, "size bound per partition (-1 unlimited)", longAtLeast(-1)},
-	{"retention.ms", TypeLong, "age bound for closed segments (-1 unlimited)", longAtLeast(-1)},
+	{"retention.bytes", TypeLong, "oldest closed segments are deleted while the partition stays at least this large (-1 unlimited)", longAtLeast(-1)},
+	{"retention.ms", TypeLong, "closed segments whose newest record is older than this many ms are deleted (-1 unlimited)", longAtLeast(-1)},
 	{"segment.bytes", TypeInt, "roll the active segment at this size", intRange(14, 1<<31-1)},
 	{"segment.ms", TypeLong, "roll the active segment at this age", longAtLeast(1)},
 }

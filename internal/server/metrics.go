@@ -97,6 +97,8 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_messages_out_total", "Records served by Fetch.", func() float64 { _, _, r, _ := b.DataStats(); return float64(r) })
 	counter("chronik_bytes_out_total", "Record-batch bytes served by Fetch.", func() float64 { _, _, _, n := b.DataStats(); return float64(n) })
 	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })
+	counter("chronik_retention_segments_deleted_total", "Log segments deleted by time or size retention.", func() float64 { return float64(b.Retention().SegmentsDeleted) })
+	counter("chronik_retention_bytes_deleted_total", "Log segment bytes deleted by time or size retention.", func() float64 { return float64(b.Retention().BytesDeleted) })
 	reg.MustRegister(&topicSizeCollector{b: b, desc: prometheus.NewDesc("chronik_log_size_bytes", "On-disk log size per topic.", []string{"topic"}, nil)})
 }
 
@@ -128,6 +130,7 @@ func brokerConfigs(cfg config.Config) []kafka.BrokerConfig {
 		b("log.roll.ms", i(cfg.SegmentAge.Milliseconds()), i(def.SegmentAge.Milliseconds())),
 		b("log.retention.ms", i(cfg.RetentionAge.Milliseconds()), i(def.RetentionAge.Milliseconds())),
 		b("log.retention.bytes", i(cfg.RetentionBytes), i(def.RetentionBytes)),
+		b("log.retention.check.interval.ms", i(cfg.RetentionCheck.Milliseconds()), i(def.RetentionCheck.Milliseconds())),
 		b("log.dirs", cfg.DataDir, def.DataDir),
 		b("node.id", i(int64(cfg.NodeID)), i(int64(def.NodeID))),
 		b("broker.id", i(int64(cfg.NodeID)), i(int64(def.NodeID))),

@@ -6,7 +6,7 @@
 // Shutdown order: stop accepting; stop reading from connections but let
 // queued replies (produce acks waiting for fsync) finish; wait for the
 // connections (bounded by ShutdownTimeout); run a last commit round; close
-// partition logs (sync, indexes, clean markers); close the metadata log;
+// the group coordinator (offsets log); close partition logs (sync, indexes, clean markers); close the metadata log;
 // release the directory lock.
 package server
 
@@ -28,6 +28,7 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/config"
+	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/kafka"
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/wire"
@@ -47,6 +48,7 @@ type Server struct {
 	wal       *wal.WAL
 	committer *commit.Committer
 	broker    *kafka.Broker
+	groups    *group.Coordinator
 	registry  *prometheus.Registry
 	metrics   *metrics
 
@@ -140,7 +142,14 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.groups, err = group.Open(group.Options{
+		DataDir: cfg.DataDir, Logger: lg.With("component", "group"), OffsetsRetention: cfg.OffsetsRetention,
+	}); err != nil {
+		return nil, err
+	}
+	s.broker.SetGroups(s.groups)
 	s.metrics.registerBroker(s.registry, s.broker, s.committer, s)
+	s.broker.StartRetention(cfg.RetentionCheck)
 	go func() {
 		defer close(s.commitEnd)
 		s.committer.Run(s.ctx)
@@ -253,7 +262,15 @@ func (s *Server) Shutdown() error {
 
 func (s *Server) closeStorage() error {
 	var errs []error
+	if s.groups != nil {
+		if s.broker != nil {
+			s.broker.SetGroups(nil)
+		}
+		errs = append(errs, s.groups.Close())
+		s.groups = nil
+	}
 	if s.broker != nil {
+		s.broker.StopRetention() // before Close: a pass may be deleting segments
 		err := s.broker.Close()
 		errs = append(errs, err)
 		if err == nil && s.wal != nil {

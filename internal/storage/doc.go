@@ -1,6 +1,6 @@
 // Package storage is the partition log: an append-only sequence of Kafka v2
 // record batches split into segment files, with sparse indexes, crash
-// recovery and truncation.
+// recovery, truncation and deletion below a movable log start offset.
 //
 // # On-disk format
 //
@@ -18,6 +18,9 @@
 //	clean-shutdown                  written by Close: magic "CHRNKCL1", tail
 //	                                segment base, its size and the log end
 //	                                offset (int64 each), CRC-32C of the above
+//	log-start-offset                written when the log start moves
+//	                                (DeleteRecords, retention): magic
+//	                                "CHRNKLS1", the start (int64), CRC-32C
 //
 // All integers are big-endian. Relative offsets are offset - segment base.
 //
@@ -58,6 +61,19 @@
 //     gone. A write that finds the disk full (ENOSPC/EDQUOT) is cut back to
 //     the last complete batch and reported as ErrDiskFull; the log stays
 //     usable and appends succeed again once space returns.
+//   - The log start offset (first readable offset) is at least the first
+//     segment's base and at most the durable offset when it is moved. Reads,
+//     timestamp lookups and truncation below it are refused; a segment only
+//     partly below it keeps its files. It is persisted (atomic write, fsync,
+//     directory fsync) before any segment file below it is removed, so a
+//     crash in between leaves files that Open removes; it never goes back.
+//   - Only sealed segments are deleted, oldest first; the active segment
+//     never is. A deleted segment still waiting for its fsync (durable only
+//     in the WAL) leaves the pending list under syncMu, so no Sync touches
+//     its closed file. The group committer's WAL replay only appends beyond
+//     the log end, so deleting old segments cannot conflict with it (after a
+//     power loss it may append deleted records again; they stay below the
+//     persisted start and go at the next deletion).
 //
 // # Recovery
 //
@@ -74,13 +90,21 @@
 // fsyncs the tail after an unclean shutdown and every sealed segment without
 // index files (never fsynced by a Sync): after Open the log end offset is also
 // the synced and durable offset (so the WAL may be reset), and the marker is
-// gone, so a crash from here on is detected as unclean.
+// gone, so a crash from here on is detected as unclean. Sealed segments found
+// without index files get them after that fsync. Last, the log-start-offset
+// file is read (a corrupt one is ignored: the first segment's base stands)
+// and sealed segments wholly below it are removed. A start above the
+// recovered log end (data durable only in the WAL) is reported as the log
+// end until the WAL replay appends the rest.
 //
 // # Concurrency
 //
 // Append holds the append lock only for the page-cache write. Sync snapshots
 // the files to flush under that lock and fsyncs without it. Reads hold no
 // append lock: they read the segment list from an atomic snapshot and the
-// index under a per-segment read lock. Lock order: syncMu, readMu, mu,
-// segment.mu.
+// index under a per-segment read lock. Deleting segments below the log start
+// (SetLogStartOffset) holds syncMu, persists the new start, then swaps the
+// segment snapshot with readMu held exclusively, so every reader that could
+// still use a removed segment has finished before its file is closed. Lock
+// order: syncMu, readMu, mu, segment.mu.
 package storage

@@ -98,7 +98,7 @@ func FuzzValidateBatch(f *testing.F) {
 			if h.Size() != len(data) || h.Magic != 2 {
 				t.Fatalf("accepted inconsistent batch: %+v, %d bytes", h, len(data))
 			}
-			_, _, _, _ = firstRecordAtLeast(data, 0)
+			_, _, _, _ = firstRecordAtLeast(data, 0, 0)
 		}
 		_ = SplitBatches(data, func(batch []byte) error {
 			if len(batch) < BatchHeaderSize {
@@ -109,7 +109,7 @@ func FuzzValidateBatch(f *testing.F) {
 		})
 		// Record decoding does not need a valid CRC, so fuzz it directly:
 		// the records section is client data too.
-		_, _, _, _ = firstRecordAtLeast(data, 0)
+		_, _, _, _ = firstRecordAtLeast(data, 0, 0)
 	})
 }
 

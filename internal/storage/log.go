@@ -109,7 +109,8 @@ type Log struct {
 	failed       error      // non-nil once a write or fsync failed
 	lastFullWarn time.Time  // rate-limits the disk-full warning
 
-	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate
+	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate/deletion
+	start   atomic.Int64               // log start offset: >= first segment base, persisted when moved
 	end     atomic.Int64               // log end offset
 	durable atomic.Int64               // offset up to which data is durable: fsynced here or in a WAL
 	synced  atomic.Int64               // offset up to which the segment files are fsynced (<= durable)
@@ -146,6 +147,7 @@ func Open(dir string, opts Options) (*Log, error) {
 		closeAll(*l.segs.Load())
 		return nil, err
 	}
+	l.loadStart()
 	return l, nil
 }
 
@@ -164,6 +166,10 @@ func (l *Log) syncUnindexed() error {
 		if err := l.fsync(s.f); err != nil {
 			return fmt.Errorf("storage: fsync %s: %w", s.f.Name(), err)
 		}
+		// Durable and sealed now, so its index may be written; this also
+		// makes it deletable by retention (only persisted segments are).
+		s.seal()
+		l.persistSealed([]*segment{s})
 	}
 	return nil
 }
@@ -438,8 +444,10 @@ func (l *Log) DurableOffset() int64 { return l.durable.Load() }
 // LogEndOffset is the offset the next appended record will get.
 func (l *Log) LogEndOffset() int64 { return l.end.Load() }
 
-// LogStartOffset is the first offset still in the log.
-func (l *Log) LogStartOffset() int64 { return (*l.segs.Load())[0].base }
+// LogStartOffset is the first offset still readable. It is never above the
+// log end: a start persisted above what recovery found (data that was
+// durable only in the WAL) applies again once the WAL replay restored it.
+func (l *Log) LogStartOffset() int64 { return min(l.start.Load(), l.end.Load()) }
 
 // Dirty reports whether data was appended since the last successful Sync.
 func (l *Log) Dirty() bool { return l.end.Load() > l.durable.Load() }

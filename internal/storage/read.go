@@ -34,8 +34,8 @@ func (l *Log) Read(offset int64, maxBytes int, upTo int64, dst []byte) ([]byte, 
 	}
 	end := l.end.Load()
 	segs := *l.segs.Load()
-	if offset < segs[0].base || offset > end {
-		return dst, outOfRange(offset, segs[0].base, end)
+	if start := l.LogStartOffset(); offset < start || offset > end {
+		return dst, outOfRange(offset, start, end)
 	}
 	total := 0
 	var hb [scanHeaderSize]byte
@@ -169,34 +169,39 @@ func (l *Log) findTimestamp(ts int64, batchFallback bool) (int64, int64, bool, e
 	}
 	var hb [BatchHeaderSize]byte
 	var buf []byte
+	start := l.LogStartOffset()
 	for _, s := range *l.segs.Load() {
 		if s.maxTS.Load() < ts {
 			continue
 		}
 		limit := s.size.Load()
 		for pos := s.lookupTime(ts); pos < limit; {
-			base, _, size, err := s.readHeader(hb[:], pos, limit)
+			base, next, size, err := s.readHeader(hb[:], pos, limit)
 			if err != nil {
 				return -1, -1, false, err
+			}
+			if next <= start { // below the log start: deleted records
+				pos += size
+				continue
 			}
 			if batchTS := int64(binary.BigEndian.Uint64(hb[offMaxTimestamp:])); batchTS >= ts {
 				buf = slices.Grow(buf[:0], int(size))[:size]
 				if _, err := s.f.ReadAt(buf, pos); err != nil {
 					return -1, -1, false, fmt.Errorf("storage: read %s at %d: %w", s.path(logSuffix), pos, err)
 				}
-				off, rts, found, err := firstRecordAtLeast(buf, ts)
+				off, rts, found, err := firstRecordAtLeast(buf, ts, start)
 				if err != nil {
 					// The CRC matched, so the client sent records that do not
 					// decode. Answer at batch granularity rather than fail;
 					// Debug only, since any client can cause it.
 					l.logger.Debug("storage: cannot decode batch records", "offset", base, "err", err)
-					return base, batchTS, true, nil
+					return max(base, start), batchTS, true, nil
 				}
 				if found {
 					return off, rts, true, nil
 				}
 				if batchFallback {
-					return base, ts, true, nil
+					return max(base, start), ts, true, nil
 				}
 			}
 			pos += size
@@ -208,16 +213,16 @@ func (l *Log) findTimestamp(ts int64, batchFallback bool) (int64, int64, bool, e
 var errBadRecords = errors.New("storage: malformed records in batch")
 
 // firstRecordAtLeast decodes the records of one batch and returns the offset
-// and timestamp of the first with timestamp >= ts. With LogAppendTime every
-// record carries the batch's max timestamp.
-func firstRecordAtLeast(batch []byte, ts int64) (int64, int64, bool, error) {
+// and timestamp of the first at or above offset minOffset with timestamp >= ts.
+// With LogAppendTime every record carries the batch's max timestamp.
+func firstRecordAtLeast(batch []byte, ts, minOffset int64) (int64, int64, bool, error) {
 	var rb kmsg.RecordBatch
 	if err := rb.ReadFrom(batch); err != nil {
 		return 0, 0, false, fmt.Errorf("%w: %v", errBadRecords, err)
 	}
 	if rb.Attributes&AttrTimestampType != 0 {
 		if rb.MaxTimestamp >= ts && rb.NumRecords > 0 {
-			return rb.FirstOffset, rb.MaxTimestamp, true, nil
+			return max(rb.FirstOffset, minOffset), rb.MaxTimestamp, true, nil
 		}
 		return 0, 0, false, nil
 	}
@@ -235,7 +240,7 @@ func firstRecordAtLeast(batch []byte, ts int64) (int64, int64, bool, error) {
 			return 0, 0, false, fmt.Errorf("%w: record %d: %v", errBadRecords, i, err)
 		}
 		recs = recs[w+int(n):]
-		if rts := rb.FirstTimestamp + r.TimestampDelta64; rts >= ts {
+		if rts := rb.FirstTimestamp + r.TimestampDelta64; rts >= ts && rb.FirstOffset+int64(r.OffsetDelta) >= minOffset {
 			return rb.FirstOffset + int64(r.OffsetDelta), rts, true, nil
 		}
 	}

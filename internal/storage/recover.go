@@ -383,8 +383,8 @@ func (l *Log) Truncate(offset int64) error {
 	if offset >= l.end.Load() {
 		return nil
 	}
-	if offset < segs[0].base {
-		return fmt.Errorf("%w: truncate to %d below log start %d", ErrOffsetOutOfRange, offset, segs[0].base)
+	if start := l.LogStartOffset(); offset < start {
+		return fmt.Errorf("%w: truncate to %d below log start %d", ErrOffsetOutOfRange, offset, start)
 	}
 	i := segmentFor(segs, offset)
 	for _, s := range segs[i+1:] {
