@@ -45,30 +45,35 @@ type Config struct {
 	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
 
 	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
+	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
+	// group.consumer.heartbeat.interval.ms.
+	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
 func Default() Config {
 	return Config{
-		DataDir:           "./data",
-		LogLevel:          slog.LevelInfo,
-		Bind:              "0.0.0.0",
-		KafkaPort:         9092,
-		MetricsPort:       9093,
-		NodeID:            1,
-		ProduceProfile:    ProfileHighThroughput,
-		AutoCreateTopics:  true,
-		DefaultPartitions: 3,
-		MaxRequestBytes:   100 << 20,
-		MessageMaxBytes:   1048588,
-		SegmentBytes:      1 << 30,
-		SegmentAge:        7 * 24 * time.Hour,
-		RetentionAge:      7 * 24 * time.Hour,
-		RetentionBytes:    -1,
-		RetentionCheck:    30 * time.Second,
-		ShutdownTimeout:   30 * time.Second,
-		GroupCommitWAL:    true,
-		OffsetsRetention:  7 * 24 * time.Hour,
+		DataDir:                        "./data",
+		LogLevel:                       slog.LevelInfo,
+		Bind:                           "0.0.0.0",
+		KafkaPort:                      9092,
+		MetricsPort:                    9093,
+		NodeID:                         1,
+		ProduceProfile:                 ProfileHighThroughput,
+		AutoCreateTopics:               true,
+		DefaultPartitions:              3,
+		MaxRequestBytes:                100 << 20,
+		MessageMaxBytes:                1048588,
+		SegmentBytes:                   1 << 30,
+		SegmentAge:                     7 * 24 * time.Hour,
+		RetentionAge:                   7 * 24 * time.Hour,
+		RetentionBytes:                 -1,
+		RetentionCheck:                 30 * time.Second,
+		ShutdownTimeout:                30 * time.Second,
+		GroupCommitWAL:                 true,
+		OffsetsRetention:               7 * 24 * time.Hour,
+		ConsumerGroupSessionTimeout:    45 * time.Second,
+		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 	}
 }
 
@@ -140,6 +145,10 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentAge < time.Millisecond {
 		bad("log-segment-ms", "must be at least 1ms")
+	}
+	if c.ConsumerGroupHeartbeatInterval < 100*time.Millisecond || c.ConsumerGroupSessionTimeout <= c.ConsumerGroupHeartbeatInterval {
+		bad("group-consumer-heartbeat-interval-ms", "%v must be at least 100ms and below group-consumer-session-timeout-ms (%v)",
+			c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupSessionTimeout)
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")

@@ -144,6 +144,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	}
 	if s.groups, err = group.Open(group.Options{
 		DataDir: cfg.DataDir, Logger: lg.With("component", "group"), OffsetsRetention: cfg.OffsetsRetention,
+		ConsumerSessionTimeout: cfg.ConsumerGroupSessionTimeout, ConsumerHeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
 	}); err != nil {
 		return nil, err
 	}

@@ -74,7 +74,7 @@ func TestGroups848Churn(t *testing.T) {
 		{"range", "range", kgo.RangeBalancer()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const n = 100_000
+			const n = 200_000
 			topic, group := "churn848-"+tc.name, "g848-"+tc.name
 			adm := clientsAdmin(t, b)
 			clientsCreateTopic(t, adm, topic, 6, nil)
