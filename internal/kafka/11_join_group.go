@@ -79,6 +79,7 @@ func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 	}
 	jr := &group.JoinRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, ClientID: req.ClientID,
+		ClientHost:     clientHost(req),
 		SessionTimeout: ms(r.SessionTimeoutMillis), RebalanceTimeout: ms(r.RebalanceTimeoutMillis),
 		ProtocolType: r.ProtocolType, RequireKnownMemberID: req.Version >= 4,
 	}

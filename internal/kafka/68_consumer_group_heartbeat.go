@@ -70,7 +70,7 @@ func handleConsumerGroupHeartbeat(b *Broker, _ context.Context, req *wire.Reques
 	hb := &group.ConsumerHeartbeat{
 		Group: r.Group, MemberID: r.MemberID, Epoch: r.MemberEpoch, InstanceID: r.InstanceID, RackID: r.RackID,
 		RebalanceTimeout: -1, Subscribed: r.SubscribedTopicNames, Regex: r.SubscribedTopicRegex,
-		Assignor: r.ServerAssignor, ClientID: req.ClientID, GenerateMemberID: req.Version == 0,
+		Assignor: r.ServerAssignor, ClientID: req.ClientID, ClientHost: clientHost(req), GenerateMemberID: req.Version == 0,
 		Topics: imageTopics{b.meta.Image()},
 	}
 	if r.RebalanceTimeoutMillis >= 0 {

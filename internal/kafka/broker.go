@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"github.com/chronik-stream/chronik/internal/wal"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -374,4 +375,17 @@ func errCode(err *kerr.Error) int16 {
 func (b *Broker) topicInt(t *metadata.Topic, name string) int64 {
 	n, _ := strconv.ParseInt(b.topicConfig(t, name), 10, 64)
 	return n
+}
+
+// clientHost is a member's host as Kafka reports it in DescribeGroups
+// ("/127.0.0.1"), from the connection the request came on.
+func clientHost(req *wire.Request) string {
+	if req.Conn == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(req.Conn.Remote)
+	if err != nil {
+		return ""
+	}
+	return "/" + host
 }
