@@ -318,21 +318,24 @@ func TestWALFailureFallsBackToSync(t *testing.T) {
 func TestWALRoundsConcurrentWaiters(t *testing.T) {
 	dir := t.TempDir()
 	c := New(Options{WAL: openWAL(t, dir), WALCheckpointBytes: 4 << 10})
-	runCommitter(t, c)
 	logs := make([]*walLog, 6)
 	for i := range logs {
 		logs[i] = newWALLog(7, int32(i))
 	}
-	var wg sync.WaitGroup
+	var wg, first sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 24 {
 		wg.Add(1)
+		first.Add(1)
 		go func() {
 			defer wg.Done()
 			l := logs[g%len(logs)]
 			for i := range 50 {
 				end := l.append(fmt.Sprintf("g%d-%d;", g, i))
 				r := c.AddBytes(l, 1, 8)
+				if i == 0 {
+					first.Done()
+				}
 				<-r.Done()
 				if _, durable, _ := l.state(); durable < end {
 					errs <- fmt.Errorf("log %d: durable %d < %d after Done", g%len(logs), durable, end)
@@ -341,6 +344,11 @@ func TestWALRoundsConcurrentWaiters(t *testing.T) {
 			}
 		}()
 	}
+	// The committer starts once every goroutine's first batch is waiting,
+	// so at least the first round spans all six logs and goes through the
+	// WAL; later rounds race as they will.
+	first.Wait()
+	runCommitter(t, c)
 	wg.Wait()
 	close(errs)
 	for err := range errs {

@@ -155,6 +155,7 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 	logAppend := b.topicConfig(t, "message.timestamp.type") == "LogAppendTime"
 	before := b.topicInt(t, "message.timestamp.before.max.ms")
 	after := b.topicInt(t, "message.timestamp.after.max.ms")
+	compact := b.isCompacted(t) // cleaner.go: keyless records are rejected
 	var raws [][]byte
 	var hdrs []storage.BatchHeader
 	err := storage.SplitBatches(records, func(batch []byte) error {
@@ -170,6 +171,11 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 		}
 		if !logAppend && (h.MaxTimestamp > now+after || (h.MaxTimestamp >= 0 && before < 1<<62 && h.MaxTimestamp < now-before)) {
 			return errTimestamp
+		}
+		if compact {
+			if err := requireKeys(batch); err != nil {
+				return err
+			}
 		}
 		if logAppend {
 			storage.SetLogAppendTime(batch, now)

@@ -17,17 +17,29 @@ package kafka
 //   - An offset outside [log start, log end] answers
 //     OFFSET_OUT_OF_RANGE; a CurrentLeaderEpoch other than ours answers
 //     FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
-//   - Fetch sessions (KIP-227) are not created yet: SessionID 0 in the reply
-//     tells clients to keep sending full fetches, which they all support.
+//   - Fetch sessions (KIP-227, v7+; fetch_session.go): SessionEpoch 0
+//     starts a session from the request's partitions (closing SessionID if
+//     set) and answers in full with the new id; -1 is a sessionless full
+//     fetch (closing SessionID if set; the reply's SessionID is 0).
+//     SessionEpoch n > 0 is incremental: it must name a live session
+//     (else FETCH_SESSION_ID_NOT_FOUND) whose expected epoch is n (else
+//     INVALID_FETCH_SESSION_EPOCH); its partitions update the session's
+//     fetch state and ForgottenTopics leave it, and the reply carries only
+//     partitions with records, an error, or a changed HWM / LSO / log start.
+//     The epoch advances once per request, when it is accepted; a long
+//     poll builds its reply from the session state captured then and
+//     records what it told the client only in the reply it sends.
 //   - read_committed equals read_uncommitted until transactions exist (no
 //     transactional batches can be written), so LastStableOffset = HWM.
 //
 // Version notes:
-//   - v4 is the minimum (KIP-896); v13+ addresses topics by id.
+//   - v4 is the minimum (KIP-896); v7 adds sessions; v13+ addresses topics
+//     by id (in requests, forgotten topics and sessions alike).
 
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/storage"
@@ -36,22 +48,43 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// fetchPart is one partition a fetch reads.
+type fetchPart struct {
+	key                sessionKey
+	fetchOffset        int64
+	maxBytes           int32
+	currentLeaderEpoch int32
+}
+
+// fetchResult is one partition's answer.
+type fetchResult struct {
+	key  sessionKey
+	resp kmsg.FetchResponseTopicPartition
+}
+
+// fetchPlan is what one fetch request reads and how it answers.
+type fetchPlan struct {
+	parts       []fetchPart
+	session     *fetchSession // nil: sessionless
+	incremental bool
+}
+
 func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
 	r, ok := req.Body.(*kmsg.FetchRequest)
 	if !ok {
 		return wire.Reply{}, errWrongType
 	}
-	if r.SessionID != 0 || r.SessionEpoch > 0 {
-		// We never hand out session ids, so a client naming one is
-		// confused; tell it the session does not exist.
+	plan, code := b.planFetch(r, req.Version)
+	if code != 0 {
 		resp := r.ResponseKind().(*kmsg.FetchResponse)
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		resp.SetVersion(req.Version)
+		resp.ErrorCode = code
 		return wire.Reply{Resp: resp}, nil
 	}
 	round := b.committer.Next() // taken before reading so no round is missed
-	resp, n := b.fetchOnce(r, req.Version)
+	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
 	if n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 {
-		return wire.Reply{Resp: resp}, nil
+		return wire.Reply{Resp: b.fetchResponse(r, req.Version, plan, results)}, nil
 	}
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
 	return wire.Reply{Later: func() kmsg.Response {
@@ -61,68 +94,175 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 			select {
 			case <-round.Done():
 			case <-t.C:
-				resp, _ := b.fetchOnce(r, req.Version)
-				return resp
+				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+				return b.fetchResponse(r, req.Version, plan, results)
 			case <-b.waitsEnded: // shutting down
-				resp, _ := b.fetchOnce(r, req.Version)
-				return resp
+				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+				return b.fetchResponse(r, req.Version, plan, results)
 			case <-req.Conn.Done():
 				return nil // client gone: nothing to answer
 			}
 			round = b.committer.Next()
-			var n int
-			resp, n = b.fetchOnce(r, req.Version)
+			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
 			if n >= int(r.MinBytes) {
-				return resp
+				return b.fetchResponse(r, req.Version, plan, results)
 			}
 		}
 	}}, nil
 }
 
-// fetchOnce builds a response from what is durable now and returns the
-// number of record bytes in it.
-func (b *Broker) fetchOnce(r *kmsg.FetchRequest, version int16) (*kmsg.FetchResponse, int) {
+// requestParts flattens the request's partitions, keyed by topic id from
+// v13 and by name before.
+func requestParts(r *kmsg.FetchRequest, version int16) []fetchPart {
+	var out []fetchPart
+	for _, rt := range r.Topics {
+		for _, rp := range rt.Partitions {
+			out = append(out, fetchPart{
+				key:         partKey(version, rt.Topic, rt.TopicID, rp.Partition),
+				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch,
+			})
+		}
+	}
+	return out
+}
+
+func partKey(version int16, topic string, id [16]byte, partition int32) sessionKey {
+	if version >= topicIDVersion {
+		return sessionKey{topicID: id, partition: partition}
+	}
+	return sessionKey{topic: topic, partition: partition}
+}
+
+// planFetch applies the request's session metadata (see Behavior) and
+// returns what to read, or a top-level error code.
+func (b *Broker) planFetch(r *kmsg.FetchRequest, version int16) (fetchPlan, int16) {
+	if version < 7 {
+		return fetchPlan{parts: requestParts(r, version)}, 0
+	}
+	switch {
+	case r.SessionEpoch == -1: // final: close, answer sessionless
+		if r.SessionID != 0 {
+			b.sessions.remove(r.SessionID)
+		}
+		return fetchPlan{parts: requestParts(r, version)}, 0
+	case r.SessionEpoch == 0: // initial: (re)start a session
+		if r.SessionID != 0 {
+			b.sessions.remove(r.SessionID)
+		}
+		parts := requestParts(r, version)
+		s := b.sessions.create()
+		s.mu.Lock()
+		for _, fp := range parts {
+			s.upsert(fp)
+		}
+		s.mu.Unlock()
+		b.log.Debug("fetch session created", "session_id", s.id, "partitions", len(parts))
+		return fetchPlan{parts: parts, session: s}, 0
+	case r.SessionEpoch < -1:
+		return fetchPlan{}, kerr.InvalidFetchSessionEpoch.Code
+	}
+	s := b.sessions.get(r.SessionID)
+	if s == nil {
+		return fetchPlan{}, kerr.FetchSessionIDNotFound.Code
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fetchPlan{}, kerr.FetchSessionIDNotFound.Code
+	}
+	if r.SessionEpoch != s.epoch {
+		return fetchPlan{}, kerr.InvalidFetchSessionEpoch.Code
+	}
+	s.epoch = nextSessionEpoch(s.epoch)
+	for _, fp := range requestParts(r, version) {
+		s.upsert(fp)
+	}
+	var forget []sessionKey
+	for _, ft := range r.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			forget = append(forget, partKey(version, ft.Topic, ft.TopicID, p))
+		}
+	}
+	s.forget(forget)
+	return fetchPlan{parts: s.wanted(), session: s, incremental: true}, 0
+}
+
+// nextSessionEpoch wraps from MaxInt32 to 1, as Kafka does (0 and -1 are
+// the initial and final epochs).
+func nextSessionEpoch(e int32) int32 {
+	if e == math.MaxInt32 {
+		return 1
+	}
+	return e + 1
+}
+
+// fetchResponse assembles the reply: through the session (which filters an
+// incremental reply and records what it tells the client), grouped by topic
+// in first-appearance order.
+func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPlan, results []fetchResult) *kmsg.FetchResponse {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(version)
-	remaining := int(r.MaxBytes)
+	if plan.session != nil {
+		resp.SessionID = plan.session.id
+		results = plan.session.commit(results, plan.incremental)
+	}
+	type topicKey struct {
+		name string
+		id   [16]byte
+	}
+	idx := map[topicKey]int{}
+	for _, res := range results {
+		tk := topicKey{res.key.topic, res.key.topicID}
+		i, ok := idx[tk]
+		if !ok {
+			i = len(resp.Topics)
+			idx[tk] = i
+			st := kmsg.NewFetchResponseTopic()
+			st.Topic, st.TopicID = res.key.topic, res.key.topicID
+			resp.Topics = append(resp.Topics, st)
+		}
+		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, res.resp)
+	}
+	return resp
+}
+
+// fetchOnce reads what is durable now for each part and returns the number
+// of record bytes read.
+func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]fetchResult, int) {
+	remaining := int(maxBytes)
 	if remaining <= 0 {
 		remaining = 1 << 30
 	}
 	total := 0
-	resp.Topics = make([]kmsg.FetchResponseTopic, len(r.Topics))
-	for ti := range r.Topics {
-		rt := &r.Topics[ti]
-		st := &resp.Topics[ti]
-		st.Default()
-		st.Topic, st.TopicID = rt.Topic, rt.TopicID
-		ts := b.topicFor(version, rt.Topic, rt.TopicID)
-		st.Partitions = make([]kmsg.FetchResponseTopicPartition, len(rt.Partitions))
-		for pi := range rt.Partitions {
-			rp := &rt.Partitions[pi]
-			sp := &st.Partitions[pi]
-			sp.Default()
-			sp.Partition = rp.Partition
-			sp.HighWatermark = -1
-			sp.RecordBatches = []byte{} // nil would encode as null, which librdkafka rejects
-			p, missing := ts.partition(rp.Partition, version)
-			if p == nil {
-				sp.ErrorCode = missing
-				continue
-			}
-			n := b.fetchPartition(p, rp, sp, remaining, total == 0)
-			total += n
-			remaining -= n
+	out := make([]fetchResult, len(parts))
+	for i := range parts {
+		fp := &parts[i]
+		res := &out[i]
+		res.key = fp.key
+		sp := &res.resp
+		sp.Default()
+		sp.Partition = fp.key.partition
+		sp.HighWatermark = -1
+		sp.RecordBatches = []byte{} // nil would encode as null, which librdkafka rejects
+		ts := b.topicFor(version, fp.key.topic, fp.key.topicID)
+		p, missing := ts.partition(fp.key.partition, version)
+		if p == nil {
+			sp.ErrorCode = missing
+			continue
 		}
+		n := b.fetchPartition(p, fp, sp, remaining, total == 0)
+		total += n
+		remaining -= n
 	}
-	return resp, total
+	return out, total
 }
 
-func (b *Broker) fetchPartition(p *partition, rp *kmsg.FetchRequestTopicPartition, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
+func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
 	hwm := p.highWatermark()
 	sp.HighWatermark = hwm
 	sp.LastStableOffset = hwm
 	sp.LogStartOffset = p.log.LogStartOffset()
-	if e := checkLeaderEpoch(p, rp.CurrentLeaderEpoch); e != nil {
+	if e := checkLeaderEpoch(p, rp.currentLeaderEpoch); e != nil {
 		sp.ErrorCode = e.Code
 		return 0
 	}
@@ -132,24 +272,24 @@ func (b *Broker) fetchPartition(p *partition, rp *kmsg.FetchRequestTopicPartitio
 	}
 	// Between the high watermark and the log end the data exists but is not
 	// durable yet: answer empty (Kafka does the same), not out of range.
-	if rp.FetchOffset < sp.LogStartOffset || rp.FetchOffset > p.log.LogEndOffset() {
+	if rp.fetchOffset < sp.LogStartOffset || rp.fetchOffset > p.log.LogEndOffset() {
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	}
-	if rp.FetchOffset >= hwm || remaining <= 0 {
+	if rp.fetchOffset >= hwm || remaining <= 0 {
 		return 0
 	}
-	limit := int(rp.PartitionMaxBytes)
+	limit := int(rp.maxBytes)
 	if limit > remaining {
 		limit = remaining
 	}
-	data, err := p.log.Read(rp.FetchOffset, limit, hwm, nil)
+	data, err := p.log.Read(rp.fetchOffset, limit, hwm, nil)
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	case err != nil:
-		b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.FetchOffset, "err", err)
+		b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.fetchOffset, "err", err)
 		sp.ErrorCode = kerr.KafkaStorageError.Code
 		return 0
 	}

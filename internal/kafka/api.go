@@ -51,6 +51,14 @@ func init() {
 		kmsg.DeleteRecords.Int16():           {0, 2, immediate(handleDeleteRecords)},
 		kmsg.AlterConfigs.Int16():            {0, 2, immediate(handleAlterConfigs)},
 		kmsg.IncrementalAlterConfigs.Int16(): {0, 1, immediate(handleIncrementalAlterConfigs)},
+
+		// Protocol completeness (issue 7).
+		kmsg.OffsetForLeaderEpoch.Int16():       {2, 4, immediate(handleOffsetForLeaderEpoch)},
+		kmsg.DescribeLogDirs.Int16():            {1, 5, immediate(handleDescribeLogDirs)},
+		kmsg.ElectLeaders.Int16():               {0, 2, immediate(handleElectLeaders)},
+		kmsg.AlterPartitionAssignments.Int16():  {0, 1, immediate(handleAlterPartitionReassignments)},
+		kmsg.ListPartitionReassignments.Int16(): {0, 0, immediate(handleListPartitionReassignments)},
+		kmsg.DescribeTopicPartitions.Int16():    {0, 0, immediate(handleDescribeTopicPartitions)},
 	}
 }
 

@@ -4,8 +4,10 @@
 // source for ApiVersions and for the version check in dispatch, so what is
 // advertised and what is handled cannot drift apart.
 //
-// Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock.
-// The committer's lock is never held while taking any of these.
+// Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
+// partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
+// -> fetchSession.mu, neither held while reading logs. The committer's lock
+// is never held while taking any of these.
 package kafka
 
 import (
@@ -46,6 +48,8 @@ type Options struct {
 	BrokerConfigs []BrokerConfig
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
+	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).
+	MaxFetchSessions int
 	// Fsync, if set, replaces the segment-file fsync (fault-injection tests).
 	Fsync func(*os.File) error
 }
@@ -80,6 +84,11 @@ type Broker struct {
 		segments, bytes atomic.Int64 // deleted so far
 		stop            func()       // set by StartRetention
 	}
+	// cleaner holds the log cleaner's counters (cleaner.go).
+	cleaner cleanerState
+
+	// sessions are the incremental fetch sessions (fetch_session.go).
+	sessions *fetchSessions
 
 	// groups is the consumer-group coordinator, installed by SetGroups.
 	groups atomic.Pointer[group.Coordinator]
@@ -120,6 +129,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	b := &Broker{
 		opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{},
 		defaults: metadata.TopicDefaults(opts.Defaults), waitsEnded: make(chan struct{}),
+		sessions: newFetchSessions(opts.MaxFetchSessions),
 	}
 	im := meta.Image()
 	b.nextPID = im.NextProducerID

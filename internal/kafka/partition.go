@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/chronik-stream/chronik/internal/wal"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/wal"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -30,14 +31,15 @@ type partition struct {
 	index   int32
 	topicID metadata.TopicID
 	log     *storage.Log
+	epochs  *leaderEpochs // leader_epoch.go
 
 	mu        sync.Mutex // serialises appends and guards producers
 	producers map[int64]*producerState
 }
 
 // leaderEpoch is the partition's leader epoch; a single node never changes
-// leader, so it stays 0 until clustering bumps it.
-func (p *partition) leaderEpoch() int32 { return 0 }
+// leader, so it stays 0 until clustering bumps it (leaderEpochs.bump).
+func (p *partition) leaderEpoch() int32 { return p.epochs.epoch() }
 
 // highWatermark is what consumers may read: the durable log end. (With
 // replication this becomes the minimum durable end across the ISR.)
@@ -109,7 +111,15 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 			return nil, fmt.Errorf("kafka: write %s: %w", metaPath, err)
 		}
 	}
-	return &partition{topic: t.Name, index: i, topicID: t.ID, log: l, producers: map[int64]*producerState{}}, nil
+	// The WAL replay (after openLog) may extend the log end, so nothing is
+	// trimmed here: an epoch entry is only beyond the end after clustering
+	// truncates a log, which rewrites the checkpoint itself.
+	epochs, err := loadLeaderEpochs(dir, l.LogStartOffset(), math.MaxInt64, opts.Logger)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	return &partition{topic: t.Name, index: i, topicID: t.ID, log: l, epochs: epochs, producers: map[int64]*producerState{}}, nil
 }
 
 // The commit.WALLog methods: the committer syncs partitions, through the
@@ -249,6 +259,14 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 			res.lastEnd = dup + int64(h.LastOffsetDelta) + 1
 			continue
 		}
+		// Stamp the leader epoch (outside the CRC) and note where an
+		// epoch starts before the batch is in the log.
+		epoch, err := p.epochs.assign(p.log.LogEndOffset())
+		if err != nil {
+			res.err = kerr.KafkaStorageError
+			return res
+		}
+		storage.SetLeaderEpoch(raw, epoch)
 		base, err := p.log.Append(raw)
 		if err != nil {
 			res.err = storageErr(err)

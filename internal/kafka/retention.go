@@ -43,7 +43,8 @@ func (b *Broker) Retention() RetentionStats {
 	return RetentionStats{SegmentsDeleted: b.retention.segments.Load(), BytesDeleted: b.retention.bytes.Load()}
 }
 
-// StartRetention runs the retention sweep every interval until StopRetention.
+// StartRetention runs the retention sweep, then the log cleaner, every
+// interval until StopRetention.
 // It may be called once.
 func (b *Broker) StartRetention(interval time.Duration) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -60,6 +61,7 @@ func (b *Broker) StartRetention(interval time.Duration) {
 				return
 			case <-t.C:
 				b.sweepRetention(ctx, time.Now())
+				b.sweepCleaner(ctx, time.Now()) // cleaner.go: compaction shares the goroutine
 			}
 		}
 	}()

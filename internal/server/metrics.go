@@ -99,6 +99,9 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })
 	counter("chronik_retention_segments_deleted_total", "Log segments deleted by time or size retention.", func() float64 { return float64(b.Retention().SegmentsDeleted) })
 	counter("chronik_retention_bytes_deleted_total", "Log segment bytes deleted by time or size retention.", func() float64 { return float64(b.Retention().BytesDeleted) })
+	counter("chronik_cleaner_runs_total", "Log cleaner passes that compacted a partition (its dirty ratio was reached).", func() float64 { return float64(b.Cleaner().Runs) })
+	counter("chronik_cleaner_bytes_reclaimed_total", "Log bytes freed by compaction.", func() float64 { return float64(b.Cleaner().BytesReclaimed) })
+	counter("chronik_cleaner_records_removed_total", "Records removed by compaction (superseded values, expired tombstones, keyless records).", func() float64 { return float64(b.Cleaner().RecordsRemoved) })
 	reg.MustRegister(&topicSizeCollector{b: b, desc: prometheus.NewDesc("chronik_log_size_bytes", "On-disk log size per topic.", []string{"topic"}, nil)})
 }
 

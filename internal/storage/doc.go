@@ -21,6 +21,13 @@
 //	log-start-offset                written when the log start moves
 //	                                (DeleteRecords, retention): magic
 //	                                "CHRNKLS1", the start (int64), CRC-32C
+//	cleaner-offset                  written before compaction swaps a segment:
+//	                                magic "CHRNKCO1", the cleaned offset
+//	                                (int64), CRC-32C
+//	<base>.log.cleaned              compacted copy being written; deleted on Open
+//	<base>.log.swap                 compacted copy, complete and fsynced; Open
+//	                                renames it over <base>.log (dropping the
+//	                                old index files first)
 //
 // All integers are big-endian. Relative offsets are offset - segment base.
 //
@@ -39,9 +46,16 @@
 //
 // # Invariants
 //
-//   - Offsets are contiguous: each batch's base offset is the previous batch's
+//   - Offsets are contiguous at and above the cleaned offset (0 unless the
+//     topic is compacted): each batch's base offset is the previous batch's
 //     last offset + 1, across segments too (a segment's base is the previous
-//     segment's end). Every batch spans at least one offset.
+//     segment's end). Every batch spans at least one offset. Below the cleaned
+//     offset compaction (clean.go) leaves gaps: offsets only increase, a
+//     batch may hold fewer records than its offset span (its header keeps the
+//     original base offset and last offset delta), a segment may start above
+//     the previous one's last batch, and a segment may be empty (it keeps
+//     its base so the log start does not move). Reads and index lookups at a
+//     missing offset return the batch holding the next existing one.
 //   - Readers never see a partial batch: a segment's size is published only
 //     after the write of a batch completed, and readers stop there.
 //   - Index files on disk exist only for segments whose log is durable and
@@ -82,7 +96,8 @@
 // matching size and end offset, and its index files are well formed and agree
 // with the log: only the batch headers after the last index entry are walked.
 // Every other segment is validated from its first byte (length, magic, CRC-32C,
-// record count, contiguous offsets) and truncated at the first bad batch, and
+// record count, contiguous offsets, with the gaps above allowed below the
+// cleaned offset) and truncated at the first bad batch, and
 // its indexes are rebuilt. If a sealed segment had to be cut, all later
 // segments are deleted: Sync never acknowledges data in a later segment before
 // the earlier ones are durable, and data acknowledged through the WAL is put
@@ -93,7 +108,10 @@
 // gone, so a crash from here on is detected as unclean. Sealed segments found
 // without index files get them after that fsync. Last, the log-start-offset
 // file is read (a corrupt one is ignored: the first segment's base stands)
-// and sealed segments wholly below it are removed. A start above the
+// and sealed segments wholly below it are removed. Compaction leftovers are
+// handled first: a .cleaned file is deleted, a .swap file completes its swap
+// (see clean.go), so a crash at any step leaves the old or the new segment.
+// A start above the
 // recovered log end (data durable only in the WAL) is reported as the log
 // end until the WAL replay appends the rest.
 //
@@ -105,6 +123,9 @@
 // index under a per-segment read lock. Deleting segments below the log start
 // (SetLogStartOffset) holds syncMu, persists the new start, then swaps the
 // segment snapshot with readMu held exclusively, so every reader that could
-// still use a removed segment has finished before its file is closed. Lock
+// still use a removed segment has finished before its file is closed; a
+// compaction swap replaces a segment the same way (the old file, already
+// renamed over, is closed only then). Clean must not run concurrently with
+// itself (the broker's single sweep goroutine calls it). Lock
 // order: syncMu, readMu, mu, segment.mu.
 package storage

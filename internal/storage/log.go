@@ -114,7 +114,10 @@ type Log struct {
 	end     atomic.Int64               // log end offset
 	durable atomic.Int64               // offset up to which data is durable: fsynced here or in a WAL
 	synced  atomic.Int64               // offset up to which the segment files are fsynced (<= durable)
-	closed  atomic.Bool
+	// cleanedTo: offset below which the log was compacted (persisted in
+	// cleaner-offset before any swap); offset gaps are valid only below it.
+	cleanedTo atomic.Int64
+	closed    atomic.Bool
 }
 
 // Open opens the partition log in dir, creating the directory if needed, and

@@ -61,6 +61,7 @@ func (l *Log) writeCleanMarker(active *segment) error {
 // trusted, everything else is validated batch by batch and cut at the first
 // bad batch, and nothing after a cut survives.
 func (l *Log) recover() error {
+	l.cleanedTo.Store(l.readCleanCheckpoint())
 	bases, marker, clean, err := l.scanDir()
 	if err != nil {
 		return err
@@ -68,7 +69,9 @@ func (l *Log) recover() error {
 	var kept []*segment
 	unclean := !clean
 	for i, base := range bases {
-		if n := len(kept); n > 0 && base != kept[n-1].next {
+		// Compaction may have removed the last records of a segment: a gap
+		// before the next one is expected up to the cleaned offset.
+		if n := len(kept); n > 0 && base != kept[n-1].next && (base < kept[n-1].next || base > l.cleanedTo.Load()) {
 			l.dropFrom(bases[i:], fmt.Sprintf("segment base %d does not follow log end %d", base, kept[n-1].next))
 			break
 		}
@@ -88,9 +91,11 @@ func (l *Log) recover() error {
 			l.dropFrom(bases[i+1:], fmt.Sprintf("segment %d was cut during recovery", base))
 			break
 		}
-		if s.size.Load() == 0 && !last {
-			// Only outside tampering leaves an empty sealed segment; it holds
-			// nothing and would break the base-offset search.
+		if s.size.Load() == 0 && !last && base >= l.cleanedTo.Load() {
+			// Only outside tampering leaves an empty sealed segment above
+			// the cleaned offset; it holds nothing. Below it, compaction
+			// leaves segments whose records all went: they stay, so the
+			// first segment's base, and with it the log start, stays put.
 			_ = s.remove()
 			continue
 		}
@@ -146,7 +151,17 @@ func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
 	var indexes []string
 	for _, e := range entries {
 		name := e.Name()
+		if l.recoverCleanFile(name) {
+			if base, ok := parseSegmentName(strings.TrimSuffix(name, swapSuffix), logSuffix); ok && !logs[base] && strings.HasSuffix(name, swapSuffix) {
+				logs[base] = true
+				bases = append(bases, base)
+			}
+			continue
+		}
 		if base, ok := parseSegmentName(name, logSuffix); ok {
+			if logs[base] {
+				continue // already added by a completed swap
+			}
 			logs[base] = true
 			bases = append(bases, base)
 			continue
@@ -306,7 +321,7 @@ func (l *Log) loadTrusted(s *segment, size int64) error {
 		if err != nil {
 			return err
 		}
-		if base != want || nxt-s.base > math.MaxUint32 {
+		if !l.gapOK(base, want) || nxt-s.base > math.MaxUint32 {
 			return fmt.Errorf("%w: batch at position %d has base %d, want %d", errBadIndex, pos, base, want)
 		}
 		maxTS = max(maxTS, int64(binary.BigEndian.Uint64(hb[offMaxTimestamp:])))
@@ -333,6 +348,12 @@ func (l *Log) loadTrusted(s *segment, size int64) error {
 // its indexes. It returns the end of the last good batch and why the scan
 // stopped early, if it did.
 func (l *Log) fullScan(s *segment, size int64) (valid int64, reason string) {
+	return l.scanWith(s, size, l.cleanedTo.Load())
+}
+
+// scanWith is fullScan accepting gaps in offsets, and batches whose record
+// count is below their offset span, for batches based below cleanedTo.
+func (l *Log) scanWith(s *segment, size, cleanedTo int64) (valid int64, reason string) {
 	s.idx, s.tidx, s.next, s.lastBase, s.bytesSinceIndex = nil, nil, s.base, -1, 0
 	s.maxTS.Store(noTimestamp)
 	s.size.Store(0)
@@ -353,10 +374,14 @@ func (l *Log) fullScan(s *segment, size int64) (valid int64, reason string) {
 			return pos, "torn batch"
 		}
 		h, err := ValidateBatch(buf)
+		compacted := h.BaseOffset >= s.next && h.BaseOffset < cleanedTo
+		if errors.Is(err, ErrBatchRecordSpan) && compacted && h.RecordCount > 0 && int64(h.RecordCount) <= int64(h.LastOffsetDelta)+1 {
+			err = nil
+		}
 		if err != nil {
 			return pos, err.Error()
 		}
-		if h.BaseOffset != s.next || h.NextOffset()-s.base > math.MaxUint32 {
+		if (h.BaseOffset != s.next && !compacted) || h.BaseOffset < s.next || h.NextOffset()-s.base > math.MaxUint32 {
 			return pos, fmt.Sprintf("batch base offset %d, want %d", h.BaseOffset, s.next)
 		}
 		s.size.Store(pos + n)
@@ -427,6 +452,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := syncDir(l.dir); err != nil {
 		return l.failLocked("fsync", l.dir, err)
 	}
+	l.lowerCleaned(s.next)
 	return nil
 }
 

@@ -1,0 +1,209 @@
+package kafka
+
+// Leader epochs: every batch appended to a partition is stamped with the
+// partition's current leader epoch (the field is outside the CRC), and the
+// first offset of each epoch is remembered in the partition's
+// leader-epoch-checkpoint file, the same text format Kafka uses:
+//
+//	0                <- format version
+//	2                <- number of entries
+//	0 0              <- epoch, start offset
+//	3 1200
+//
+// OffsetForLeaderEpoch answers from it. A single node is always leader at
+// epoch 0; clustering bumps the epoch (bump) when leadership changes, which
+// adds an entry at the next append. The file is rewritten atomically
+// (writeFileSync) and only when an epoch starts, so it costs nothing on the
+// append path otherwise.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+const leaderEpochFile = "leader-epoch-checkpoint"
+
+// epochEntry is the first offset written at a leader epoch.
+type epochEntry struct {
+	epoch int32
+	start int64
+}
+
+// leaderEpochs is a partition's epoch history plus its current epoch.
+type leaderEpochs struct {
+	path string
+
+	mu      sync.Mutex
+	current int32
+	entries []epochEntry // ascending in both epoch and start
+}
+
+// loadLeaderEpochs reads dir's checkpoint, dropping entries that start
+// beyond the log end (a tail lost in a crash). A log with data but no
+// checkpoint (written before epochs were tracked) is treated as epoch 0
+// from its start.
+func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*leaderEpochs, error) {
+	le := &leaderEpochs{path: filepath.Join(dir, leaderEpochFile)}
+	raw, err := os.ReadFile(le.path)
+	switch {
+	case os.IsNotExist(err):
+		if logEnd > logStart {
+			le.entries = []epochEntry{{epoch: 0, start: logStart}}
+			return le, le.write()
+		}
+		return le, nil
+	case err != nil:
+		return nil, fmt.Errorf("kafka: read %s: %w", le.path, err)
+	}
+	entries, err := parseLeaderEpochs(raw)
+	if err != nil {
+		// Written atomically, so this is outside damage. On one node the
+		// history is only "epoch 0 from the start": rebuild it rather than
+		// refuse to open the partition.
+		lg.Warn("leader epoch checkpoint unreadable; rebuilding it", "path", le.path, "err", err)
+		le.entries = []epochEntry{{epoch: 0, start: logStart}}
+		return le, le.write()
+	}
+	n := len(entries)
+	for n > 0 && entries[n-1].start > logEnd {
+		n--
+	}
+	le.entries = entries[:n]
+	if n > 0 {
+		le.current = le.entries[n-1].epoch
+	}
+	if n != len(entries) {
+		return le, le.write()
+	}
+	return le, nil
+}
+
+// parseLeaderEpochs decodes and checks the checkpoint format.
+func parseLeaderEpochs(raw []byte) ([]epochEntry, error) {
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, strings.TrimSpace(sc.Text()))
+	}
+	if len(lines) < 2 || lines[0] != "0" {
+		return nil, fmt.Errorf("bad leader epoch checkpoint header")
+	}
+	count, err := strconv.Atoi(lines[1])
+	if err != nil || count < 0 || count != len(lines)-2 {
+		return nil, fmt.Errorf("bad leader epoch checkpoint count %q", lines[1])
+	}
+	entries := make([]epochEntry, 0, count)
+	for _, line := range lines[2:] {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			return nil, fmt.Errorf("bad leader epoch checkpoint line %q", line)
+		}
+		e, err1 := strconv.ParseInt(f[0], 10, 32)
+		s, err2 := strconv.ParseInt(f[1], 10, 64)
+		if err1 != nil || err2 != nil || e < 0 || s < 0 {
+			return nil, fmt.Errorf("bad leader epoch checkpoint line %q", line)
+		}
+		if k := len(entries); k > 0 && (int32(e) <= entries[k-1].epoch || s < entries[k-1].start) {
+			return nil, fmt.Errorf("leader epoch checkpoint not ascending at %q", line)
+		}
+		entries = append(entries, epochEntry{epoch: int32(e), start: s})
+	}
+	return entries, nil
+}
+
+func formatLeaderEpochs(entries []epochEntry) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "0\n%d\n", len(entries))
+	for _, e := range entries {
+		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
+	}
+	return []byte(b.String())
+}
+
+// write persists the entries. Caller holds mu (or owns le).
+func (le *leaderEpochs) write() error {
+	if err := writeFileSync(le.path, formatLeaderEpochs(le.entries)); err != nil {
+		return fmt.Errorf("kafka: write %s: %w", le.path, err)
+	}
+	return nil
+}
+
+// epoch is the current leader epoch.
+func (le *leaderEpochs) epoch() int32 {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	return le.current
+}
+
+// bump moves to a newer leader epoch (clustering calls it on a leader
+// change); the entry is added by the next append.
+func (le *leaderEpochs) bump(epoch int32) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if epoch > le.current {
+		le.current = epoch
+	}
+}
+
+// assign records that an append at offset base starts the current epoch if
+// no entry has it yet, and returns the epoch to stamp. Caller holds
+// partition.mu, so appends (and so starts) are ordered.
+func (le *leaderEpochs) assign(base int64) (int32, error) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if n := len(le.entries); n > 0 && le.entries[n-1].epoch >= le.current {
+		return le.current, nil
+	}
+	le.entries = append(le.entries, epochEntry{epoch: le.current, start: base})
+	if err := le.write(); err != nil {
+		le.entries = le.entries[:len(le.entries)-1]
+		return 0, err
+	}
+	return le.current, nil
+}
+
+// endOffsetFor answers OffsetForLeaderEpoch for a requested epoch, per
+// Kafka's LeaderEpochFileCache.endOffsetFor: the current epoch ends at the
+// log end; an older epoch ends where the next known epoch starts, answered
+// with the largest known epoch <= the requested one; an epoch below the
+// first known one (or above the current one) is unknown: -1, -1. Epochs
+// wholly before logStart were deleted with their data.
+func (le *leaderEpochs) endOffsetFor(requested int32, logStart, logEnd int64) (int32, int64) {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if requested == le.current {
+		return le.current, logEnd
+	}
+	if requested < 0 || requested > le.current {
+		return -1, -1
+	}
+	// Drop (logically) entries whose epoch ended at or before the log start.
+	entries := le.entries
+	for len(entries) > 1 && entries[1].start <= logStart {
+		entries = entries[1:]
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].epoch > requested {
+			continue
+		}
+		if i == len(entries)-1 {
+			return entries[i].epoch, logEnd
+		}
+		return entries[i].epoch, entries[i+1].start
+	}
+	return -1, -1
+}
+
+// snapshot returns a copy of the entries (tests, debugging).
+func (le *leaderEpochs) snapshot() []epochEntry {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	return append([]epochEntry(nil), le.entries...)
+}
