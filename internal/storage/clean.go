@@ -518,9 +518,10 @@ func (l *Log) writeCleanCheckpoint(offset int64) error {
 	return nil
 }
 
-// readCleanCheckpoint returns the persisted cleaned offset, 0 if none. A
-// corrupt file counts as none: recovery is then strict about gaps, and a
-// cleaned segment with gaps is cut (a loss only after outside damage).
+// readCleanCheckpoint returns the persisted cleaned offset, 0 if none, -1
+// if the file is corrupt (only outside damage does that: it is written
+// atomically). Recovery then allows gaps in every sealed segment rather than
+// cut compacted segments and lose latest values.
 func (l *Log) readCleanCheckpoint() int64 {
 	p := filepath.Join(l.dir, cleanCheckpointName)
 	b, err := os.ReadFile(p)
@@ -529,8 +530,8 @@ func (l *Log) readCleanCheckpoint() int64 {
 	}
 	if len(b) != cleanCheckpointSize || string(b[:8]) != cleanerMagic ||
 		crc32.Checksum(b[:cleanCheckpointSize-4], castagnoli) != binary.BigEndian.Uint32(b[cleanCheckpointSize-4:]) {
-		l.logger.Warn("storage: ignoring corrupt cleaner checkpoint", "path", p)
-		return 0
+		l.logger.Warn("storage: corrupt cleaner checkpoint; allowing offset gaps in all sealed segments", "path", p)
+		return -1
 	}
 	return max(0, int64(binary.BigEndian.Uint64(b[8:])))
 }

@@ -108,12 +108,17 @@
 // gone, so a crash from here on is detected as unclean. Sealed segments found
 // without index files get them after that fsync. Last, the log-start-offset
 // file is read (a corrupt one is ignored: the first segment's base stands)
-// and sealed segments wholly below it are removed. Compaction leftovers are
-// handled first: a .cleaned file is deleted, a .swap file completes its swap
-// (see clean.go), so a crash at any step leaves the old or the new segment.
-// A start above the
+// and sealed segments wholly below it are removed. A start above the
 // recovered log end (data durable only in the WAL) is reported as the log
 // end until the WAL replay appends the rest.
+//
+// Compaction leftovers are handled before any segment is opened: a .cleaned
+// file is deleted, a .swap file completes its swap (its segment's old index
+// files are removed, then it is renamed over the .log), so a crash at any
+// step of a swap leaves either the old or the new segment, never neither.
+// The cleaner-offset file is read first (a corrupt one allows gaps below the
+// tail segment's base, so outside damage to it cannot cut compacted
+// segments); Truncate lowers it to the new log end.
 //
 // # Concurrency
 //

@@ -66,6 +66,12 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
+	if l.cleanedTo.Load() < 0 {
+		l.cleanedTo.Store(0)
+		if n := len(bases); n > 0 {
+			l.cleanedTo.Store(bases[n-1]) // the tail is never compacted
+		}
+	}
 	var kept []*segment
 	unclean := !clean
 	for i, base := range bases {
