@@ -8,8 +8,8 @@ package kafka
 //     timestamp; any other value the first record whose timestamp is >= it,
 //     found through the time index and exact to the record, or offset -1 when
 //     no such record is below the high watermark.
-//   - IsolationLevel read_committed equals read_uncommitted until
-//     transactions exist.
+//   - Latest (-1) with IsolationLevel read_committed answers the last stable
+//     offset instead of the high watermark.
 //
 // Version notes:
 //   - v1 is the minimum (KIP-896). LeaderEpoch (v4+) is the partition's
@@ -29,17 +29,16 @@ func handleListOffsets(b *Broker, r *kmsg.ListOffsetsRequest) (*kmsg.ListOffsets
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Offset, sp.Timestamp = -1, -1
-			p := b.partition(rt.Topic, rp.Partition)
+			p, code := b.servingPartition(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case checkLeaderEpoch(p, rp.CurrentLeaderEpoch) != nil:
-				sp.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch).Code
-			case p.log.Failed():
-				sp.ErrorCode = kerr.KafkaStorageError.Code
+				sp.ErrorCode = code
 			default:
 				sp.LeaderEpoch = p.leaderEpoch()
 				sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp)
+				if rp.Timestamp == -1 && r.IsolationLevel == 1 {
+					sp.Offset = p.lastStable()
+				}
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -70,4 +69,20 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 		return -1, -1
 	}
 	return off, found
+}
+
+// servingPartition returns the partition if it can answer offset queries:
+// it exists, the client's CurrentLeaderEpoch (-1: no check) matches, and its
+// log has not failed. Otherwise nil and the error code to answer.
+func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partition, int16) {
+	p := b.partition(topic, i)
+	switch {
+	case p == nil:
+		return nil, kerr.UnknownTopicOrPartition.Code
+	case checkLeaderEpoch(p, currentEpoch) != nil:
+		return nil, checkLeaderEpoch(p, currentEpoch).Code
+	case p.log.Failed():
+		return nil, kerr.KafkaStorageError.Code
+	}
+	return p, 0
 }

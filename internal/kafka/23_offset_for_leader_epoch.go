@@ -18,7 +18,6 @@ package kafka
 //   - v2 is the minimum (KIP-896); v4 is flexible.
 
 import (
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -31,14 +30,10 @@ func handleOffsetForLeaderEpoch(b *Broker, r *kmsg.OffsetForLeaderEpochRequest) 
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
-			p := b.partition(rt.Topic, rp.Partition)
+			p, code := b.servingPartition(rt.Topic, rp.Partition, rp.CurrentLeaderEpoch)
 			switch {
 			case p == nil:
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			case checkLeaderEpoch(p, rp.CurrentLeaderEpoch) != nil:
-				sp.ErrorCode = checkLeaderEpoch(p, rp.CurrentLeaderEpoch).Code
-			case p.log.Failed():
-				sp.ErrorCode = kerr.KafkaStorageError.Code
+				sp.ErrorCode = code
 			default:
 				sp.LeaderEpoch, sp.EndOffset = p.epochs.endOffsetFor(rp.LeaderEpoch, p.log.LogStartOffset(), p.log.LogEndOffset())
 			}
