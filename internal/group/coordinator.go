@@ -399,6 +399,22 @@ func (c *Coordinator) CommitOffsets(gid string, ref MemberRef, generation int32,
 	}
 }
 
+// CommitTxnOffsets makes the offsets of a committed transaction durable and
+// visible (TxnOffsetCommit staged them with the transaction coordinator,
+// which checked the producer; there is no membership check here because the
+// group may have rebalanced since).
+func (c *Coordinator) CommitTxnOffsets(gid string, commits []Commit) error {
+	if len(commits) == 0 {
+		return nil
+	}
+	now := c.opts.Now().UnixMilli()
+	changes := make([]change, len(commits))
+	for i, cm := range commits {
+		changes[i] = change{group: gid, tp: cm.TP, off: Offset{Offset: cm.Offset, LeaderEpoch: cm.LeaderEpoch, Metadata: cm.Metadata, CommitMs: now}}
+	}
+	return c.offsets.write(changes)
+}
+
 // FetchOffsets returns the committed offsets of group gid (tps nil: all).
 func (c *Coordinator) FetchOffsets(gid string, tps []TP) map[TP]Offset {
 	return c.offsets.fetch(gid, tps)

@@ -21,8 +21,10 @@ package kafka
 //     profile's buffer bound, a produce waits before appending (its
 //     connection is not read meanwhile) and answers REQUEST_TIMED_OUT if the
 //     bound still holds at its timeout. Nothing is dropped.
-//   - Transactional batches are refused (INVALID_TXN_STATE) until the
-//     transactions release: no client can obtain a transactional id yet.
+//   - Transactional batches are appended only to partitions in the
+//     producer's ongoing transaction (AddPartitionsToTxn), else
+//     INVALID_TXN_STATE; a fenced epoch answers INVALID_PRODUCER_EPOCH (see
+//     txn.go). Control batches from clients are refused (INVALID_TXN_STATE).
 //   - Produce never auto-creates topics (Kafka creates on Metadata only).
 //
 // Version notes:
@@ -58,7 +60,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 		fillProduceError(r, resp, kerr.InvalidRequiredAcks)
 		return wire.Reply{Resp: resp}, nil
 	}
-	if r.TransactionID != nil {
+	if r.TransactionID != nil && b.txns.Load() == nil {
 		fillProduceError(r, resp, kerr.TransactionalIDAuthorizationFailed)
 		return wire.Reply{Resp: resp}, nil
 	}
@@ -101,7 +103,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			case p == nil:
 				sp.ErrorCode = missing
 			default:
-				if end, rd := b.producePartition(p, ts.meta, rp.Records, now, sp); rd != nil {
+				if end, rd := b.producePartition(p, ts.meta, r.TransactionID, rp.Records, now, sp); rd != nil {
 					round = rd
 					pend = append(pend, producePending{part: p, resp: sp, end: end})
 				}
@@ -150,7 +152,7 @@ func waitDurable(round *commit.Round, pend []producePending, timeout time.Durati
 // producePartition validates and appends one partition's records. It returns
 // the durable offset to wait for and the commit round, or a nil round when
 // there is nothing to wait for (an error was set in sp).
-func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
+func (b *Broker) producePartition(p *partition, t *metadata.Topic, txnID *string, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
 	maxBytes := b.topicInt(t, "max.message.bytes")
 	logAppend := b.topicConfig(t, "message.timestamp.type") == "LogAppendTime"
 	before := b.topicInt(t, "message.timestamp.before.max.ms")
@@ -166,8 +168,13 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, records []byt
 		if int64(len(batch)) > maxBytes {
 			return errTooLarge
 		}
-		if h.IsTransactional() || h.IsControl() {
+		if h.IsControl() {
 			return errTxn
+		}
+		if h.IsTransactional() {
+			if err := b.txnProduceErr(txnID, p, &h); err != nil {
+				return err
+			}
 		}
 		if !logAppend && (h.MaxTimestamp > now+after || (h.MaxTimestamp >= 0 && before < 1<<62 && h.MaxTimestamp < now-before)) {
 			return errTimestamp
@@ -216,6 +223,9 @@ var (
 )
 
 func produceErrCode(err error) int16 {
+	if code, ok := kerrCode(err); ok {
+		return code
+	}
 	switch {
 	case errors.Is(err, storage.ErrBatchCRC):
 		return kerr.CorruptMessage.Code

@@ -29,8 +29,11 @@ package kafka
 //     The epoch advances once per request, when it is accepted; a long
 //     poll builds its reply from the session state captured then and
 //     records what it told the client only in the reply it sends.
-//   - read_committed equals read_uncommitted until transactions exist (no
-//     transactional batches can be written), so LastStableOffset = HWM.
+//   - read_committed (IsolationLevel 1) reads stop at the last stable offset
+//     (the first offset of the oldest open transaction, else the HWM) and
+//     carry the aborted transactions overlapping the range read, so the
+//     client drops their records (txn.go). read_uncommitted reads to the HWM;
+//     both report LastStableOffset.
 //
 // Version notes:
 //   - v4 is the minimum (KIP-896); v7 adds sessions; v13+ addresses topics
@@ -54,6 +57,7 @@ type fetchPart struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
+	committed          bool // isolation_level read_committed (txn.go)
 }
 
 // fetchResult is one partition's answer.
@@ -80,6 +84,11 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 		resp.SetVersion(req.Version)
 		resp.ErrorCode = code
 		return wire.Reply{Resp: resp}, nil
+	}
+	if r.IsolationLevel == 1 {
+		for i := range plan.parts { // plan.parts is this request's own copy
+			plan.parts[i].committed = true
+		}
 	}
 	round := b.committer.Next() // taken before reading so no round is missed
 	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
@@ -260,7 +269,7 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]
 func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
 	hwm := p.highWatermark()
 	sp.HighWatermark = hwm
-	sp.LastStableOffset = hwm
+	sp.LastStableOffset = p.lastStable()
 	sp.LogStartOffset = p.log.LogStartOffset()
 	if e := checkLeaderEpoch(p, rp.currentLeaderEpoch); e != nil {
 		sp.ErrorCode = e.Code
@@ -276,14 +285,18 @@ func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchRespo
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	}
-	if rp.fetchOffset >= hwm || remaining <= 0 {
+	upTo := hwm
+	if rp.committed {
+		upTo = sp.LastStableOffset
+	}
+	if rp.fetchOffset >= upTo || remaining <= 0 {
 		return 0
 	}
 	limit := int(rp.maxBytes)
 	if limit > remaining {
 		limit = remaining
 	}
-	data, err := p.log.Read(rp.fetchOffset, limit, hwm, nil)
+	data, err := p.log.Read(rp.fetchOffset, limit, upTo, nil)
 	switch {
 	case errors.Is(err, storage.ErrOffsetOutOfRange):
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
@@ -298,6 +311,9 @@ func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchRespo
 		return 0
 	}
 	sp.RecordBatches = data
+	if rp.committed {
+		sp.AbortedTransactions = p.abortedIn(rp.fetchOffset, upTo)
+	}
 	b.stats.bytesOut.Add(int64(len(data)))
 	storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
 		if h, err := storage.ParseBatchHeader(batch); err == nil {

@@ -2,9 +2,10 @@ package kafka
 
 // Behavior:
 //
-//   - This broker coordinates every consumer group: group keys (type 0)
-//     answer this node. Transactions are not implemented: transaction keys
-//     (type 1) answer COORDINATOR_NOT_AVAILABLE; other types INVALID_REQUEST.
+//   - This broker coordinates every consumer group and every transactional
+//     id: group keys (type 0) and transaction keys (type 1) answer this node
+//     (COORDINATOR_NOT_AVAILABLE until that coordinator is installed); other
+//     types INVALID_REQUEST.
 //
 // Version notes:
 //   - v0-v6; v4+ batch keys (CoordinatorKeys) with a result per key.
@@ -26,7 +27,9 @@ func handleFindCoordinator(b *Broker, r *kmsg.FindCoordinatorRequest) (*kmsg.Fin
 		var code int16
 		switch {
 		case r.CoordinatorType == 1:
-			code = kerr.CoordinatorNotAvailable.Code
+			if b.txns.Load() == nil {
+				code = kerr.CoordinatorNotAvailable.Code
+			}
 		case r.CoordinatorType != 0:
 			code = kerr.InvalidRequest.Code
 		case b.groups.Load() == nil:

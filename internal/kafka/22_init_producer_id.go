@@ -8,8 +8,11 @@ package kafka
 //   - KIP-360: a producer that names its current id and epoch gets the same
 //     id with the epoch bumped (a new id once the epoch would overflow), which
 //     lets it reset sequences after an error without losing its identity.
-//   - Transactional ids are refused (TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-//     non-retriable) until the transactions release.
+//   - A transactional id goes to the transaction coordinator (internal/txn):
+//     one producer id per id, the epoch bumped on every call (older epochs
+//     are fenced), an ongoing transaction of the previous epoch aborted
+//     first. transaction.timeout.ms above 15 minutes answers
+//     INVALID_TRANSACTION_TIMEOUT.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -22,7 +25,17 @@ func handleInitProducerID(b *Broker, r *kmsg.InitProducerIDRequest) (*kmsg.InitP
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		c := b.txns.Load()
+		if c == nil { // no coordinator installed (some tests)
+			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+			return resp, nil
+		}
+		pid, epoch, kerrv := c.InitProducerID(*r.TransactionalID, r.TransactionTimeoutMillis, r.ProducerID, r.ProducerEpoch)
+		if kerrv != nil {
+			resp.ErrorCode = kerrv.Code
+			return resp, nil
+		}
+		resp.ProducerID, resp.ProducerEpoch = pid, epoch
 		return resp, nil
 	}
 	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 {

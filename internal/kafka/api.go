@@ -59,6 +59,12 @@ func init() {
 		kmsg.AlterPartitionAssignments.Int16():  {0, 1, immediate(handleAlterPartitionReassignments)},
 		kmsg.ListPartitionReassignments.Int16(): {0, 0, immediate(handleListPartitionReassignments)},
 		kmsg.DescribeTopicPartitions.Int16():    {0, 0, immediate(handleDescribeTopicPartitions)},
+
+		// Transactions (issue 6; txn.go).
+		kmsg.AddPartitionsToTxn.Int16(): {0, 3, immediate(handleAddPartitionsToTxn)},
+		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
+		kmsg.EndTxn.Int16():             {0, 4, immediate(handleEndTxn)},
+		kmsg.TxnOffsetCommit.Int16():    {0, 4, immediate(handleTxnOffsetCommit)},
 	}
 }
 

@@ -7,7 +7,9 @@
 // Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
 // partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
 // -> fetchSession.mu, neither held while reading logs. The committer's lock
-// is never held while taking any of these.
+// is never held while taking any of these. A transactional id's lock
+// (internal/txn) may be held while taking partition.mu (marker writes) and
+// is taken by produce validation with no partition lock held.
 package kafka
 
 import (
@@ -29,6 +31,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -92,6 +95,8 @@ type Broker struct {
 
 	// groups is the consumer-group coordinator, installed by SetGroups.
 	groups atomic.Pointer[group.Coordinator]
+	// txns is the transaction coordinator, installed by SetTxn (txn.go).
+	txns atomic.Pointer[txn.Coordinator]
 
 	// waitsEnded is closed by EndWaits: deferred replies waiting for data
 	// (fetch long polls) answer at once.

@@ -336,8 +336,8 @@ func TestApiVersions(t *testing.T) {
 	if lo, _, _ := f.b.Versions(kmsg.Produce.Int16()); lo != 3 {
 		t.Errorf("Produce handled from v%d, want v3 (KIP-896)", lo)
 	}
-	if _, _, ok := f.b.Versions(kmsg.AddPartitionsToTxn.Int16()); ok {
-		t.Error("Versions reports AddPartitionsToTxn, which is not implemented")
+	if _, _, ok := f.b.Versions(kmsg.DescribeACLs.Int16()); ok {
+		t.Error("Versions reports DescribeAcls, which is not implemented")
 	}
 
 	// A version we do not serve: v0 answer, UNSUPPORTED_VERSION, full list.

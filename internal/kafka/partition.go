@@ -33,8 +33,10 @@ type partition struct {
 	log     *storage.Log
 	epochs  *leaderEpochs // leader_epoch.go
 
-	mu        sync.Mutex // serialises appends and guards producers
+	mu        sync.Mutex // serialises appends and guards producers, ongoing, aborted
 	producers map[int64]*producerState
+	ongoing   map[int64]int64 // producer id -> first offset of its open transaction (txn.go)
+	aborted   []abortedTxn    // in marker order (txn.go)
 }
 
 // leaderEpoch is the partition's leader epoch; a single node never changes
@@ -63,6 +65,8 @@ type partitionMeta struct {
 type producerSnapshot struct {
 	Offset    int64                    `json:"offset"`
 	Producers map[int64]*producerState `json:"producers"`
+	Ongoing   map[int64]int64          `json:"ongoing,omitempty"`
+	Aborted   []abortedTxn             `json:"aborted,omitempty"`
 }
 
 // openPartition opens (or creates) a partition's directory and restores its
@@ -141,21 +145,62 @@ func (p *partition) loadProducers() error {
 		var snap producerSnapshot
 		if json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
 			for pid, st := range snap.Producers {
-				// Check what we read: checkSequence relies on every
-				// remembered producer having at least one batch.
-				if st != nil && len(st.Batches) > 0 && len(st.Batches) <= producerWindow {
+				// Check what we read. An empty window is an epoch
+				// set by a transaction marker (checkSequence expects
+				// sequence 0 next).
+				if st != nil && len(st.Batches) <= producerWindow {
 					p.producers[pid] = st
 				}
 			}
+			p.ongoing, p.aborted = snap.Ongoing, snap.Aborted
 			from = snap.Offset
 		}
 	}
-	return p.log.ScanBatches(from, func(h storage.BatchHeader) error {
-		if h.ProducerID >= 0 && h.BaseOffset >= from {
+	var markers []storage.BatchHeader
+	err := p.log.ScanBatches(from, func(h storage.BatchHeader) error {
+		switch {
+		case h.ProducerID < 0 || h.BaseOffset < from:
+		case h.IsControl():
+			markers = append(markers, h)
+		default:
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset)
+			if h.IsTransactional() {
+				markers = append(markers, h)
+			}
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return p.replayTxns(markers)
+}
+
+// replayTxns rebuilds open and aborted transactions from the transactional
+// batches and markers found after the snapshot, in log order.
+func (p *partition) replayTxns(hs []storage.BatchHeader) error {
+	for i := range hs {
+		h := &hs[i]
+		if !h.IsControl() {
+			p.noteTxnBatch(h, h.BaseOffset)
+			continue
+		}
+		raw, err := p.log.Read(h.BaseOffset, h.Size(), h.NextOffset(), nil)
+		if err != nil {
+			return fmt.Errorf("kafka: read marker at %d: %w", h.BaseOffset, err)
+		}
+		var commit bool
+		err = storage.SplitBatches(raw, func(b []byte) error {
+			var err error
+			commit, err = markerIsCommit(b)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("kafka: marker at %d: %w", h.BaseOffset, err)
+		}
+		p.applyMarker(h.ProducerID, h.ProducerEpoch, commit, h.BaseOffset)
+	}
+	return nil
 }
 
 func (p *partition) close() error {
@@ -163,7 +208,7 @@ func (p *partition) close() error {
 	defer p.mu.Unlock()
 	err := p.log.Close()
 	if err == nil {
-		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers})
+		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
 		err = writeFileSync(filepath.Join(p.log.Dir(), producerSnapFile), raw)
 	}
 	return err
@@ -201,6 +246,12 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 	case h.ProducerEpoch < st.Epoch:
 		return -1, kerr.InvalidProducerEpoch
 	case h.ProducerEpoch > st.Epoch:
+		if first != 0 {
+			return -1, kerr.OutOfOrderSequenceNumber
+		}
+		return -1, nil
+	}
+	if len(st.Batches) == 0 { // epoch set by a transaction marker
 		if first != 0 {
 			return -1, kerr.OutOfOrderSequenceNumber
 		}
@@ -279,6 +330,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		res.batches++
 		res.records += int64(h.RecordCount)
 		res.bytes += int64(len(raw))
+		p.noteTxnBatch(h, base)
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
 		}

@@ -6,7 +6,7 @@
 // Shutdown order: stop accepting; stop reading from connections but let
 // queued replies (produce acks waiting for fsync) finish; wait for the
 // connections (bounded by ShutdownTimeout); run a last commit round; close
-// the group coordinator (offsets log); close partition logs (sync, indexes, clean markers); close the metadata log;
+// the transaction coordinator (state log); the group coordinator (offsets log); close partition logs (sync, indexes, clean markers); close the metadata log;
 // release the directory lock.
 package server
 
@@ -31,6 +31,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/kafka"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -49,6 +50,7 @@ type Server struct {
 	committer *commit.Committer
 	broker    *kafka.Broker
 	groups    *group.Coordinator
+	txn       *txn.Coordinator
 	registry  *prometheus.Registry
 	metrics   *metrics
 
@@ -155,6 +157,15 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		defer close(s.commitEnd)
 		s.committer.Run(s.ctx)
 	}()
+	// After the committer runs: recovery may write transaction markers.
+	if s.txn, err = txn.Open(txn.Options{
+		DataDir: cfg.DataDir, Logger: lg.With("component", "txn"), Markers: s.broker.TxnMarkers(),
+	}); err != nil {
+		s.cancel()
+		<-s.commitEnd
+		return nil, err
+	}
+	s.broker.SetTxn(s.txn)
 	ok = true
 	return s, nil
 }
@@ -263,6 +274,13 @@ func (s *Server) Shutdown() error {
 
 func (s *Server) closeStorage() error {
 	var errs []error
+	if s.txn != nil { // first: completing a transaction uses groups and logs
+		if s.broker != nil {
+			s.broker.SetTxn(nil)
+		}
+		errs = append(errs, s.txn.Close())
+		s.txn = nil
+	}
 	if s.groups != nil {
 		if s.broker != nil {
 			s.broker.SetGroups(nil)

@@ -1,0 +1,317 @@
+package txn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Status is a transactional id's state.
+type Status string
+
+// The statuses, as Kafka names them.
+const (
+	Empty          Status = "Empty"
+	Ongoing        Status = "Ongoing"
+	PrepareCommit  Status = "PrepareCommit"
+	PrepareAbort   Status = "PrepareAbort"
+	CompleteCommit Status = "CompleteCommit"
+	CompleteAbort  Status = "CompleteAbort"
+)
+
+// TP is a topic partition.
+type TP struct {
+	Topic     string `json:"t"`
+	Partition int32  `json:"p"`
+}
+
+// Offset is one offset committed inside a transaction (TxnOffsetCommit).
+type Offset struct {
+	TP
+	Offset      int64  `json:"o"`
+	LeaderEpoch int32  `json:"e"`
+	Metadata    string `json:"m,omitempty"`
+}
+
+// Entry is the state of one transactional id, as written to the state log.
+type Entry struct {
+	ID         string              `json:"id"`
+	PID        int64               `json:"pid"`
+	Epoch      int16               `json:"epoch"`
+	TimedOut   bool                `json:"timed_out,omitempty"` // Epoch was bumped by a timeout (KIP-588)
+	TimeoutMs  int32               `json:"timeout_ms"`
+	Status     Status              `json:"status"`
+	StartMs    int64               `json:"start_ms,omitempty"`
+	Partitions []TP                `json:"partitions,omitempty"`
+	Groups     []string            `json:"groups,omitempty"`
+	Offsets    map[string][]Offset `json:"offsets,omitempty"` // group -> pending offsets (written with Prepare*)
+}
+
+// Markers writes transaction markers and group offsets for the coordinator.
+type Markers interface {
+	// WriteMarkers appends a COMMIT (commit true) or ABORT control batch for
+	// pid/epoch to every partition and returns once they are durable.
+	WriteMarkers(pid int64, epoch int16, commit bool, parts []TP) error
+	// CommitOffsets makes a committed transaction's group offsets visible.
+	CommitOffsets(group string, offsets []Offset) error
+	// AllocatePID returns a fresh producer id.
+	AllocatePID() (int64, error)
+}
+
+// Options configure a Coordinator.
+type Options struct {
+	DataDir string
+	Logger  *slog.Logger
+	Markers Markers
+	// MaxTimeoutMs bounds transaction.timeout.ms (Kafka's
+	// transaction.max.timeout.ms, 15 minutes).
+	MaxTimeoutMs int32
+	// CheckEvery is how often timed-out transactions are looked for
+	// (0: 1 s; negative: never, for tests that call AbortExpired).
+	CheckEvery time.Duration
+	Now        func() time.Time
+}
+
+// Coordinator is the transaction coordinator.
+type Coordinator struct {
+	opts Options
+	lg   *slog.Logger
+
+	mu      sync.Mutex
+	entries map[string]*entry
+
+	logMu sync.Mutex
+	log   *storage.Log
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type entry struct {
+	mu sync.Mutex
+	Entry
+}
+
+// ErrClosed is returned once the coordinator is closed.
+var ErrClosed = errors.New("txn: coordinator closed")
+
+// Open replays the state log, finishes transactions a crash left in
+// Prepare*, aborts those left Ongoing, and starts the timeout check.
+func Open(opts Options) (*Coordinator, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxTimeoutMs <= 0 {
+		opts.MaxTimeoutMs = 15 * 60 * 1000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Markers == nil {
+		return nil, errors.New("txn: Options.Markers is required")
+	}
+	l, err := storage.Open(filepath.Join(opts.DataDir, "__transaction_state"), storage.Options{SegmentBytes: 64 << 20, Logger: opts.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("txn: open state log: %w", err)
+	}
+	c := &Coordinator{opts: opts, lg: opts.Logger, entries: map[string]*entry{}, log: l, stop: make(chan struct{}), done: make(chan struct{})}
+	if err := c.replay(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	for _, e := range c.entries {
+		if err := c.recoverEntry(e); err != nil {
+			l.Close()
+			return nil, err
+		}
+	}
+	if opts.CheckEvery >= 0 {
+		go c.timeoutLoop()
+	} else {
+		close(c.done)
+	}
+	return c, nil
+}
+
+func (c *Coordinator) replay() error {
+	l := c.log
+	buf := make([]byte, 0, 1<<20)
+	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
+		var err error
+		buf, err = l.Read(off, 1<<20, l.LogEndOffset(), buf[:0])
+		if err != nil {
+			return fmt.Errorf("txn: replay at offset %d: %w", off, err)
+		}
+		if len(buf) == 0 {
+			break
+		}
+		err = storage.SplitBatches(buf, func(b []byte) error {
+			h, _ := storage.ParseBatchHeader(b)
+			off = h.NextOffset()
+			return storage.DecodeRecords(b, nil, func(r *kmsg.Record) error {
+				var e Entry
+				if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" {
+					return fmt.Errorf("txn: bad record at offset %d: %v", h.BaseOffset+int64(r.OffsetDelta), err)
+				}
+				c.entries[e.ID] = &entry{Entry: e}
+				return nil
+			})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// recoverEntry completes what a crash interrupted.
+func (c *Coordinator) recoverEntry(e *entry) error {
+	switch e.Status {
+	case Ongoing:
+		c.lg.Info("aborting transaction left ongoing by a restart", "transactional_id", e.ID)
+		return c.finish(e, false)
+	case PrepareCommit, PrepareAbort:
+		c.lg.Info("completing transaction interrupted by a restart", "transactional_id", e.ID, "status", e.Status)
+		return c.complete(e)
+	}
+	return nil
+}
+
+// Close stops the timeout check and closes the state log.
+func (c *Coordinator) Close() error {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	<-c.done
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	return c.log.Close()
+}
+
+// persist appends e's state and fsyncs it. Caller holds e.mu.
+func (c *Coordinator) persist(e *Entry) error {
+	v, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("txn: encode: %w", err)
+	}
+	batch := storage.EncodeBatch(c.opts.Now().UnixMilli(), []kmsg.Record{{Key: []byte(e.ID), Value: v}})
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	select {
+	case <-c.stop:
+		return ErrClosed
+	default:
+	}
+	if _, err := c.log.Append(batch); err != nil {
+		return fmt.Errorf("txn: append: %w", err)
+	}
+	if _, err := c.log.Sync(); err != nil {
+		return fmt.Errorf("txn: sync: %w", err)
+	}
+	return nil
+}
+
+// lookup returns the entry of id, locked, creating it if create is set.
+func (c *Coordinator) lookup(id string, create bool) *entry {
+	c.mu.Lock()
+	e := c.entries[id]
+	if e == nil && create {
+		e = &entry{Entry: Entry{ID: id, PID: -1, Status: Empty}}
+		c.entries[id] = e
+	}
+	c.mu.Unlock()
+	if e != nil {
+		e.mu.Lock()
+	}
+	return e
+}
+
+// update persists next as e's state and adopts it on success. Caller holds
+// e.mu.
+func (c *Coordinator) update(e *entry, next Entry) error {
+	if err := c.persist(&next); err != nil {
+		return err
+	}
+	e.Entry = next
+	return nil
+}
+
+func clone(e Entry) Entry {
+	e.Partitions = slices.Clone(e.Partitions)
+	e.Groups = slices.Clone(e.Groups)
+	if e.Offsets != nil {
+		m := make(map[string][]Offset, len(e.Offsets))
+		for g, o := range e.Offsets {
+			m[g] = slices.Clone(o)
+		}
+		e.Offsets = m
+	}
+	return e
+}
+
+// finish moves an ongoing transaction to Prepare*, writes its markers (and
+// offsets on commit), then Complete*. Caller holds e.mu.
+func (c *Coordinator) finish(e *entry, commit bool) error {
+	next := clone(e.Entry)
+	next.Status = PrepareAbort
+	if commit {
+		next.Status = PrepareCommit
+	} else {
+		next.Offsets = nil
+	}
+	if err := c.update(e, next); err != nil {
+		return err
+	}
+	return c.complete(e)
+}
+
+// complete writes the markers of a Prepare* transaction and records
+// Complete*. Caller holds e.mu.
+func (c *Coordinator) complete(e *entry) error {
+	commit := e.Status == PrepareCommit
+	if len(e.Partitions) > 0 {
+		if err := c.opts.Markers.WriteMarkers(e.PID, e.Epoch, commit, e.Partitions); err != nil {
+			return fmt.Errorf("txn: write markers for %q: %w", e.ID, err)
+		}
+	}
+	if commit {
+		for _, g := range sortedKeys(e.Offsets) {
+			if err := c.opts.Markers.CommitOffsets(g, e.Offsets[g]); err != nil {
+				return fmt.Errorf("txn: commit offsets of %q for group %q: %w", e.ID, g, err)
+			}
+		}
+	}
+	next := clone(e.Entry)
+	next.Status = CompleteAbort
+	if commit {
+		next.Status = CompleteCommit
+	}
+	next.Partitions, next.Groups, next.Offsets, next.StartMs = nil, nil, nil, 0
+	return c.update(e, next)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// storageErr maps an internal failure to the code clients retry on.
+func (c *Coordinator) storageErr(id string, err error) *kerr.Error {
+	c.lg.Error("transaction state change failed", "transactional_id", id, "err", err)
+	return kerr.CoordinatorNotAvailable
+}

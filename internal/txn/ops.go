@@ -1,0 +1,313 @@
+package txn
+
+import (
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// maxEpoch is the last usable epoch; past it a new producer id is issued.
+const maxEpoch = 32766
+
+// InitProducerID gives transactional id id its producer id and a bumped
+// epoch, fencing every older epoch. An ongoing transaction of the old epoch
+// is aborted first (markers written with the new epoch, so partitions fence
+// the old producer too). pid/epoch >= 0 is KIP-360's "I am this producer":
+// it must match the current state.
+func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoch int16) (int64, int16, *kerr.Error) {
+	if timeoutMs <= 0 || timeoutMs > c.opts.MaxTimeoutMs {
+		return -1, -1, kerr.InvalidTransactionTimeout
+	}
+	e := c.lookup(id, true)
+	defer e.mu.Unlock()
+	if pid >= 0 && epoch >= 0 && e.PID >= 0 {
+		switch {
+		case pid != e.PID:
+			return -1, -1, kerr.ProducerFenced
+		case epoch < e.Epoch && !(e.TimedOut && epoch == e.Epoch-1):
+			// KIP-588: the producer whose transaction timed out may
+			// still recover with the epoch it had.
+			return -1, -1, kerr.ProducerFenced
+		}
+	}
+	switch e.Status {
+	case PrepareCommit, PrepareAbort:
+		// A completion failed earlier (storage error): retry it.
+		if err := c.complete(e); err != nil {
+			return -1, -1, c.storageErr(id, err)
+		}
+	}
+	next := clone(e.Entry)
+	next.TimeoutMs = timeoutMs
+	next.TimedOut = false
+	if next.PID < 0 || next.Epoch >= maxEpoch {
+		npid, err := c.opts.Markers.AllocatePID()
+		if err != nil {
+			return -1, -1, c.storageErr(id, err)
+		}
+		next.PID, next.Epoch = npid, 0
+	} else {
+		next.Epoch++
+	}
+	if e.Status == Ongoing {
+		// Abort with the new epoch: the partitions fence the old one.
+		next.Status = PrepareAbort
+		next.Offsets = nil
+		if err := c.update(e, next); err != nil {
+			return -1, -1, c.storageErr(id, err)
+		}
+		if err := c.complete(e); err != nil {
+			return -1, -1, c.storageErr(id, err)
+		}
+		return e.PID, e.Epoch, nil
+	}
+	next.Status = Empty // a retried EndTxn of the old epoch is fenced anyway
+	if err := c.update(e, next); err != nil {
+		return -1, -1, c.storageErr(id, err)
+	}
+	return e.PID, e.Epoch, nil
+}
+
+// check validates a request's producer id and epoch against e. Caller holds
+// e.mu.
+func check(e *entry, pid int64, epoch int16) *kerr.Error {
+	switch {
+	case e == nil || e.PID < 0:
+		return kerr.InvalidProducerIDMapping
+	case pid != e.PID:
+		return kerr.InvalidProducerIDMapping
+	case epoch < e.Epoch:
+		return kerr.ProducerFenced
+	case epoch > e.Epoch:
+		return kerr.InvalidProducerEpoch
+	}
+	return nil
+}
+
+// begin returns e's state with the transaction started if it was not.
+func (c *Coordinator) begin(e *entry) (Entry, *kerr.Error) {
+	next := clone(e.Entry)
+	switch e.Status {
+	case Ongoing:
+	case Empty, CompleteCommit, CompleteAbort:
+		next.Status = Ongoing
+		next.StartMs = c.opts.Now().UnixMilli()
+	default:
+		return next, kerr.ConcurrentTransactions
+	}
+	return next, nil
+}
+
+// AddPartitions enrols partitions in the producer's transaction, starting it
+// if needed.
+func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TP) *kerr.Error {
+	e := c.lookup(id, false)
+	if e == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	defer e.mu.Unlock()
+	if err := check(e, pid, epoch); err != nil {
+		return err
+	}
+	next, kerrv := c.begin(e)
+	if kerrv != nil {
+		return kerrv
+	}
+	changed := next.Status != e.Status
+	for _, tp := range parts {
+		if !slices.Contains(next.Partitions, tp) {
+			next.Partitions = append(next.Partitions, tp)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	if err := c.update(e, next); err != nil {
+		return c.storageErr(id, err)
+	}
+	return nil
+}
+
+// AddGroup enrols a consumer group's offsets in the transaction.
+func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) *kerr.Error {
+	e := c.lookup(id, false)
+	if e == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	defer e.mu.Unlock()
+	if err := check(e, pid, epoch); err != nil {
+		return err
+	}
+	next, kerrv := c.begin(e)
+	if kerrv != nil {
+		return kerrv
+	}
+	if next.Status == e.Status && slices.Contains(next.Groups, group) {
+		return nil
+	}
+	if !slices.Contains(next.Groups, group) {
+		next.Groups = append(next.Groups, group)
+	}
+	if err := c.update(e, next); err != nil {
+		return c.storageErr(id, err)
+	}
+	return nil
+}
+
+// CommitOffsets stages offsets of a group added with AddGroup; they become
+// visible when the transaction commits and are dropped if it aborts. Staged
+// offsets live in memory until EndTxn writes them with PrepareCommit.
+func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets []Offset) *kerr.Error {
+	e := c.lookup(id, false)
+	if e == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	defer e.mu.Unlock()
+	if err := check(e, pid, epoch); err != nil {
+		return err
+	}
+	if e.Status != Ongoing || !slices.Contains(e.Groups, group) {
+		return kerr.InvalidTxnState
+	}
+	if e.Offsets == nil {
+		e.Offsets = map[string][]Offset{}
+	}
+	staged := e.Offsets[group]
+	for _, o := range offsets {
+		i := slices.IndexFunc(staged, func(s Offset) bool { return s.TP == o.TP })
+		if i >= 0 {
+			staged[i] = o
+		} else {
+			staged = append(staged, o)
+		}
+	}
+	e.Offsets[group] = staged
+	return nil
+}
+
+// End commits or aborts the producer's transaction. Retrying an End that
+// already completed the same way answers success.
+func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.Error {
+	e := c.lookup(id, false)
+	if e == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	defer e.mu.Unlock()
+	if err := check(e, pid, epoch); err != nil {
+		return err
+	}
+	switch e.Status {
+	case Ongoing:
+		if err := c.finish(e, commit); err != nil {
+			return c.storageErr(id, err)
+		}
+		return nil
+	case CompleteCommit:
+		if commit {
+			return nil
+		}
+	case CompleteAbort:
+		if !commit {
+			return nil
+		}
+	case PrepareCommit, PrepareAbort:
+		if (e.Status == PrepareCommit) != commit {
+			return kerr.InvalidTxnState
+		}
+		if err := c.complete(e); err != nil {
+			return c.storageErr(id, err)
+		}
+		return nil
+	}
+	return kerr.InvalidTxnState
+}
+
+// Enrolled reports whether a transactional produce of pid/epoch to tp may be
+// appended: the partition is in the id's ongoing transaction.
+func (c *Coordinator) Enrolled(id string, pid int64, epoch int16, tp TP) *kerr.Error {
+	e := c.lookup(id, false)
+	if e == nil {
+		return kerr.InvalidProducerIDMapping
+	}
+	defer e.mu.Unlock()
+	if err := check(e, pid, epoch); err != nil {
+		if err == kerr.ProducerFenced {
+			return kerr.InvalidProducerEpoch
+		}
+		return err
+	}
+	if e.Status != Ongoing || !slices.Contains(e.Partitions, tp) {
+		return kerr.InvalidTxnState
+	}
+	return nil
+}
+
+// State returns a copy of id's state (false if unknown).
+func (c *Coordinator) State(id string) (Entry, bool) {
+	e := c.lookup(id, false)
+	if e == nil {
+		return Entry{}, false
+	}
+	defer e.mu.Unlock()
+	return clone(e.Entry), true
+}
+
+// AbortExpired aborts ongoing transactions older than their timeout, bumping
+// the epoch (as Kafka does) so the producer that let it expire is fenced.
+// It returns how many it aborted.
+func (c *Coordinator) AbortExpired() int {
+	now := c.opts.Now().UnixMilli()
+	c.mu.Lock()
+	var ids []string
+	for id, e := range c.entries {
+		ids = append(ids, id)
+		_ = e
+	}
+	c.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		e := c.lookup(id, false)
+		if e == nil {
+			continue
+		}
+		if e.Status == Ongoing && now-e.StartMs > int64(e.TimeoutMs) && e.Epoch < maxEpoch {
+			next := clone(e.Entry)
+			next.TimedOut = true
+			next.Epoch++
+			next.Status = PrepareAbort
+			next.Offsets = nil
+			err := c.update(e, next)
+			if err == nil {
+				err = c.complete(e)
+			}
+			if err != nil {
+				c.storageErr(id, err)
+			} else {
+				c.lg.Info("aborted timed-out transaction", "transactional_id", id)
+				n++
+			}
+		}
+		e.mu.Unlock()
+	}
+	return n
+}
+
+func (c *Coordinator) timeoutLoop() {
+	defer close(c.done)
+	every := c.opts.CheckEvery
+	if every == 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.AbortExpired()
+		}
+	}
+}
