@@ -48,7 +48,8 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 		}
 		return resp, nil
 	}
-	autoCreate := b.opts.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+	settings := b.settings()
+	autoCreate := settings.autoCreate && (r.Version < 4 || r.AllowAutoTopicCreation)
 	for _, rt := range r.Topics {
 		var t *metadata.Topic
 		var name string
@@ -66,7 +67,7 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 			}
 		}
 		if t == nil && autoCreate {
-			created, err := b.createTopic(name, b.opts.DefaultPartitions, nil)
+			created, err := b.createTopic(name, settings.partitions, nil)
 			switch {
 			case err == nil:
 				t = created

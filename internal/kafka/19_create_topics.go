@@ -77,7 +77,7 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 		}
 	}
 	if n == -1 {
-		n = b.opts.DefaultPartitions
+		n = b.settings().partitions
 	}
 	if rf := rt.ReplicationFactor; rf != -1 && rf != 1 && len(rt.ReplicaAssignment) == 0 {
 		return nil, fmt.Errorf("%w: %d requested, this cluster has 1 broker", kerr.InvalidReplicationFactor, rf)
@@ -111,7 +111,7 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 }
 
 func (b *Broker) createTopicsConfigs(t *metadata.Topic) []kmsg.CreateTopicsResponseTopicConfig {
-	defs := b.defaults
+	defs := b.settings().defaults
 	names := make([]string, 0, len(defs))
 	for k := range defs {
 		names = append(names, k)

@@ -6,16 +6,26 @@ package kafka
 //     names) with the effective value; source DYNAMIC_TOPIC_CONFIG for values
 //     set on the topic, DEFAULT_CONFIG otherwise. Unknown topic:
 //     UNKNOWN_TOPIC_OR_PARTITION.
+//   - Topic configs not set on the topic whose default comes from a dynamic
+//     broker config (max.message.bytes, segment.bytes, segment.ms,
+//     retention.ms, retention.bytes) show that value with source
+//     DYNAMIC_DEFAULT_BROKER_CONFIG; synonyms then list the broker key's
+//     dynamic and static values.
 //   - Broker resources (name "" or this node's id) list the broker settings,
-//     STATIC_BROKER_CONFIG when set by the operator, DEFAULT_CONFIG when not;
-//     they are read-only until dynamic broker configs exist. Another id:
-//     INVALID_REQUEST. Broker loggers: INVALID_REQUEST.
+//     STATIC_BROKER_CONFIG when set by the operator, DEFAULT_CONFIG when not.
+//     Dynamic broker configs (broker_configs.go) are ReadOnly=false and,
+//     when set, show the dynamic value with source
+//     DYNAMIC_DEFAULT_BROKER_CONFIG (whether set via name "" or the node id:
+//     one cluster-wide map) and the static value as a synonym; every other
+//     key is ReadOnly. Another id: INVALID_REQUEST. Broker loggers:
+//     INVALID_REQUEST.
 //   - Synonyms (v1+) and documentation (v3+) when asked for.
 //
 // Version notes:
 //   - v1 is the minimum (KIP-896).
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 
@@ -66,7 +76,9 @@ func handleDescribeConfigs(b *Broker, r *kmsg.DescribeConfigsRequest) (*kmsg.Des
 }
 
 func (b *Broker) describeTopicConfigs(t *metadata.Topic, want func(string) bool, r *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
-	defaults := b.defaults
+	settings := b.settings()
+	defaults := settings.defaults
+	static := b.staticBrokerValues()
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for i := range metadata.TopicConfigDefs {
 		d := &metadata.TopicConfigDefs[i]
@@ -80,16 +92,28 @@ func (b *Broker) describeTopicConfigs(t *metadata.Topic, want func(string) bool,
 		if set {
 			c.Value = kmsg.StringPtr(v)
 			c.Source = kmsg.ConfigSourceDynamicTopicConfig
-		} else {
+		}
+		bk := brokerKeyOfTopicConfig[d.Name]
+		dv, dyn := settings.dynamic[bk]
+		if !set {
 			c.Value = kmsg.StringPtr(defaults[d.Name])
 			c.Source = kmsg.ConfigSourceDefaultConfig
 			c.IsDefault = true
+			if dyn && bk != "" {
+				c.Source = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+				c.IsDefault = false
+			}
 		}
 		if r.IncludeSynonyms {
 			if set {
 				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, v, kmsg.ConfigSourceDynamicTopicConfig))
 			}
-			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, defaults[d.Name], kmsg.ConfigSourceDefaultConfig))
+			if dyn && bk != "" {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(bk, dv, kmsg.ConfigSourceDynamicDefaultBrokerConfig),
+					synonym(bk, static[bk], kmsg.ConfigSourceStaticBrokerConfig))
+			} else {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(d.Name, defaults[d.Name], kmsg.ConfigSourceDefaultConfig))
+			}
 		}
 		if r.IncludeDocumentation {
 			c.Documentation = kmsg.StringPtr(d.Doc)
@@ -101,6 +125,14 @@ func (b *Broker) describeTopicConfigs(t *metadata.Topic, want func(string) bool,
 
 func (b *Broker) describeBrokerConfigs(want func(string) bool, r *kmsg.DescribeConfigsRequest) []kmsg.DescribeConfigsResponseResourceConfig {
 	cfgs := append([]BrokerConfig(nil), b.opts.BrokerConfigs...)
+	static := b.staticBrokerValues()
+	for i := range metadata.BrokerConfigDefs {
+		name := metadata.BrokerConfigDefs[i].Name
+		if !slices.ContainsFunc(cfgs, func(c BrokerConfig) bool { return c.Name == name }) {
+			cfgs = append(cfgs, BrokerConfig{Name: name, Value: static[name]})
+		}
+	}
+	dynamic := b.settings().dynamic
 	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Name < cfgs[j].Name })
 	var out []kmsg.DescribeConfigsResponseResourceConfig
 	for _, bc := range cfgs {
@@ -109,18 +141,35 @@ func (b *Broker) describeBrokerConfigs(want func(string) bool, r *kmsg.DescribeC
 		}
 		c := kmsg.NewDescribeConfigsResponseResourceConfig()
 		c.Name = bc.Name
-		c.ReadOnly = true
+		def, isDynamic := metadata.BrokerConfigDef(bc.Name)
+		c.ReadOnly = !isDynamic
+		if isDynamic {
+			c.ConfigType = kmsg.ConfigType(def.Type)
+			if r.IncludeDocumentation {
+				c.Documentation = kmsg.StringPtr(def.Doc + " (dynamic)")
+			}
+		}
 		c.IsSensitive = bc.Sensitive
 		if !bc.Sensitive {
 			c.Value = kmsg.StringPtr(bc.Value)
 		}
-		c.Source = kmsg.ConfigSourceStaticBrokerConfig
+		staticSrc := kmsg.ConfigSourceStaticBrokerConfig
 		if bc.Default {
-			c.Source = kmsg.ConfigSourceDefaultConfig
-			c.IsDefault = true
+			staticSrc = kmsg.ConfigSourceDefaultConfig
+		}
+		c.Source = staticSrc
+		c.IsDefault = bc.Default
+		dv, dyn := dynamic[bc.Name]
+		if dyn {
+			c.Value = kmsg.StringPtr(dv)
+			c.Source = kmsg.ConfigSourceDynamicDefaultBrokerConfig
+			c.IsDefault = false
 		}
 		if r.IncludeSynonyms {
-			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(bc.Name, bc.Value, c.Source))
+			if dyn {
+				c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(bc.Name, dv, kmsg.ConfigSourceDynamicDefaultBrokerConfig))
+			}
+			c.ConfigSynonyms = append(c.ConfigSynonyms, synonym(bc.Name, bc.Value, staticSrc))
 		}
 		out = append(out, c)
 	}

@@ -15,9 +15,17 @@ package kafka
 //     segment.bytes / segment.ms at the next append's roll decision of every
 //     open partition, retention.* and cleanup.policy at the next retention
 //     pass. DescribeConfigs then shows source DYNAMIC_TOPIC_CONFIG.
-//   - BROKER resources: broker configs are static (flags, environment, file);
-//     INVALID_REQUEST naming that. BROKER_LOGGER and other types:
-//     INVALID_REQUEST.
+//   - BROKER resources (name "" or this node's id; another id:
+//     INVALID_REQUEST): the listed configs replace the dynamic broker configs
+//     as a whole (a dynamic config not listed returns to its static value).
+//     Dynamic keys: auto.create.topics.enable, num.partitions,
+//     message.max.bytes, log.segment.bytes, log.roll.ms, log.retention.ms,
+//     log.retention.bytes (metadata.BrokerConfigDefs; values checked like the
+//     flags). Any other key (offsets.retention.minutes included: it needs a
+//     restart) or a bad value: INVALID_CONFIG naming the key. Persisted in
+//     the metadata log, effective at once (topic defaults, auto-creation,
+//     segment limits of open partitions, next retention pass); see
+//     broker_configs.go. BROKER_LOGGER and other types: INVALID_REQUEST.
 //
 // Version notes:
 //   - v0-v2 (KIP-896 removed none); v2 is flexible.
@@ -41,9 +49,10 @@ func handleAlterConfigs(b *Broker, r *kmsg.AlterConfigsRequest) (*kmsg.AlterConf
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var code int16
 		var msg string
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			code, msg = nonTopicConfigResource(rr.ResourceType)
-		} else {
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeBroker:
+			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, replaceBrokerConfigs(rr.Configs))
+		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(_ map[string]string) (map[string]string, error) {
 				next := map[string]string{}
 				for _, c := range rr.Configs {
@@ -56,6 +65,8 @@ func handleAlterConfigs(b *Broker, r *kmsg.AlterConfigsRequest) (*kmsg.AlterConf
 				}
 				return next, nil
 			})
+		default:
+			code, msg = nonTopicConfigResource(rr.ResourceType)
 		}
 		if code != 0 {
 			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
@@ -67,11 +78,9 @@ func handleAlterConfigs(b *Broker, r *kmsg.AlterConfigsRequest) (*kmsg.AlterConf
 
 var errInvalidConfigRequest = errors.New("kafka: invalid config request")
 
-// nonTopicConfigResource answers alterations of resources other than topics.
+// nonTopicConfigResource answers alterations of resources other than topics
+// and brokers.
 func nonTopicConfigResource(t kmsg.ConfigResourceType) (int16, string) {
-	if t == kmsg.ConfigResourceTypeBroker {
-		return kerr.InvalidRequest.Code, "broker configs are static (flags, CHRONIK_* environment, config file) and cannot be altered at runtime"
-	}
 	return kerr.InvalidRequest.Code, "unsupported resource type " + t.String()
 }
 

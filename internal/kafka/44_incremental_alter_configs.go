@@ -11,9 +11,11 @@ package kafka
 //     allowed values; nothing changes then. An unknown op, a SET without a
 //     value or a key given twice: INVALID_REQUEST. Unknown topic:
 //     UNKNOWN_TOPIC_OR_PARTITION.
-//   - validate_only, persistence, when changes take effect, and broker
-//     resources (INVALID_REQUEST: static) are as for AlterConfigs
-//     (33_alter_configs.go).
+//   - BROKER resources (dynamic broker configs, see 33_alter_configs.go):
+//     SET and DELETE (back to the static value); APPEND and SUBTRACT:
+//     INVALID_CONFIG (no dynamic broker config is a list).
+//   - validate_only, persistence, when changes take effect and which broker
+//     keys are dynamic are as for AlterConfigs (33_alter_configs.go).
 //
 // Version notes:
 //   - v0-v1; v1 is flexible.
@@ -34,12 +36,15 @@ func handleIncrementalAlterConfigs(b *Broker, r *kmsg.IncrementalAlterConfigsReq
 		res.ResourceType, res.ResourceName = rr.ResourceType, rr.ResourceName
 		var code int16
 		var msg string
-		if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
-			code, msg = nonTopicConfigResource(rr.ResourceType)
-		} else {
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeBroker:
+			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, incrementalBrokerConfigs(rr.Configs))
+		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 				return b.incrementalConfigs(cur, rr.Configs)
 			})
+		default:
+			code, msg = nonTopicConfigResource(rr.ResourceType)
 		}
 		if code != 0 {
 			res.ErrorCode, res.ErrorMessage = code, kmsg.StringPtr(msg)
@@ -78,7 +83,7 @@ func (b *Broker) incrementalConfigs(cur map[string]string, ops []kmsg.Incrementa
 			}
 			eff, ok := cur[c.Name]
 			if !ok {
-				eff = b.defaults[c.Name]
+				eff = b.settings().defaults[c.Name]
 			}
 			cur[c.Name] = editList(eff, derefOr(c.Value), c.Op == kmsg.IncrementalAlterConfigOpAppend)
 		default:

@@ -47,8 +47,12 @@ type Options struct {
 	DefaultPartitions int32
 	Defaults          metadata.BrokerDefaults
 	Logger            *slog.Logger
-	// BrokerConfigs are shown by DescribeConfigs for the broker resource.
+	// BrokerConfigs are shown by DescribeConfigs for the broker resource
+	// (the static values; dynamic ones from the metadata image override the
+	// keys in metadata.BrokerConfigDefs, see broker_configs.go).
 	BrokerConfigs []BrokerConfig
+	// MaxRequestBytes bounds a dynamic message.max.bytes (0: no bound).
+	MaxRequestBytes int32
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
 	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).
@@ -71,7 +75,9 @@ type Broker struct {
 	log       *slog.Logger
 	meta      *metadata.Store
 	committer *commit.Committer
-	defaults  map[string]string // topic config defaults; read-only after New
+	// dyn is the effective broker settings (static options plus dynamic
+	// broker configs), swapped whole after each change (broker_configs.go).
+	dyn atomic.Pointer[brokerSettings]
 
 	mu     sync.RWMutex
 	topics map[string]*topicState
@@ -133,9 +139,10 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	b := &Broker{
 		opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{},
-		defaults: metadata.TopicDefaults(opts.Defaults), waitsEnded: make(chan struct{}),
-		sessions: newFetchSessions(opts.MaxFetchSessions),
+		waitsEnded: make(chan struct{}),
+		sessions:   newFetchSessions(opts.MaxFetchSessions),
 	}
+	b.refreshBrokerSettings()
 	im := meta.Image()
 	b.nextPID = im.NextProducerID
 	b.reservedPID = im.NextProducerID
@@ -349,7 +356,7 @@ func (b *Broker) topicConfig(t *metadata.Topic, name string) string {
 	if v, ok := t.Configs[name]; ok {
 		return v
 	}
-	return b.defaults[name]
+	return b.settings().defaults[name]
 }
 
 // Versions implements wire.Handler.

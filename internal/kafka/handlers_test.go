@@ -1174,10 +1174,10 @@ func TestDescribeConfigs(t *testing.T) {
 		r := resp.Resources[3+i]
 		wantCode(t, name, r.ErrorCode, nil)
 		bc := byName(r.Configs)
-		if c := bc["num.partitions"]; c.Value == nil || *c.Value != "3" || !c.IsDefault || c.Source != kmsg.ConfigSourceDefaultConfig || !c.ReadOnly {
+		if c := bc["num.partitions"]; c.Value == nil || *c.Value != "3" || !c.IsDefault || c.Source != kmsg.ConfigSourceDefaultConfig || c.ReadOnly {
 			t.Errorf("%s num.partitions = %+v", name, c)
 		}
-		if c := bc["log.dirs"]; c.Source != kmsg.ConfigSourceStaticBrokerConfig || c.IsDefault {
+		if c := bc["log.dirs"]; c.Source != kmsg.ConfigSourceStaticBrokerConfig || c.IsDefault || !c.ReadOnly {
 			t.Errorf("%s log.dirs = %+v", name, c)
 		}
 		if c := bc["ssl.key.password"]; !c.IsSensitive || c.Value != nil {

@@ -243,9 +243,9 @@ func TestAlterConfigs(t *testing.T) {
 		t.Fatalf("validate_only changed retention.ms to %s", v)
 	}
 	wantCode(t, "unknown topic", f.do(alterReq("nope", false, "retention.ms", "1"), 2).(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode, kerr.UnknownTopicOrPartition)
-	breq := alterReq("1", false, "num.partitions", "5")
+	breq := alterReq("1", false, "log.dirs", "/x")
 	breq.Resources[0].ResourceType = kmsg.ConfigResourceTypeBroker
-	wantCode(t, "broker resource", f.do(breq, 0).(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode, kerr.InvalidRequest)
+	wantCode(t, "static broker config", f.do(breq, 0).(*kmsg.AlterConfigsResponse).Resources[0].ErrorCode, kerr.InvalidConfig)
 
 	// Survives a restart.
 	f = f.reopen(false)

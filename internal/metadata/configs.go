@@ -171,3 +171,82 @@ func ValidateTopicConfigs(cfg map[string]string) error {
 	}
 	return nil
 }
+
+func boolean(v string) error {
+	if v != "true" && v != "false" {
+		return fmt.Errorf("must be true or false")
+	}
+	return nil
+}
+
+// BrokerConfigDefs lists the broker configs that can be changed at runtime
+// (AlterConfigs / IncrementalAlterConfigs on a BROKER resource). Ranges match
+// the corresponding flags (config.Validate).
+var BrokerConfigDefs = []ConfigDef{
+	{"auto.create.topics.enable", TypeBoolean, "create unknown topics on Metadata requests", boolean},
+	{"num.partitions", TypeInt, "partitions of auto-created topics and of CreateTopics without a count", intRange(1, 100000)},
+	{"message.max.bytes", TypeInt, "default max.message.bytes of topics", intRange(64, 1<<31-1)},
+	{"log.segment.bytes", TypeInt, "default segment.bytes of topics", intRange(14, 1<<31-1)},
+	{"log.roll.ms", TypeLong, "default segment.ms of topics", longAtLeast(1)},
+	{"log.retention.ms", TypeLong, "default retention.ms of topics (-1 unlimited)", longAtLeast(-1)},
+	{"log.retention.bytes", TypeLong, "default retention.bytes of topics (-1 unlimited)", longAtLeast(-1)},
+}
+
+// BrokerConfigDef returns the definition of a dynamic broker config.
+func BrokerConfigDef(name string) (*ConfigDef, bool) {
+	for i := range BrokerConfigDefs {
+		if BrokerConfigDefs[i].Name == name {
+			return &BrokerConfigDefs[i], true
+		}
+	}
+	return nil, false
+}
+
+// ValidateBrokerConfigs checks every key is a dynamic broker config and every
+// value valid.
+func ValidateBrokerConfigs(cfg map[string]string) error {
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		d, ok := BrokerConfigDef(k)
+		if !ok {
+			return fmt.Errorf("broker config %q is not dynamic", k)
+		}
+		if err := d.Validate(cfg[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Apply returns b with the dynamic broker configs in cfg (assumed valid)
+// applied.
+func (b BrokerDefaults) Apply(cfg map[string]string) BrokerDefaults {
+	n := func(k string) (int64, bool) {
+		v, ok := cfg[k]
+		if !ok {
+			return 0, false
+		}
+		x, err := strconv.ParseInt(v, 10, 64)
+		return x, err == nil
+	}
+	if x, ok := n("message.max.bytes"); ok {
+		b.MessageMaxBytes = int32(x)
+	}
+	if x, ok := n("log.segment.bytes"); ok {
+		b.SegmentBytes = x
+	}
+	if x, ok := n("log.roll.ms"); ok {
+		b.SegmentMs = x
+	}
+	if x, ok := n("log.retention.ms"); ok {
+		b.RetentionMs = x
+	}
+	if x, ok := n("log.retention.bytes"); ok {
+		b.RetentionBytes = x
+	}
+	return b
+}

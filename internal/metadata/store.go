@@ -54,6 +54,9 @@ type Image struct {
 	Topics         map[string]*Topic
 	ByID           map[TopicID]*Topic
 	NextProducerID int64 // ids below this may have been handed out
+	// BrokerConfigs are the dynamic broker configs set at runtime (see
+	// BrokerConfigDefs); they override the static flag/env/file values.
+	BrokerConfigs map[string]string
 }
 
 // SortedTopics returns topics by name.
@@ -68,7 +71,7 @@ func (im *Image) SortedTopics() []*Topic {
 
 // record is the persisted form of one change.
 type record struct {
-	Type       string            `json:"type"` // cluster, topic, delete_topic, partitions, producer_ids
+	Type       string            `json:"type"` // cluster, topic, delete_topic, partitions, producer_ids, broker_configs
 	ClusterID  string            `json:"cluster_id,omitempty"`
 	Name       string            `json:"name,omitempty"`
 	ID         *TopicID          `json:"id,omitempty"`
@@ -166,7 +169,7 @@ func (s *Store) commit(rec *record) error {
 // apply returns a copy of im with rec applied. Unknown record types are
 // skipped so an older binary can read a newer log's known parts.
 func apply(im *Image, rec *record) *Image {
-	next := &Image{ClusterID: im.ClusterID, Topics: maps.Clone(im.Topics), ByID: maps.Clone(im.ByID), NextProducerID: im.NextProducerID}
+	next := &Image{ClusterID: im.ClusterID, Topics: maps.Clone(im.Topics), ByID: maps.Clone(im.ByID), NextProducerID: im.NextProducerID, BrokerConfigs: im.BrokerConfigs}
 	switch rec.Type {
 	case "cluster":
 		next.ClusterID = rec.ClusterID
@@ -192,6 +195,8 @@ func apply(im *Image, rec *record) *Image {
 			next.Topics[t.Name] = &t
 			next.ByID[t.ID] = &t
 		}
+	case "broker_configs":
+		next.BrokerConfigs = rec.Configs
 	case "producer_ids":
 		if rec.NextPID > next.NextProducerID {
 			next.NextProducerID = rec.NextPID
@@ -260,4 +265,19 @@ func (s *Store) ReserveProducerIDs(upTo int64) error {
 		return nil
 	}
 	return s.commit(&record{Type: "producer_ids", NextPID: upTo})
+}
+
+// SetBrokerConfigs replaces the dynamic broker configs (full replace: keys
+// not in configs return to their static values). Every key must be a dynamic
+// broker config and every value valid.
+func (s *Store) SetBrokerConfigs(configs map[string]string) error {
+	if err := ValidateBrokerConfigs(configs); err != nil {
+		return err
+	}
+	if len(configs) == 0 {
+		configs = nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.commit(&record{Type: "broker_configs", Configs: maps.Clone(configs)})
 }

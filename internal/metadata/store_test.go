@@ -357,3 +357,31 @@ func TestTornTail(t *testing.T) {
 		t.Error("change made after recovering a torn tail was lost")
 	}
 }
+
+func TestBrokerConfigsPersist(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.SetBrokerConfigs(map[string]string{"num.partitions": "0"}); err == nil || !strings.Contains(err.Error(), "num.partitions") {
+		t.Fatalf("bad value accepted: %v", err)
+	}
+	if err := s.SetBrokerConfigs(map[string]string{"log.dirs": "/x"}); err == nil || !strings.Contains(err.Error(), "log.dirs") {
+		t.Fatalf("static key accepted: %v", err)
+	}
+	want := map[string]string{"num.partitions": "7", "log.retention.ms": "1000", "auto.create.topics.enable": "false"}
+	if err := s.SetBrokerConfigs(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetBrokerConfigs(map[string]string{"num.partitions": "8"}); err != nil { // full replace
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openStore(t, dir)
+	defer s.Close()
+	if got := s.Image().BrokerConfigs; !maps.Equal(got, map[string]string{"num.partitions": "8"}) {
+		t.Fatalf("after reopen: %v", got)
+	}
+	d := BrokerDefaults{MessageMaxBytes: 100, SegmentBytes: 200, RetentionMs: 5}.Apply(map[string]string{"log.retention.ms": "9", "log.segment.bytes": "300"})
+	if d.RetentionMs != 9 || d.SegmentBytes != 300 || d.MessageMaxBytes != 100 {
+		t.Fatalf("Apply: %+v", d)
+	}
+}

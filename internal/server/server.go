@@ -137,9 +137,9 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			SegmentMs: cfg.SegmentAge.Milliseconds(), RetentionMs: cfg.RetentionAge.Milliseconds(),
 			RetentionBytes: cfg.RetentionBytes,
 		},
-		BrokerConfigs: brokerConfigs(cfg),
-		Logger:        lg.With("component", "kafka"),
-		WAL:           s.wal,
+		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
+		Logger: lg.With("component", "kafka"),
+		WAL:    s.wal,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err
