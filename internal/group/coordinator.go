@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -45,12 +46,15 @@ const MaxMetadataBytes = 4096
 
 // Coordinator owns every group and the offsets log.
 type Coordinator struct {
-	opts    Options
-	lg      *slog.Logger
-	offsets *offsetLog
-	groups  sync.Map // string -> *group
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	opts Options
+	// retention is opts.OffsetsRetention, changeable at runtime
+	// (SetOffsetsRetention: the dynamic broker config).
+	retention atomic.Int64
+	lg        *slog.Logger
+	offsets   *offsetLog
+	groups    sync.Map // string -> *group
+	quit      chan struct{}
+	wg        sync.WaitGroup
 	// createMu serialises group creation only (never taken on the
 	// heartbeat path, which finds its group in the sync.Map).
 	createMu sync.Mutex
@@ -93,6 +97,7 @@ func Open(opts Options) (*Coordinator, error) {
 		return nil, errors.New("group: no data dir")
 	}
 	c := &Coordinator{opts: opts, lg: opts.Logger, quit: make(chan struct{})}
+	c.retention.Store(int64(opts.OffsetsRetention))
 	var err error
 	start := time.Now()
 	if c.offsets, err = openOffsetLog(filepath.Join(opts.DataDir, OffsetsDir), opts.CompactBytes, opts.Logger); err != nil {
@@ -476,13 +481,24 @@ func (c *Coordinator) sweepLoop() {
 	}
 }
 
+// OffsetsRetention is the current offsets.retention.minutes.
+func (c *Coordinator) OffsetsRetention() time.Duration { return time.Duration(c.retention.Load()) }
+
+// SetOffsetsRetention changes offsets.retention.minutes at runtime; the next
+// sweep applies it. d <= 0 is ignored.
+func (c *Coordinator) SetOffsetsRetention(d time.Duration) {
+	if d > 0 {
+		c.retention.Store(int64(d))
+	}
+}
+
 // ExpireOffsets deletes the offsets of groups without members whose
 // retention has passed (Kafka's rule: measured from the later of the commit
 // and the moment the group became empty), then removes groups left with
 // neither members nor offsets. It returns the number of offsets expired.
 func (c *Coordinator) ExpireOffsets() int {
 	now := c.opts.Now().UnixMilli()
-	ret := c.opts.OffsetsRetention.Milliseconds()
+	ret := time.Duration(c.retention.Load()).Milliseconds()
 	var changes []change
 	emptied := map[string]bool{}
 	for _, id := range c.offsets.groupsWithOffsets() {

@@ -30,7 +30,10 @@ import (
 
 // SetGroups installs the group coordinator (nil: group APIs answer
 // COORDINATOR_NOT_AVAILABLE).
-func (b *Broker) SetGroups(c *group.Coordinator) { b.groups.Store(c) }
+func (b *Broker) SetGroups(c *group.Coordinator) {
+	b.groups.Store(c)
+	b.applyGroupSettings() // a dynamic offsets.retention.minutes survives restarts
+}
 
 // groupWait is the context a deferred group reply waits under: it ends when
 // the client disconnects, the broker shuts down, or after limit.

@@ -20,11 +20,11 @@ package kafka
 //     as a whole (a dynamic config not listed returns to its static value).
 //     Dynamic keys: auto.create.topics.enable, num.partitions,
 //     message.max.bytes, log.segment.bytes, log.roll.ms, log.retention.ms,
-//     log.retention.bytes (metadata.BrokerConfigDefs; values checked like the
-//     flags). Any other key (offsets.retention.minutes included: it needs a
-//     restart) or a bad value: INVALID_CONFIG naming the key. Persisted in
-//     the metadata log, effective at once (topic defaults, auto-creation,
-//     segment limits of open partitions, next retention pass); see
+//     log.retention.bytes, offsets.retention.minutes (metadata.BrokerConfigDefs;
+//     values checked like the flags). Any other key or a bad value:
+//     INVALID_CONFIG naming the key. Persisted in the metadata log, effective
+//     at once (topic defaults, auto-creation, segment limits of open
+//     partitions, next retention pass, next offsets-expiry sweep); see
 //     broker_configs.go. BROKER_LOGGER and other types: INVALID_REQUEST.
 //
 // Version notes:

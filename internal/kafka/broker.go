@@ -53,6 +53,9 @@ type Options struct {
 	BrokerConfigs []BrokerConfig
 	// MaxRequestBytes bounds a dynamic message.max.bytes (0: no bound).
 	MaxRequestBytes int32
+	// OffsetsRetention is the static offsets.retention.minutes (the group
+	// coordinator's), which a dynamic broker config may override.
+	OffsetsRetention time.Duration
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
 	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).

@@ -62,7 +62,24 @@ func (b *Broker) staticBrokerValues() map[string]string {
 		"log.roll.ms":               i(d.SegmentMs),
 		"log.retention.ms":          i(d.RetentionMs),
 		"log.retention.bytes":       i(d.RetentionBytes),
+		"offsets.retention.minutes": i(int64(b.opts.OffsetsRetention / time.Minute)),
 	}
+}
+
+// applyGroupSettings hands the effective offsets.retention.minutes to the
+// group coordinator (if installed).
+func (b *Broker) applyGroupSettings() {
+	g := b.groups.Load()
+	if g == nil {
+		return
+	}
+	d := b.opts.OffsetsRetention
+	if v, ok := b.settings().dynamic["offsets.retention.minutes"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			d = time.Duration(n) * time.Minute
+		}
+	}
+	g.SetOffsetsRetention(d)
 }
 
 // brokerKeyOfTopicConfig names the broker config a topic config defaults to.
@@ -79,9 +96,6 @@ var brokerKeyOfTopicConfig = map[string]string{
 func checkDynamicBrokerKey(name string) error {
 	if _, ok := metadata.BrokerConfigDef(name); ok {
 		return nil
-	}
-	if name == "offsets.retention.minutes" {
-		return fmt.Errorf("broker config %q needs a restart: set --offsets-retention-minutes", name)
 	}
 	return fmt.Errorf("broker config %q is static (set by flag, CHRONIK_* environment or config file) and cannot be altered at runtime", name)
 }
@@ -123,6 +137,7 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, change func(
 		return kerr.KafkaStorageError.Code, "persisting configs failed: " + err.Error()
 	}
 	b.refreshBrokerSettings()
+	b.applyGroupSettings()
 	for _, ts := range b.topics {
 		segBytes, segAge := b.topicInt(ts.meta, "segment.bytes"), time.Duration(b.topicInt(ts.meta, "segment.ms"))*time.Millisecond
 		for _, p := range ts.parts {

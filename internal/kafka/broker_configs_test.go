@@ -3,6 +3,9 @@ package kafka
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/group"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -86,7 +89,7 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	for _, kv := range [][2]string{
 		{"num.partitions", "0"}, {"num.partitions", "x"}, {"auto.create.topics.enable", "yes"},
 		{"log.segment.bytes", "10"}, {"log.roll.ms", "0"}, {"log.retention.bytes", "-2"},
-		{"message.max.bytes", "63"}, {"log.dirs", "/tmp"}, {"offsets.retention.minutes", "5"}, {"no.such.key", "1"},
+		{"message.max.bytes", "63"}, {"log.dirs", "/tmp"}, {"offsets.retention.minutes", "0"}, {"no.such.key", "1"},
 	} {
 		r := alterBrokerIncr(f, "", kmsg.IncrementalAlterConfigOpSet, kv[0], kv[1], false)
 		wantCode(t, kv[0]+"="+kv[1], r.ErrorCode, kerr.InvalidConfig)
@@ -137,5 +140,34 @@ func TestDynamicBrokerConfigs(t *testing.T) {
 	wantCode(t, "delete", alterBrokerIncr(f, "", kmsg.IncrementalAlterConfigOpDelete, "num.partitions", "", false).ErrorCode, nil)
 	if c := describeBroker(f)["num.partitions"]; *c.Value != "3" || c.Source != kmsg.ConfigSourceDefaultConfig {
 		t.Fatalf("num.partitions after delete: %+v", c)
+	}
+}
+
+// TestDynamicOffsetsRetention: offsets.retention.minutes set at runtime
+// reaches the group coordinator at once and again after a restart.
+func TestDynamicOffsetsRetention(t *testing.T) {
+	dir := t.TempDir()
+	f := openFixture(t, dir, func(o *Options) { o.OffsetsRetention = 7 * 24 * time.Hour })
+	install := func(f *brokerFixture) *group.Coordinator {
+		g, err := group.Open(group.Options{DataDir: f.dir, OffsetsRetention: 7 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		f.b.SetGroups(g)
+		return g
+	}
+	g := install(f)
+	if got := g.OffsetsRetention(); got != 7*24*time.Hour {
+		t.Fatalf("initial retention %v", got)
+	}
+	wantCode(t, "set", alterBrokerIncr(f, "", kmsg.IncrementalAlterConfigOpSet, "offsets.retention.minutes", "5", false).ErrorCode, nil)
+	if got := g.OffsetsRetention(); got != 5*time.Minute {
+		t.Fatalf("retention after the change %v, want 5m", got)
+	}
+	g.Close()
+	f2 := f.reopen(false)
+	if got := install(f2).OffsetsRetention(); got != 5*time.Minute {
+		t.Fatalf("retention after restart %v, want 5m", got)
 	}
 }

@@ -190,6 +190,7 @@ var BrokerConfigDefs = []ConfigDef{
 	{"log.roll.ms", TypeLong, "default segment.ms of topics", longAtLeast(1)},
 	{"log.retention.ms", TypeLong, "default retention.ms of topics (-1 unlimited)", longAtLeast(-1)},
 	{"log.retention.bytes", TypeLong, "default retention.bytes of topics (-1 unlimited)", longAtLeast(-1)},
+	{"offsets.retention.minutes", TypeInt, "committed offsets of groups without members expire after this", intRange(1, 1<<31-1)},
 }
 
 // BrokerConfigDef returns the definition of a dynamic broker config.

@@ -138,8 +138,9 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			RetentionBytes: cfg.RetentionBytes,
 		},
 		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger: lg.With("component", "kafka"),
-		WAL:    s.wal,
+		Logger:           lg.With("component", "kafka"),
+		WAL:              s.wal,
+		OffsetsRetention: cfg.OffsetsRetention,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err
