@@ -71,6 +71,20 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 
 // check validates a request's producer id and epoch against e. Caller holds
 // e.mu.
+// producer locks id's entry and checks pid/epoch against it. On success the
+// caller owns e.mu and must unlock it.
+func (c *Coordinator) producer(id string, pid int64, epoch int16) (*entry, *kerr.Error) {
+	e := c.lookup(id, false)
+	if e == nil {
+		return nil, kerr.InvalidProducerIDMapping
+	}
+	if err := check(e, pid, epoch); err != nil {
+		e.mu.Unlock()
+		return nil, err
+	}
+	return e, nil
+}
+
 func check(e *entry, pid int64, epoch int16) *kerr.Error {
 	switch {
 	case e == nil || e.PID < 0:
@@ -102,14 +116,11 @@ func (c *Coordinator) begin(e *entry) (Entry, *kerr.Error) {
 // AddPartitions enrols partitions in the producer's transaction, starting it
 // if needed.
 func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []TP) *kerr.Error {
-	e := c.lookup(id, false)
-	if e == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer e.mu.Unlock()
-	if err := check(e, pid, epoch); err != nil {
+	e, err := c.producer(id, pid, epoch)
+	if err != nil {
 		return err
 	}
+	defer e.mu.Unlock()
 	next, kerrv := c.begin(e)
 	if kerrv != nil {
 		return kerrv
@@ -132,14 +143,11 @@ func (c *Coordinator) AddPartitions(id string, pid int64, epoch int16, parts []T
 
 // AddGroup enrols a consumer group's offsets in the transaction.
 func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) *kerr.Error {
-	e := c.lookup(id, false)
-	if e == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer e.mu.Unlock()
-	if err := check(e, pid, epoch); err != nil {
+	e, err := c.producer(id, pid, epoch)
+	if err != nil {
 		return err
 	}
+	defer e.mu.Unlock()
 	next, kerrv := c.begin(e)
 	if kerrv != nil {
 		return kerrv
@@ -160,14 +168,11 @@ func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) 
 // visible when the transaction commits and are dropped if it aborts. Staged
 // offsets live in memory until EndTxn writes them with PrepareCommit.
 func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets []Offset) *kerr.Error {
-	e := c.lookup(id, false)
-	if e == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer e.mu.Unlock()
-	if err := check(e, pid, epoch); err != nil {
+	e, err := c.producer(id, pid, epoch)
+	if err != nil {
 		return err
 	}
+	defer e.mu.Unlock()
 	if e.Status != Ongoing || !slices.Contains(e.Groups, group) {
 		return kerr.InvalidTxnState
 	}
@@ -190,14 +195,11 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 // End commits or aborts the producer's transaction. Retrying an End that
 // already completed the same way answers success.
 func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.Error {
-	e := c.lookup(id, false)
-	if e == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer e.mu.Unlock()
-	if err := check(e, pid, epoch); err != nil {
+	e, err := c.producer(id, pid, epoch)
+	if err != nil {
 		return err
 	}
+	defer e.mu.Unlock()
 	switch e.Status {
 	case Ongoing:
 		if err := c.finish(e, commit); err != nil {
@@ -227,17 +229,14 @@ func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.
 // Enrolled reports whether a transactional produce of pid/epoch to tp may be
 // appended: the partition is in the id's ongoing transaction.
 func (c *Coordinator) Enrolled(id string, pid int64, epoch int16, tp TP) *kerr.Error {
-	e := c.lookup(id, false)
-	if e == nil {
-		return kerr.InvalidProducerIDMapping
-	}
-	defer e.mu.Unlock()
-	if err := check(e, pid, epoch); err != nil {
+	e, err := c.producer(id, pid, epoch)
+	if err != nil {
 		if err == kerr.ProducerFenced {
 			return kerr.InvalidProducerEpoch
 		}
 		return err
 	}
+	defer e.mu.Unlock()
 	if e.Status != Ongoing || !slices.Contains(e.Partitions, tp) {
 		return kerr.InvalidTxnState
 	}
@@ -261,9 +260,8 @@ func (c *Coordinator) AbortExpired() int {
 	now := c.opts.Now().UnixMilli()
 	c.mu.Lock()
 	var ids []string
-	for id, e := range c.entries {
+	for id := range c.entries {
 		ids = append(ids, id)
-		_ = e
 	}
 	c.mu.Unlock()
 	n := 0
