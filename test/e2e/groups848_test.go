@@ -43,24 +43,7 @@ func start848Member(t *testing.T, b *Broker, tr *churnTracker, name, group, topi
 		t.Fatal(err)
 	}
 	m.cl = cl
-	go func() {
-		defer close(m.done)
-		for {
-			select {
-			case <-m.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			fs := cl.PollRecords(ctx, 1000)
-			cancel()
-			fs.EachRecord(func(r *kgo.Record) {
-				tr.consumed(r)
-				cl.MarkCommitRecords(r)
-			})
-			cl.AllowRebalance()
-		}
-	}()
+	go m.poll(tr)
 	return m
 }
 

@@ -149,24 +149,7 @@ func startChurnMember(t *testing.T, b *Broker, tr *churnTracker, name, group, to
 		t.Fatal(err)
 	}
 	m.cl = cl
-	go func() {
-		defer close(m.done)
-		for {
-			select {
-			case <-m.stop:
-				return
-			default:
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			fs := cl.PollRecords(ctx, 1000)
-			cancel()
-			fs.EachRecord(func(r *kgo.Record) {
-				tr.consumed(r)
-				cl.MarkCommitRecords(r)
-			})
-			cl.AllowRebalance()
-		}
-	}()
+	go m.poll(tr)
 	return m
 }
 
@@ -566,5 +549,26 @@ func TestGroupsBadInput(t *testing.T) {
 	}
 	if o, _ := adm.FetchOffsets(context.Background(), "standalone"); len(o) != 0 {
 		t.Fatalf("deleted group still has offsets: %+v", o)
+	}
+}
+
+// poll consumes until stop: every record is counted, marked for commit, and
+// rebalances are allowed between polls (the members block them on revoke).
+func (m *churnMember) poll(tr *churnTracker) {
+	defer close(m.done)
+	for {
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := m.cl.PollRecords(ctx, 1000)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) {
+			tr.consumed(r)
+			m.cl.MarkCommitRecords(r)
+		})
+		m.cl.AllowRebalance()
 	}
 }
