@@ -5,14 +5,21 @@ package kafka
 //   - Stages a consumer group's offsets in the producer's transaction
 //     (the group must have been added with AddOffsetsToTxn, else
 //     INVALID_TXN_STATE). They become visible to OffsetFetch when the
-//     transaction commits and are dropped when it aborts. The group's
-//     generation and member (v3+) are not checked.
+//     transaction commits and are dropped when it aborts.
+//   - v3+ (KIP-447) carries the consumer's member id, generation and
+//     instance id; when given they must match the group (UNKNOWN_MEMBER_ID,
+//     ILLEGAL_GENERATION, FENCED_INSTANCE_ID for every partition), so a
+//     consumer fenced by a rebalance cannot commit in a transaction. For
+//     KIP-848 groups the generation is the member epoch.
 //
 // Version notes:
 //   - v0-v4; v4 only adds TRANSACTION_ABORTABLE. v5+ (KIP-890 part 2) and
 //     v6 topic ids are not served.
 
 import (
+	"context"
+
+	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -38,7 +45,10 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 	case r.Group == "":
 		code = kerr.InvalidGroupID.Code
 	default:
-		code = errCode(c.CommitOffsets(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets))
+		code = b.checkTxnMember(r)
+		if code == 0 {
+			code = errCode(c.CommitOffsets(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets))
+		}
 	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
@@ -51,4 +61,20 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// checkTxnMember validates a v3+ TxnOffsetCommit's member and generation
+// with the group coordinator (v0-v2 carry none: nothing to check).
+func (b *Broker) checkTxnMember(r *kmsg.TxnOffsetCommitRequest) int16 {
+	g := b.groups.Load()
+	if r.Version < 3 || g == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), groupReplyTimeout)
+	defer cancel()
+	code, ok := g.CheckTxnCommit(r.Group, group.MemberRef{MemberID: r.MemberID, InstanceID: r.InstanceID}, r.Generation)(ctx)
+	if !ok {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return code
 }

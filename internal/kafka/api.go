@@ -61,7 +61,7 @@ func init() {
 		kmsg.DescribeTopicPartitions.Int16():    {0, 0, immediate(handleDescribeTopicPartitions)},
 
 		// Transactions (issue 6; txn.go).
-		kmsg.AddPartitionsToTxn.Int16(): {0, 3, immediate(handleAddPartitionsToTxn)},
+		kmsg.AddPartitionsToTxn.Int16(): {0, 5, immediate(handleAddPartitionsToTxn)},
 		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
 		kmsg.EndTxn.Int16():             {0, 4, immediate(handleEndTxn)},
 		kmsg.TxnOffsetCommit.Int16():    {0, 4, immediate(handleTxnOffsetCommit)},
