@@ -29,70 +29,59 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// txnTopicParts is one topic's partitions in either request form.
-type txnTopicParts struct {
-	topic string
-	parts []int32
-}
-
 func handleAddPartitionsToTxn(b *Broker, r *kmsg.AddPartitionsToTxnRequest) (*kmsg.AddPartitionsToTxnResponse, error) {
 	resp := r.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-	if r.Version <= 3 {
-		topics := make([]txnTopicParts, 0, len(r.Topics))
+	txns := r.Transactions
+	if r.Version <= 3 { // the client form is one transaction of the batched form
+		rx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+		rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch = r.TransactionalID, r.ProducerID, r.ProducerEpoch
 		for _, rt := range r.Topics {
-			topics = append(topics, txnTopicParts{rt.Topic, rt.Partitions})
+			rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: rt.Topic, Partitions: rt.Partitions})
 		}
-		codes := b.addPartitionsToTxn(r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, topics)
-		for i, rt := range r.Topics {
-			st := kmsg.NewAddPartitionsToTxnResponseTopic()
-			st.Topic = rt.Topic
-			for j, p := range rt.Partitions {
-				sp := kmsg.NewAddPartitionsToTxnResponseTopicPartition()
-				sp.Partition, sp.ErrorCode = p, codes[i][j]
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil
+		txns = []kmsg.AddPartitionsToTxnRequestTransaction{rx}
 	}
-	for _, rx := range r.Transactions {
-		topics := make([]txnTopicParts, 0, len(rx.Topics))
-		for _, rt := range rx.Topics {
-			topics = append(topics, txnTopicParts{rt.Topic, rt.Partitions})
-		}
-		codes := b.addPartitionsToTxn(rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly, topics)
+	for _, rx := range txns {
+		codes := b.addPartitionsToTxn(rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly, rx.Topics)
 		sx := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		sx.TransactionalID = rx.TransactionalID
 		for i, rt := range rx.Topics {
 			st := kmsg.NewAddPartitionsToTxnResponseTransactionTopic()
 			st.Topic = rt.Topic
 			for j, p := range rt.Partitions {
-				sp := kmsg.NewAddPartitionsToTxnResponseTransactionTopicPartition()
-				sp.Partition, sp.ErrorCode = p, codes[i][j]
-				st.Partitions = append(st.Partitions, sp)
+				st.Partitions = append(st.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: codes[i][j]})
 			}
 			sx.Topics = append(sx.Topics, st)
 		}
 		resp.Transactions = append(resp.Transactions, sx)
+	}
+	if r.Version <= 3 {
+		for _, st := range resp.Transactions[0].Topics {
+			rt := kmsg.AddPartitionsToTxnResponseTopic{Topic: st.Topic}
+			for _, sp := range st.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: sp.Partition, ErrorCode: sp.ErrorCode})
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		resp.Transactions = nil
 	}
 	return resp, nil
 }
 
 // addPartitionsToTxn adds (or with verifyOnly, checks) the partitions of one
 // transaction and returns an error code per partition, shaped like topics.
-func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnly bool, topics []txnTopicParts) [][]int16 {
+func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnly bool, topics []kmsg.AddPartitionsToTxnRequestTransactionTopic) [][]int16 {
 	codes := make([][]int16, len(topics))
 	c := b.txns.Load()
 	var parts []txn.TP
 	unknown := false
 	for i, t := range topics {
-		codes[i] = make([]int16, len(t.parts))
-		for j, p := range t.parts {
-			if b.partition(t.topic, p) == nil {
+		codes[i] = make([]int16, len(t.Partitions))
+		for j, p := range t.Partitions {
+			if b.partition(t.Topic, p) == nil {
 				unknown = true
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
 			}
-			parts = append(parts, txn.TP{Topic: t.topic, Partition: p})
+			parts = append(parts, txn.TP{Topic: t.Topic, Partition: p})
 		}
 	}
 	fill := func(code int16) {
@@ -107,9 +96,9 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 		fill(kerr.CoordinatorNotAvailable.Code)
 	case verifyOnly:
 		for i, t := range topics {
-			for j, p := range t.parts {
+			for j, p := range t.Partitions {
 				if codes[i][j] == 0 {
-					codes[i][j] = errCode(c.Verify(id, pid, epoch, txn.TP{Topic: t.topic, Partition: p}))
+					codes[i][j] = errCode(c.Verify(id, pid, epoch, txn.TP{Topic: t.Topic, Partition: p}))
 				}
 			}
 		}
