@@ -22,6 +22,11 @@ var idemCRCTable = crc32.MakeTable(crc32.Castagnoli)
 // idemBatch builds an uncompressed v2 batch of n records for producer
 // pid/epoch starting at sequence seq. Record values are "<tag>-<seq+i>".
 func idemBatch(pid int64, epoch int16, seq int32, n int, tag string) []byte {
+	return idemBatchAttrs(pid, epoch, seq, n, tag, 0)
+}
+
+// idemBatchAttrs is idemBatch with batch attributes (0x10: transactional).
+func idemBatchAttrs(pid int64, epoch int16, seq int32, n int, tag string, attrs int16) []byte {
 	ts := time.Now().UnixMilli()
 	var body []byte
 	for i := 0; i < n; i++ {
@@ -30,7 +35,7 @@ func idemBatch(pid int64, epoch int16, seq int32, n int, tag string) []byte {
 		body = r.AppendTo(body)
 	}
 	rb := kmsg.RecordBatch{
-		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(n - 1),
+		PartitionLeaderEpoch: -1, Magic: 2, Attributes: attrs, LastOffsetDelta: int32(n - 1),
 		FirstTimestamp: ts, MaxTimestamp: ts, ProducerID: pid, ProducerEpoch: epoch,
 		FirstSequence: seq, NumRecords: int32(n), Records: body,
 	}
