@@ -5,8 +5,11 @@ package kafka
 //   - Answers committed offsets (offset, leader epoch, metadata) from
 //     memory; a partition without one answers offset -1, leader epoch -1.
 //     Null topics mean every committed partition of the group.
-//   - require_stable (v7+) is accepted: there are no pending transactional
-//     offsets, so every offset is stable.
+//   - require_stable (v7+): a partition with transactional offsets staged
+//     by a transaction that has not completed (TxnOffsetCommit, KIP-447)
+//     answers UNSTABLE_OFFSET_COMMIT and offset -1, so the consumer retries
+//     instead of starting from the offset that transaction is replacing.
+//     Without require_stable the last committed offset is answered.
 //
 // Version notes:
 //   - v1 is the minimum (KIP-896). v8+ fetch several groups in one request
@@ -17,6 +20,7 @@ import (
 	"sort"
 
 	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,14 +31,30 @@ type fetchedPartition struct {
 	partition int32
 	off       group.Offset
 	found     bool
+	unstable  bool // require_stable and a transaction has offsets pending
 }
 
-func fetchGroupOffsets(c *group.Coordinator, gid string, topics map[string][]int32, order []string, all bool) ([]string, map[string][]fetchedPartition) {
+// code and offset answers of one partition.
+func (fp fetchedPartition) answer() (code int16, off int64, epoch int32, meta *string) {
+	switch {
+	case fp.unstable:
+		return kerr.UnstableOffsetCommit.Code, -1, -1, kmsg.StringPtr("")
+	case fp.found:
+		return 0, fp.off.Offset, fp.off.LeaderEpoch, kmsg.StringPtr(fp.off.Metadata)
+	}
+	return 0, -1, -1, kmsg.StringPtr("")
+}
+
+func (b *Broker) fetchGroupOffsets(c *group.Coordinator, gid string, topics map[string][]int32, order []string, all, stable bool) ([]string, map[string][]fetchedPartition) {
+	var pending map[txn.TP]bool
+	if tc := b.txns.Load(); stable && tc != nil {
+		pending = tc.PendingOffsets(gid)
+	}
 	out := map[string][]fetchedPartition{}
 	if all {
 		offs := c.FetchOffsets(gid, nil)
 		for tp, o := range offs {
-			out[tp.Topic] = append(out[tp.Topic], fetchedPartition{tp.Partition, o, true})
+			out[tp.Topic] = append(out[tp.Topic], fetchedPartition{tp.Partition, o, true, pending[txn.TP(tp)]})
 		}
 		order = order[:0]
 		for t, ps := range out {
@@ -54,7 +74,7 @@ func fetchGroupOffsets(c *group.Coordinator, gid string, topics map[string][]int
 	for _, t := range order {
 		for _, p := range topics[t] {
 			o, ok := offs[group.TP{Topic: t, Partition: p}]
-			out[t] = append(out[t], fetchedPartition{p, o, ok})
+			out[t] = append(out[t], fetchedPartition{p, o, ok, pending[txn.TP{Topic: t, Partition: p}]})
 		}
 	}
 	return order, out
@@ -73,16 +93,14 @@ func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetch
 			order = append(order, t.Topic)
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		order, got := fetchGroupOffsets(c, r.Group, topics, order, r.Topics == nil)
+		order, got := b.fetchGroupOffsets(c, r.Group, topics, order, r.Topics == nil, r.RequireStable)
 		for _, t := range order {
 			st := kmsg.NewOffsetFetchResponseTopic()
 			st.Topic = t
 			for _, fp := range got[t] {
 				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.partition, -1, -1, kmsg.StringPtr("")
-				if fp.found {
-					sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.off.Offset, fp.off.LeaderEpoch, kmsg.StringPtr(fp.off.Metadata)
-				}
+				sp.Partition = fp.partition
+				sp.ErrorCode, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.answer()
 				st.Partitions = append(st.Partitions, sp)
 			}
 			resp.Topics = append(resp.Topics, st)
@@ -102,16 +120,14 @@ func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetch
 			order = append(order, t.Topic)
 			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
 		}
-		order, got := fetchGroupOffsets(c, rg.Group, topics, order, rg.Topics == nil)
+		order, got := b.fetchGroupOffsets(c, rg.Group, topics, order, rg.Topics == nil, r.RequireStable)
 		for _, t := range order {
 			st := kmsg.NewOffsetFetchResponseGroupTopic()
 			st.Topic = t
 			for _, fp := range got[t] {
 				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-				sp.Partition, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.partition, -1, -1, kmsg.StringPtr("")
-				if fp.found {
-					sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.off.Offset, fp.off.LeaderEpoch, kmsg.StringPtr(fp.off.Metadata)
-				}
+				sp.Partition = fp.partition
+				sp.ErrorCode, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.answer()
 				st.Partitions = append(st.Partitions, sp)
 			}
 			sg.Topics = append(sg.Topics, st)

@@ -1,7 +1,11 @@
 package kafka
 
 import (
+	"fmt"
 	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/group"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -71,4 +75,88 @@ func TestAddPartitionsToTxnBatchedForm(t *testing.T) {
 	// After commit nothing is enrolled any more.
 	wantCode(t, "commit", f.endTxn("v", pid, epoch, true), nil)
 	wantCode(t, "verify after commit", f.addTxnV4(4, "v", pid, epoch, true, "t", 0)[0], kerr.InvalidTxnState)
+}
+
+// offsetFetchStable asks for group g's offset of t/0 with require_stable at
+// version v (7: one group; 8+: the groups array).
+func (f *brokerFixture) offsetFetchStable(v int16, g string, stable bool) (int16, int64) {
+	f.t.Helper()
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.RequireStable = stable
+	if v < 8 {
+		req.Group = g
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = "t", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		sp := f.do(req, v).(*kmsg.OffsetFetchResponse).Topics[0].Partitions[0]
+		return sp.ErrorCode, sp.Offset
+	}
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = g
+	rt := kmsg.NewOffsetFetchRequestGroupTopic()
+	rt.Topic, rt.Partitions = "t", []int32{0}
+	rg.Topics = append(rg.Topics, rt)
+	req.Groups = append(req.Groups, rg)
+	sp := f.do(req, v).(*kmsg.OffsetFetchResponse).Groups[0].Topics[0].Partitions[0]
+	return sp.ErrorCode, sp.Offset
+}
+
+// TestOffsetFetchRequireStable: offsets staged by an unfinished transaction
+// make require_stable fetches answer UNSTABLE_OFFSET_COMMIT (KIP-447);
+// other fetches see the last committed offset; the answer is stable again
+// once the transaction commits or aborts.
+func TestOffsetFetchRequireStable(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("t", 1, nil)
+	g, err := group.Open(group.Options{DataDir: f.dir, OffsetsRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	f.b.SetGroups(g)
+	withTxn(t, f)
+	pid, epoch := f.initTxn("s")
+
+	stage := func(off int64) {
+		t.Helper()
+		ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+		ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = "s", pid, epoch, "g"
+		wantCode(t, "AddOffsetsToTxn", f.do(ao, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode, nil)
+		tc := kmsg.NewPtrTxnOffsetCommitRequest()
+		tc.TransactionalID, tc.Group, tc.ProducerID, tc.ProducerEpoch, tc.Generation = "s", "g", pid, epoch, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset = off
+		rt.Partitions = append(rt.Partitions, rp)
+		tc.Topics = append(tc.Topics, rt)
+		wantCode(t, "TxnOffsetCommit", f.do(tc, 3).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode, nil)
+	}
+	check := func(what string, wantStable *kerr.Error, wantOff int64) {
+		t.Helper()
+		for _, v := range []int16{7, 8} {
+			code, off := f.offsetFetchStable(v, "g", true)
+			wantCode(t, fmt.Sprintf("%s: v%d require_stable", what, v), code, wantStable)
+			if wantStable == nil && off != wantOff {
+				t.Fatalf("%s: v%d require_stable offset %d, want %d", what, v, off, wantOff)
+			}
+			code, off = f.offsetFetchStable(v, "g", false)
+			if code != 0 || off != wantOff {
+				t.Fatalf("%s: v%d offset %d (%v), want %d", what, v, off, kerr.ErrorForCode(code), wantOff)
+			}
+			if code, _ := f.offsetFetchStable(v, "other", true); code != 0 {
+				t.Fatalf("%s: another group is unstable: %v", what, kerr.ErrorForCode(code))
+			}
+		}
+	}
+
+	check("nothing staged", nil, -1)
+	stage(5)
+	check("staged", kerr.UnstableOffsetCommit, -1)
+	wantCode(t, "commit", f.endTxn("s", pid, epoch, true), nil)
+	check("committed", nil, 5)
+	stage(9)
+	check("staged again", kerr.UnstableOffsetCommit, 5)
+	wantCode(t, "abort", f.endTxn("s", pid, epoch, false), nil)
+	check("aborted", nil, 5)
 }
