@@ -119,7 +119,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	return wire.Reply{Later: func() kmsg.Response {
 		waitDurable(round, pend, timeout)
 		return resp
-	}}, nil
+	}, Ready: round.Done()}, nil
 }
 
 // waitDurable waits for the round (rounds finish in order, so the last one

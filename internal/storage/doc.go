@@ -74,7 +74,19 @@
 //     the dirty pages, so retrying could claim durability for data that is
 //     gone. A write that finds the disk full (ENOSPC/EDQUOT) is cut back to
 //     the last complete batch and reported as ErrDiskFull; the log stays
-//     usable and appends succeed again once space returns.
+//     usable and appends succeed again once space returns. A buffered
+//     batch (below) reserves its file space (fallocate) when appended, so
+//     a full disk fails that append with ErrDiskFull, never the later write.
+//   - Small batches are buffered (wbuf.go): Append copies them to the
+//     log's write buffer, written to the active segment with one write when
+//     the log is synced, rolled, truncated or closed, when the buffer is
+//     full, or when a reader asks for offsets only in it (so reads see every
+//     appended batch). Unsynced hands the buffered tail to the WAL from
+//     memory; data made durable that way may stay buffered (up to 128 KiB)
+//     and reach the segment file only later: the WAL holds it until a
+//     checkpoint, which Syncs the log first. So DurableOffset may exceed
+//     what the segment files hold; a kill then loses only data that the WAL
+//     replay puts back.
 //   - The log start offset (first readable offset) is at least the first
 //     segment's base and at most the durable offset when it is moved. Reads,
 //     timestamp lookups and truncation below it are refused; a segment only
@@ -122,7 +134,8 @@
 //
 // # Concurrency
 //
-// Append holds the append lock only for the page-cache write. Sync snapshots
+// Append holds the append lock only for copying into the write buffer (or
+// the page-cache write of a large batch). Sync writes the buffer, snapshots
 // the files to flush under that lock and fsyncs without it. Reads hold no
 // append lock: they read the segment list from an atomic snapshot and the
 // index under a per-segment read lock. Deleting segments below the log start

@@ -124,6 +124,10 @@ func openLog(tb testing.TB, dir string, opts Options) *Log {
 func (l *Log) crash() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The write buffer reaches the page cache when the committer syncs the
+	// log; these tests model a kill after that (a kill before it loses
+	// only batches that were never reported durable).
+	_ = l.flushLocked()
 	l.closed.Store(true)
 	for _, s := range *l.segs.Load() {
 		_ = s.f.Close()

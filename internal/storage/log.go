@@ -108,10 +108,23 @@ type Log struct {
 	dirNeedsSync bool       // a segment file was created since the last Sync
 	failed       error      // non-nil once a write or fsync failed
 	lastFullWarn time.Time  // rate-limits the disk-full warning
+	// Write coalescing (wbuf.go): batches appended to the active segment
+	// but not yet written to its file, starting at its published size.
+	wbuf     []byte
+	wbufp    *[]byte // wbuf's pool entry
+	wbufFrom int64   // base offset of the first batch in wbuf
+	// wbuf[:wbufSent] was handed to the committer's WAL by Unsynced;
+	// wbufSentTo is the offset that follows it.
+	wbufSent     int
+	wbufSentTo   int64
+	reserved     int64 // active segment file space reserved (fallocate) up to here
+	reserveChunk int64 // size of the next reservation
+	noReserve    bool  // fallocate unsupported: write every batch through
 
 	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate/deletion
 	start   atomic.Int64               // log start offset: >= first segment base, persisted when moved
 	end     atomic.Int64               // log end offset
+	written atomic.Int64               // offset up to which batches are in the files (< end while wbuf holds some)
 	durable atomic.Int64               // offset up to which data is durable: fsynced here or in a WAL
 	synced  atomic.Int64               // offset up to which the segment files are fsynced (<= durable)
 	// cleanedTo: offset below which the log was compacted (persisted in
@@ -249,7 +262,18 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	seg := l.active
 	SetBaseOffset(batch, base)
 	h.BaseOffset = base
-	pos := seg.size.Load()
+	pos := seg.size.Load() + int64(len(l.wbuf))
+	buffered, err := l.bufferLocked(batch, pos, base, now)
+	if err != nil {
+		return -1, err
+	}
+	if buffered {
+		l.publishLocked(seg, &h, pos, now)
+		return base, nil
+	}
+	if err := l.flushLocked(); err != nil {
+		return -1, err
+	}
 	if _, err := seg.f.WriteAt(batch, pos); err != nil {
 		// Part of the batch may be on disk past size. A full disk is an
 		// operating condition, not corruption: cut the partial bytes off
@@ -269,19 +293,28 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	// Publish the size before the index entry and the end offset, so any
 	// position or offset a reader can learn is backed by complete bytes.
 	seg.size.Store(pos + int64(len(batch)))
+	l.written.Store(h.NextOffset())
+	l.publishLocked(seg, &h, pos, now)
+	return base, nil
+}
+
+// publishLocked records an appended batch at pos in the indexes and moves
+// the log end. A buffered batch's position and offset are published before
+// its bytes are in the file; readers wait for them with flushFor, and the
+// file size they read to (segment.size) never covers unwritten bytes.
+func (l *Log) publishLocked(seg *segment, h *BatchHeader, pos int64, now time.Time) {
 	if seg.created.IsZero() {
 		seg.created = now
 	}
-	seg.track(&h, pos, l.opts.IndexIntervalBytes)
+	seg.track(h, pos, l.opts.IndexIntervalBytes)
 	l.end.Store(h.NextOffset())
-	return base, nil
 }
 
 // maybeRollLocked starts a new segment when the batch would overflow the
 // active one by size, age or 32-bit relative offset.
 func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
 	seg := l.active
-	size := seg.size.Load()
+	size := seg.size.Load() + int64(len(l.wbuf))
 	if size == 0 {
 		return nil
 	}
@@ -289,11 +322,15 @@ func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
 		lastOffset-seg.base <= math.MaxUint32 {
 		return nil
 	}
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
 	next, err := createSegment(l.dir, l.end.Load())
 	if err != nil {
 		// Nothing changed yet, so the log stays usable; the caller retries.
 		return err
 	}
+	l.reserved = 0
 	seg.seal()
 	l.pending = append(l.pending, seg)
 	l.dirNeedsSync = true
@@ -315,6 +352,10 @@ func (l *Log) Sync() (int64, error) {
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	if err := l.usableLocked(); err != nil {
+		l.mu.Unlock()
+		return l.durable.Load(), err
+	}
+	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
 		return l.durable.Load(), err
 	}
@@ -413,13 +454,36 @@ func (l *Log) Unsynced(dst []byte) (data []byte, from, to int64, err error) {
 	// same goroutine, so checking first is enough.
 	l.mu.Lock()
 	err = l.usableLocked()
-	l.mu.Unlock()
 	if err != nil {
+		l.mu.Unlock()
 		return dst, l.durable.Load(), l.durable.Load(), err
 	}
 	from, to = l.durable.Load(), l.end.Load()
 	if from >= to {
+		l.mu.Unlock()
 		return dst, from, from, nil
+	}
+	if tail, ok := l.wbufTailLocked(from); ok {
+		// The whole unsynced tail is still in the write buffer (the
+		// usual case: earlier rounds covered the rest). Take it from
+		// memory. It need not be in the segment file when the caller
+		// marks it durable: the WAL holds it, and readers write the
+		// buffer out first (flushFor).
+		data = append(dst, tail...)
+		l.wbufSent, l.wbufSentTo = len(l.wbuf), to
+		if len(l.wbuf) >= wbufLazyMax {
+			err = l.flushLocked()
+		}
+		l.mu.Unlock()
+		if err != nil {
+			return dst, from, from, err
+		}
+		return data, from, to, nil
+	}
+	err = l.flushLocked()
+	l.mu.Unlock()
+	if err != nil {
+		return dst, from, from, err
 	}
 	data, err = l.Read(from, math.MaxInt32, to, dst)
 	if err != nil {
@@ -457,6 +521,7 @@ func (l *Log) Dirty() bool { return l.end.Load() > l.durable.Load() }
 
 // Size is the total size of the segment .log files in bytes.
 func (l *Log) Size() int64 {
+	_ = l.flushFor(math.MaxInt64) // a failure fails the log, which reports it
 	var n int64
 	for _, s := range *l.segs.Load() {
 		n += s.size.Load()
@@ -476,6 +541,7 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		return nil
 	}
+	_ = l.flushLocked() // a failure is in l.failed
 	l.closed.Store(true)
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 
@@ -27,6 +28,9 @@ func segmentFor(segs []*segment, offset int64) int {
 // unchanged; offsets outside [LogStartOffset, LogEndOffset] return
 // ErrOffsetOutOfRange.
 func (l *Log) Read(offset int64, maxBytes int, upTo int64, dst []byte) ([]byte, error) {
+	if err := l.flushFor(upTo); err != nil {
+		return dst, err
+	}
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
 	if l.closed.Load() {
@@ -95,6 +99,9 @@ func readRange(s *segment, dst []byte, from, to int64) ([]byte, error) {
 // above from, in offset order, and stops at the first error fn returns. fn
 // runs with the log's read lock held: it must not call Truncate or Close.
 func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
+	if err := l.flushFor(math.MaxInt64); err != nil {
+		return err
+	}
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
 	if l.closed.Load() {
@@ -162,6 +169,9 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 // claims a larger max timestamp than any of its records holds is skipped,
 // unless batchFallback asks for its base offset instead.
 func (l *Log) findTimestamp(ts int64, batchFallback bool) (int64, int64, bool, error) {
+	if err := l.flushFor(math.MaxInt64); err != nil {
+		return -1, -1, false, err
+	}
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
 	if l.closed.Load() {

@@ -140,6 +140,7 @@ func (l *Log) recover() error {
 	l.active = active
 	l.segs.Store(&kept)
 	l.end.Store(active.next)
+	l.written.Store(active.next)
 	l.durable.Store(active.next)
 	l.synced.Store(active.next)
 	return nil
@@ -410,6 +411,9 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.usableLocked(); err != nil {
 		return err
 	}
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
 	segs := *l.segs.Load()
 	if offset >= l.end.Load() {
 		return nil
@@ -447,8 +451,10 @@ func (l *Log) Truncate(offset int64) error {
 	kept := slices.Clone(segs[:i+1])
 	l.pending = slices.DeleteFunc(l.pending, func(p *segment) bool { return p.base >= s.base })
 	l.active = s
+	l.reserved = 0
 	l.segs.Store(&kept)
 	l.end.Store(s.next)
+	l.written.Store(s.next)
 	if l.durable.Load() > s.next {
 		l.durable.Store(s.next)
 	}

@@ -30,6 +30,7 @@ type SegmentInfo struct {
 func (l *Log) Segments() []SegmentInfo {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	_ = l.flushLocked() // sizes count every appended batch; a failure fails the log
 	segs := *l.segs.Load()
 	out := make([]SegmentInfo, 0, len(segs))
 	for _, s := range segs {

@@ -1,0 +1,201 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Write coalescing. Small batches are not written to the segment file one
+// pwrite each: appendLocked copies them into the log's write buffer (wbuf),
+// and the buffer is written with one pwrite when the log is synced (the group
+// committer's round: Sync or Unsynced), before a roll, when it fills, or when
+// a reader asks for data that is still only in it. With many small produce
+// requests that turns one pwrite per batch into one per partition per round,
+// and lets the committer's WAL round take the round's bytes from memory
+// instead of reading them back from the file (Unsynced).
+//
+// Durability is unchanged: data is reported durable only by Sync (which
+// writes the buffer, then fsyncs) or MarkDurable after the committer's WAL
+// fdatasync covered it. Data made durable through the WAL may stay in the
+// buffer (up to wbufLazyMax) rather than be written to the segment file each
+// round: the WAL holds it until a checkpoint, which Syncs (writes, fsyncs)
+// the log first, and replay restores it after a crash.
+//
+// Readers never see less than before: every read path first writes the
+// buffer if it asks for offsets beyond what is in the file (flushFor). A
+// fetch reading up to the high watermark does so when the high watermark
+// is ahead of the file, so consumers pay the write, producers alone do not.
+//
+// A full disk: a buffered batch's space is reserved in the file at append
+// time (fallocate, KEEP_SIZE), so a full disk still fails the append itself,
+// cleanly, with ErrDiskFull, and never the later write of an accepted batch.
+// Where fallocate is not supported the log writes every batch through.
+
+const (
+	// coalesceMaxBatch: batches at least this big are written at once
+	// (after the buffer): copying them gains nothing.
+	coalesceMaxBatch = 64 << 10
+	// wbufMax: the buffer is written out before it would exceed this.
+	wbufMax = 1 << 20
+	// File space is reserved minReserve at a time at first, twice as much
+	// at each reservation after that up to maxReserve: a busy partition
+	// makes one fallocate call per MiB, while a quiet log (or one of
+	// thousands of partitions) holds little space beyond its end.
+	minReserve = 64 << 10
+	maxReserve = 1 << 20
+	// wbufLazyMax: data durable through the WAL stays in the buffer until
+	// it holds this much (or a reader, Sync, roll or Close writes it).
+	wbufLazyMax = 128 << 10
+	// keepWbuf: buffers up to this capacity go back to the pool.
+	keepWbuf = wbufMax
+)
+
+var wbufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// bufferLocked copies batch (at logical position pos of the active segment,
+// base offset base) into the write buffer. ok=false means the batch must be
+// written through instead (coalescing unavailable or not worth it).
+func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok bool, err error) {
+	if l.noReserve || len(batch) >= coalesceMaxBatch {
+		return false, nil
+	}
+	if len(l.wbuf)+len(batch) > wbufMax {
+		if err := l.flushLocked(); err != nil {
+			return false, err
+		}
+	}
+	if err := l.reserveLocked(pos + int64(len(batch))); err != nil {
+		if l.noReserve {
+			return false, nil
+		}
+		return false, l.diskFullLocked(err, len(batch), now)
+	}
+	if l.wbuf == nil {
+		l.wbufp = wbufPool.Get().(*[]byte)
+		l.wbuf = (*l.wbufp)[:0]
+	}
+	if len(l.wbuf) == 0 {
+		l.wbufFrom = base
+	}
+	if n := len(l.wbuf) + len(batch); n > cap(l.wbuf) {
+		// Grow by doubling, never past wbufMax (append's smaller steps
+		// for big slices would copy the buffer many times and end
+		// above keepWbuf, so it would not be reused).
+		grown := make([]byte, len(l.wbuf), min(max(2*cap(l.wbuf), n), wbufMax))
+		copy(grown, l.wbuf)
+		l.wbuf = grown
+	}
+	l.wbuf = append(l.wbuf, batch...)
+	return true, nil
+}
+
+// reserveLocked makes sure the active segment file has space allocated up to
+// position need. It sets noReserve (and returns an error) when the
+// filesystem cannot reserve space.
+func (l *Log) reserveLocked(need int64) error {
+	if need <= l.reserved {
+		return nil
+	}
+	seg := l.active
+	from := max(l.reserved, seg.size.Load())
+	chunk := max(l.reserveChunk, minReserve)
+	upTo := max(need, min(from+chunk, l.opts.SegmentBytes))
+	err := fallocKeepSize(seg.f.Fd(), from, upTo-from)
+	if isNoSpace(err) && upTo > need {
+		// Not a whole chunk left: take just what this batch needs.
+		upTo = need
+		err = fallocKeepSize(seg.f.Fd(), from, upTo-from)
+	}
+	if err != nil {
+		if !isNoSpace(err) {
+			l.noReserve = true
+			l.logger.Info("storage: cannot reserve file space (fallocate); writing every batch through", "err", err)
+		}
+		return err
+	}
+	l.reserved = upTo
+	l.reserveChunk = min(2*chunk, maxReserve)
+	return nil
+}
+
+func fallocKeepSize(fd uintptr, off, n int64) error {
+	const keepSize = 0x1 // FALLOC_FL_KEEP_SIZE
+	for {
+		err := syscall.Fallocate(int(fd), keepSize, off, n)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// diskFullLocked turns a no-space error into ErrDiskFull, warning at most
+// every 10 s (clients can trigger this in a loop).
+func (l *Log) diskFullLocked(err error, n int, now time.Time) error {
+	if now.Sub(l.lastFullWarn) > 10*time.Second {
+		l.lastFullWarn = now
+		l.logger.Warn("storage: disk full, appends rejected until space returns", "path", l.active.f.Name(), "bytes", n)
+	}
+	return fmt.Errorf("%w: %s: %v", ErrDiskFull, l.active.f.Name(), err)
+}
+
+// flushLocked writes the buffer to the active segment and publishes its
+// size. A failed write fails the log: the batches in it were accepted (their
+// offsets assigned) and cannot be taken back.
+func (l *Log) flushLocked() error {
+	if len(l.wbuf) == 0 {
+		return nil
+	}
+	if l.failed != nil {
+		return l.failed
+	}
+	seg := l.active
+	pos := seg.size.Load()
+	if _, err := seg.f.WriteAt(l.wbuf, pos); err != nil {
+		return l.failLocked("write", seg.f.Name(), err)
+	}
+	seg.size.Store(pos + int64(len(l.wbuf)))
+	l.written.Store(l.end.Load())
+	l.wbufSent = 0
+	if cap(l.wbuf) <= keepWbuf {
+		*l.wbufp = l.wbuf[:0]
+		wbufPool.Put(l.wbufp)
+	}
+	l.wbuf, l.wbufp = nil, nil
+	return nil
+}
+
+// wbufTailLocked returns the buffered bytes from offset from to the log end,
+// if from is where the buffer, or its part not yet handed to the WAL, starts.
+func (l *Log) wbufTailLocked(from int64) ([]byte, bool) {
+	switch {
+	case len(l.wbuf) == 0:
+		return nil, false
+	case from == l.wbufFrom:
+		return l.wbuf, true
+	case l.wbufSent > 0 && from == l.wbufSentTo && l.wbufSent < len(l.wbuf):
+		return l.wbuf[l.wbufSent:], true
+	}
+	return nil, false
+}
+
+// flushFor writes the buffer if offsets below upTo are only in it. Readers
+// call it before reading, so they see every appended batch.
+func (l *Log) flushFor(upTo int64) error {
+	w := l.written.Load()
+	if upTo <= w || w >= l.end.Load() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Load() {
+		return nil
+	}
+	return l.flushLocked()
+}
