@@ -41,14 +41,9 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	next := clone(e.Entry)
 	next.TimeoutMs = timeoutMs
 	next.TimedOut = false
-	if next.PID < 0 || next.Epoch >= maxEpoch {
-		npid, err := c.opts.Markers.AllocatePID()
-		if err != nil {
-			return -1, -1, c.storageErr(id, err)
-		}
-		next.PID, next.Epoch = npid, 0
-	} else {
-		next.Epoch++
+	next.Prev = nil
+	if err := c.bump(&next, e.Status == Ongoing); err != nil {
+		return -1, -1, c.storageErr(id, err)
 	}
 	if e.Status == Ongoing {
 		// Abort with the new epoch: the partitions fence the old one.
