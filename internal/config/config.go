@@ -45,6 +45,8 @@ type Config struct {
 	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
 
 	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
+	// transactional.id.expiration.ms: idle transactional ids are forgotten.
+	TransactionalIDExpiration time.Duration
 	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
 	// group.consumer.heartbeat.interval.ms.
 	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
@@ -74,6 +76,7 @@ func Default() Config {
 		ShutdownTimeout:                30 * time.Second,
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
+		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
@@ -158,6 +161,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")
+	}
+	if c.TransactionalIDExpiration < time.Millisecond {
+		bad("transactional-id-expiration-ms", "must be at least 1ms")
 	}
 	if c.RetentionCheck < time.Millisecond {
 		bad("log-retention-check-interval-ms", "must be at least 1ms")

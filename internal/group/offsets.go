@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -103,34 +102,8 @@ func openOffsetLog(dir string, compactBytes int64, lg *slog.Logger) (*offsetLog,
 
 // finishCompaction completes or discards a compaction cut by a crash.
 func finishCompaction(dir string) error {
-	tmp, old := dir+".compact", dir+".old"
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if _, err := os.Stat(tmp); err == nil {
-			if err := os.Rename(tmp, dir); err != nil {
-				return fmt.Errorf("group: finish offsets compaction: %w", err)
-			}
-			if err := syncDir(filepath.Dir(dir)); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.RemoveAll(tmp); err != nil {
-		return fmt.Errorf("group: remove %s: %w", tmp, err)
-	}
-	if err := os.RemoveAll(old); err != nil {
-		return fmt.Errorf("group: remove %s: %w", old, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("group: open dir %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("group: fsync dir %s: %w", dir, err)
+	if err := storage.FinishSwap(dir); err != nil {
+		return fmt.Errorf("group: finish offsets compaction: %w", err)
 	}
 	return nil
 }
@@ -345,7 +318,7 @@ func (o *offsetLog) compact() error {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	tmp, old := o.dir+".compact", o.dir+".old"
+	tmp := o.dir + storage.CompactSuffix
 	if err := os.RemoveAll(tmp); err != nil {
 		return err
 	}
@@ -398,17 +371,8 @@ func (o *offsetLog) compact() error {
 		return fmt.Errorf("group: close offsets log: %w", err)
 	}
 	o.log = nil
-	if err := os.Rename(o.dir, old); err != nil {
+	if err := storage.SwapCompacted(o.dir, nil); err != nil {
 		return fmt.Errorf("group: swap offsets log: %w", err)
-	}
-	if err := os.Rename(tmp, o.dir); err != nil {
-		return fmt.Errorf("group: swap offsets log: %w", err)
-	}
-	if err := syncDir(filepath.Dir(o.dir)); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(old); err != nil {
-		o.lg.Warn("could not remove old offsets log", "dir", old, "err", err)
 	}
 	l, err := storage.Open(o.dir, storage.Options{SegmentBytes: 64 << 20, Logger: o.lg})
 	if err != nil {

@@ -65,6 +65,10 @@ func init() {
 		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
 		kmsg.EndTxn.Int16():             {0, 5, immediate(handleEndTxn)},
 		kmsg.TxnOffsetCommit.Int16():    {0, 5, immediate(handleTxnOffsetCommit)},
+		// Transaction admin (KIP-664, KIP-994).
+		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
+		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},
+		kmsg.ListTransactions.Int16():     {0, 1, immediate(handleListTransactions)},
 	}
 }
 

@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +58,10 @@ type seqBatch struct {
 type producerState struct {
 	Epoch   int16      `json:"e"`
 	Batches []seqBatch `json:"batches"` // oldest first, at most producerWindow
+	// For DescribeProducers: the max timestamp of the producer's last batch
+	// or marker, and whether a transaction marker was written for it.
+	LastTs int64 `json:"ts,omitempty"`
+	Marker bool  `json:"m,omitempty"`
 }
 
 type partitionMeta struct {
@@ -164,6 +170,7 @@ func (p *partition) loadProducers() error {
 			markers = append(markers, h)
 		default:
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset)
+			p.producers[h.ProducerID].LastTs = h.MaxTimestamp
 			if h.IsTransactional() {
 				markers = append(markers, h)
 			}
@@ -199,6 +206,7 @@ func (p *partition) replayTxns(hs []storage.BatchHeader) error {
 			return fmt.Errorf("kafka: marker at %d: %w", h.BaseOffset, err)
 		}
 		p.applyMarker(h.ProducerID, h.ProducerEpoch, commit, h.BaseOffset)
+		p.noteMarker(h.ProducerID, h.MaxTimestamp)
 	}
 	return nil
 }
@@ -226,6 +234,51 @@ func (p *partition) recordBatch(pid int64, epoch int16, first, last int32, base 
 		st.Batches = st.Batches[:producerWindow-1]
 	}
 	st.Batches = append(st.Batches, seqBatch{FirstSeq: first, LastSeq: last, Base: base})
+}
+
+// noteMarker records a transaction marker of pid written at ts (after
+// applyMarker). Caller holds p.mu.
+func (p *partition) noteMarker(pid int64, ts int64) {
+	if st := p.producers[pid]; st != nil {
+		st.LastTs, st.Marker = ts, true
+	}
+}
+
+// producerInfo is one producer's state as DescribeProducers shows it.
+type producerInfo struct {
+	PID      int64
+	Epoch    int16
+	LastSeq  int32 // -1: no batch in this epoch yet
+	LastTs   int64 // -1: unknown
+	CoordEp  int32 // -1 until a transaction marker was written
+	TxnStart int64 // first offset of its open transaction, -1 if none
+}
+
+// activeProducers returns the producers this partition keeps state for
+// (every idempotent or transactional producer that wrote to it), sorted by
+// producer id.
+func (p *partition) activeProducers() []producerInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]producerInfo, 0, len(p.producers))
+	for pid, st := range p.producers {
+		pi := producerInfo{PID: pid, Epoch: st.Epoch, LastSeq: -1, LastTs: -1, CoordEp: -1, TxnStart: -1}
+		if n := len(st.Batches); n > 0 {
+			pi.LastSeq = st.Batches[n-1].LastSeq
+		}
+		if st.LastTs > 0 {
+			pi.LastTs = st.LastTs
+		}
+		if st.Marker {
+			pi.CoordEp = 0 // a single node's coordinator epoch (markers carry 0)
+		}
+		if first, ok := p.ongoing[pid]; ok {
+			pi.TxnStart = first
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b producerInfo) int { return cmp.Compare(a.PID, b.PID) })
+	return out
 }
 
 // checkSequence applies Kafka's idempotence rules to a batch about to be
@@ -333,6 +386,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		p.noteTxnBatch(h, base)
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
+			p.producers[h.ProducerID].LastTs = h.MaxTimestamp
 		}
 	}
 	return res

@@ -130,6 +130,7 @@ func (p *partition) appendMarker(pid int64, epoch int16, commit bool) (int64, in
 		return 0, 0, err
 	}
 	p.applyMarker(pid, epoch, commit, off)
+	p.noteMarker(pid, time.Now().UnixMilli()) // partition.go (DescribeProducers)
 	return off, int64(len(raw)), nil
 }
 

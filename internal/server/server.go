@@ -162,6 +162,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	// After the committer runs: recovery may write transaction markers.
 	if s.txn, err = txn.Open(txn.Options{
 		DataDir: cfg.DataDir, Logger: lg.With("component", "txn"), Markers: s.broker.TxnMarkers(),
+		IDExpiration: cfg.TransactionalIDExpiration,
 	}); err != nil {
 		s.cancel()
 		<-s.commitEnd

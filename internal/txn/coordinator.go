@@ -54,6 +54,8 @@ type Entry struct {
 	Partitions []TP                `json:"partitions,omitempty"`
 	Groups     []string            `json:"groups,omitempty"`
 	Offsets    map[string][]Offset `json:"offsets,omitempty"` // group -> pending offsets (written with Prepare*)
+	// UpdateMs is the time of the last transition (id expiry, compact.go).
+	UpdateMs int64 `json:"update_ms,omitempty"`
 	// Marker is the producer id and epoch a Prepare* transaction's markers
 	// carry when they are not PID/Epoch: the epoch ran out at the bump and
 	// a new producer id was issued, so the old id's open transactions are
@@ -93,6 +95,18 @@ type Options struct {
 	// (0: 1 s; negative: never, for tests that call AbortExpired).
 	CheckEvery time.Duration
 	Now        func() time.Time
+	// CompactBytes: compact the state log when it grows past this size
+	// (0: 16 MiB; compact.go).
+	CompactBytes int64
+	// IDExpiration is transactional.id.expiration.ms: an id idle (Empty or
+	// Complete*) this long is forgotten (0: 7 days; compact.go).
+	IDExpiration time.Duration
+	// ExpireEvery is how often idle ids are looked for (0: 1 minute;
+	// negative: never, for tests that call ExpireIDs).
+	ExpireEvery time.Duration
+	// swapHook, if set (tests), runs at each compaction step; it panics to
+	// simulate a crash there.
+	swapHook func(step string)
 }
 
 // Coordinator is the transaction coordinator.
@@ -104,10 +118,16 @@ type Coordinator struct {
 	entries map[string]*entry
 
 	logMu sync.Mutex
-	log   *storage.Log
+	log   *storage.Log // nil after a failed compaction could not reopen it
+	// latest holds the value of each id's last record in the log (what a
+	// compaction keeps); compactAt is the log size that triggers one.
+	// Both under logMu (compact.go).
+	latest    map[string][]byte
+	compactAt int64
 
-	stop chan struct{}
-	done chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	hkDone chan struct{} // the expiry loop (compact.go) ended
 }
 
 type entry struct {
@@ -133,11 +153,16 @@ func Open(opts Options) (*Coordinator, error) {
 	if opts.Markers == nil {
 		return nil, errors.New("txn: Options.Markers is required")
 	}
-	l, err := storage.Open(filepath.Join(opts.DataDir, "__transaction_state"), storage.Options{SegmentBytes: 64 << 20, Logger: opts.Logger})
+	dir := filepath.Join(opts.DataDir, StateDir)
+	if err := storage.FinishSwap(dir); err != nil { // compact.go
+		return nil, fmt.Errorf("txn: %w", err)
+	}
+	l, err := storage.Open(dir, storage.Options{SegmentBytes: 64 << 20, Logger: opts.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("txn: open state log: %w", err)
 	}
-	c := &Coordinator{opts: opts, lg: opts.Logger, entries: map[string]*entry{}, log: l, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Coordinator{opts: opts, lg: opts.Logger, entries: map[string]*entry{}, log: l, stop: make(chan struct{}), done: make(chan struct{}),
+		latest: map[string][]byte{}, hkDone: make(chan struct{})}
 	if err := c.replay(); err != nil {
 		l.Close()
 		return nil, err
@@ -153,6 +178,7 @@ func Open(opts Options) (*Coordinator, error) {
 	} else {
 		close(c.done)
 	}
+	c.startHousekeeping() // compact.go
 	return c, nil
 }
 
@@ -172,11 +198,17 @@ func (c *Coordinator) replay() error {
 			h, _ := storage.ParseBatchHeader(b)
 			off = h.NextOffset()
 			return storage.DecodeRecords(b, nil, func(r *kmsg.Record) error {
+				if r.Value == nil { // an expired id (compact.go)
+					delete(c.entries, string(r.Key))
+					delete(c.latest, string(r.Key))
+					return nil
+				}
 				var e Entry
 				if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" {
 					return fmt.Errorf("txn: bad record at offset %d: %v", h.BaseOffset+int64(r.OffsetDelta), err)
 				}
 				c.entries[e.ID] = &entry{Entry: e}
+				c.latest[e.ID] = slices.Clone(r.Value)
 				return nil
 			})
 		})
@@ -208,8 +240,12 @@ func (c *Coordinator) Close() error {
 		close(c.stop)
 	}
 	<-c.done
+	<-c.hkDone
 	c.logMu.Lock()
 	defer c.logMu.Unlock()
+	if c.log == nil {
+		return nil
+	}
 	return c.log.Close()
 }
 
@@ -227,12 +263,17 @@ func (c *Coordinator) persist(e *Entry) error {
 		return ErrClosed
 	default:
 	}
+	if c.log == nil {
+		return errNoLog
+	}
 	if _, err := c.log.Append(batch); err != nil {
 		return fmt.Errorf("txn: append: %w", err)
 	}
+	c.latest[e.ID] = v
 	if _, err := c.log.Sync(); err != nil {
 		return fmt.Errorf("txn: sync: %w", err)
 	}
+	c.maybeCompactLocked() // compact.go
 	return nil
 }
 
@@ -247,6 +288,10 @@ func (c *Coordinator) lookup(id string, create bool) *entry {
 	c.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
+		if e.Status == Dead { // expired while we waited (compact.go)
+			e.mu.Unlock()
+			return c.lookup(id, create)
+		}
 	}
 	return e
 }
@@ -254,6 +299,7 @@ func (c *Coordinator) lookup(id string, create bool) *entry {
 // update persists next as e's state and adopts it on success. Caller holds
 // e.mu.
 func (c *Coordinator) update(e *entry, next Entry) error {
+	next.UpdateMs = c.opts.Now().UnixMilli()
 	if err := c.persist(&next); err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@
 // <data-dir>/__transaction_state/ is a storage.Log of uncompressed batches,
 // one record per transition whose value is the JSON of the transactional
 // id's whole state (record type Entry); replay keeps the last record per id.
-// The log is not compacted yet: it grows by a few hundred bytes per
-// transaction.
+// A record with a null value (a tombstone) makes replay forget the id: it
+// expired (transactional.id.expiration.ms). The log is compacted to the last
+// record per id when it grows past a threshold; see compact.go.
 //
 // # Concurrency
 //

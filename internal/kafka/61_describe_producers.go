@@ -1,0 +1,53 @@
+package kafka
+
+// Behavior:
+//
+//   - For every requested partition, the idempotent and transactional
+//     producers the partition keeps state for (KIP-664): producer id, the
+//     current epoch, the last sequence written in that epoch (-1 if none yet,
+//     e.g. right after a transaction marker bumped the epoch), the max
+//     timestamp of its last batch or marker, the coordinator epoch (0 once a
+//     transaction marker was written for it, -1 before: a single node's
+//     coordinator epoch is always 0) and the first offset of its open
+//     transaction (-1 if none). Producers are listed by producer id.
+//   - Producer state is never expired (Kafka drops producers idle for
+//     producer.id.expiration.ms), so every producer that ever wrote to the
+//     partition is listed.
+//   - An unknown topic or partition answers UNKNOWN_TOPIC_OR_PARTITION for
+//     that partition only.
+//
+// Version notes:
+//   - v0 only (the only version).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func handleDescribeProducers(b *Broker, r *kmsg.DescribeProducersRequest) (*kmsg.DescribeProducersResponse, error) {
+	resp := r.ResponseKind().(*kmsg.DescribeProducersResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewDescribeProducersResponseTopic()
+		st.Topic = rt.Topic
+		for _, idx := range rt.Partitions {
+			sp := kmsg.NewDescribeProducersResponseTopicPartition()
+			sp.Partition = idx
+			p := b.partition(rt.Topic, idx)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
+			for _, pi := range p.activeProducers() {
+				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
+				ap.ProducerID, ap.ProducerEpoch = pi.PID, int32(pi.Epoch)
+				ap.LastSequence, ap.LastTimestamp = pi.LastSeq, pi.LastTs
+				ap.CoordinatorEpoch, ap.CurrentTxnStartOffset = pi.CoordEp, pi.TxnStart
+				sp.ActiveProducers = append(sp.ActiveProducers, ap)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
