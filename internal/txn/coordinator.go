@@ -224,7 +224,11 @@ func (c *Coordinator) recoverEntry(e *entry) error {
 	switch e.Status {
 	case Ongoing:
 		c.lg.Info("aborting transaction left ongoing by a restart", "transactional_id", e.ID)
-		return c.finish(e, false)
+		// Its staged offsets were only in memory. The epoch is bumped
+		// (abortFencing): the producer may have lived through the
+		// restart and must not carry on as if its transaction were
+		// still open.
+		return c.abortFencing(e)
 	case PrepareCommit, PrepareAbort:
 		c.lg.Info("completing transaction interrupted by a restart", "transactional_id", e.ID, "status", e.Status)
 		return c.complete(e)

@@ -173,10 +173,11 @@ func TestRecoveryAbortsOngoing(t *testing.T) {
 	if len(m2.markers) != 1 || m2.markers[0].commit {
 		t.Fatalf("markers on reopen %+v", m2.markers)
 	}
-	// A new InitProducerId keeps the producer id and bumps the epoch.
+	// The abort bumped the epoch (the producer is fenced); a new
+	// InitProducerId keeps the producer id and bumps it again.
 	pid2, epoch2, e := c2.InitProducerID("a", 60000, -1, -1)
 	wantErr(t, "init", e, nil)
-	if pid2 != pid || epoch2 != epoch+1 {
+	if pid2 != pid || epoch2 != epoch+2 {
 		t.Fatalf("after reopen pid %d epoch %d", pid2, epoch2)
 	}
 }

@@ -12,8 +12,10 @@
 // before any marker: a broker that crashes between Prepare* and Complete*
 // finishes the transaction (writes the markers and group offsets again,
 // which is idempotent for readers) when it reopens. A transaction that was
-// Ongoing at a crash is aborted on reopen: its TxnOffsetCommit offsets were
-// only in memory.
+// Ongoing at a crash is aborted on reopen (its TxnOffsetCommit offsets were
+// only in memory) with the epoch bumped, as a timeout does, so a producer
+// that lived through the restart is fenced rather than carrying on into a
+// new transaction and committing the rest of the aborted one.
 //
 // # On-disk format
 //

@@ -266,16 +266,7 @@ func (c *Coordinator) AbortExpired() int {
 			continue
 		}
 		if e.Status == Ongoing && now-e.StartMs > int64(e.TimeoutMs) && e.Epoch < maxEpoch {
-			next := clone(e.Entry)
-			next.TimedOut = true
-			next.Epoch++
-			next.Status = PrepareAbort
-			next.Offsets = nil
-			err := c.update(e, next)
-			if err == nil {
-				err = c.complete(e)
-			}
-			if err != nil {
+			if err := c.abortFencing(e); err != nil {
 				c.storageErr(id, err)
 			} else {
 				c.lg.Info("aborted timed-out transaction", "transactional_id", id)
@@ -285,6 +276,28 @@ func (c *Coordinator) AbortExpired() int {
 		e.mu.Unlock()
 	}
 	return n
+}
+
+// abortFencing aborts e's ongoing transaction on the broker's own initiative
+// (a timeout, or a restart that found it open) with the epoch bumped, as
+// Kafka does for timeouts: the markers of the new epoch fence the producer
+// at every partition, and its later requests with the old epoch fail
+// instead of starting a new transaction that it would take for the rest of
+// the aborted one (and commit: the records it sent before the abort lost,
+// the rest committed). TimedOut lets it re-initialise with the old epoch
+// (KIP-588). At the last epoch the abort keeps it. Caller holds e.mu.
+func (c *Coordinator) abortFencing(e *entry) error {
+	next := clone(e.Entry)
+	if next.Epoch < maxEpoch {
+		next.TimedOut = true
+		next.Epoch++
+	}
+	next.Status = PrepareAbort
+	next.Offsets = nil
+	if err := c.update(e, next); err != nil {
+		return err
+	}
+	return c.complete(e)
 }
 
 func (c *Coordinator) timeoutLoop() {

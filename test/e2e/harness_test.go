@@ -1,6 +1,7 @@
 // Package e2e drives the real chronik-server binary with real Kafka clients
 // (franz-go, kcat/librdkafka, Python confluent_kafka). TestMain builds the
-// binary once; StartBroker runs it on free loopback ports in a temp dir.
+// binary once (with -race when CHRONIK_E2E_RACE is set); StartBroker runs it
+// on free loopback ports in a temp dir.
 package e2e
 
 import (
@@ -31,7 +32,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "chronik-server")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/chronik-server")
+	args := []string{"build", "-o", binary}
+	if os.Getenv("CHRONIK_E2E_RACE") != "" { // the broker under the race detector
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, "../../cmd/chronik-server")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building chronik-server:", err)
