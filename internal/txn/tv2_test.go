@@ -2,7 +2,9 @@ package txn
 
 import (
 	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -116,4 +118,35 @@ func TestEndV2FailedMarkersRecover(t *testing.T) {
 	if st, _ := c.State("a"); st.Status != CompleteCommit {
 		t.Fatalf("state %s", st.Status)
 	}
+}
+
+// TestTimeoutAtLastEpoch: a transaction timing out at the last epoch is
+// still aborted and its producer fenced: the bump issues a new producer id
+// and the markers close the old one's transaction at epoch 32767.
+func TestTimeoutAtLastEpoch(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	m := &fakeMarkers{}
+	c := open(t, t.TempDir(), m, clock)
+	defer c.Close()
+	pid, _, _ := c.InitProducerID("a", 1000, -1, -1)
+	st := c.lookup("a", false)
+	st.Epoch = maxEpoch
+	st.mu.Unlock()
+	wantErr(t, "add", c.AddPartitions("a", pid, maxEpoch, []TP{{"t", 0}}), nil)
+	mu.Lock()
+	now = now.Add(2 * time.Second)
+	mu.Unlock()
+	if n := c.AbortExpired(); n != 1 {
+		t.Fatalf("aborted %d at the last epoch", n)
+	}
+	if len(m.markers) != 1 || m.markers[0].commit || m.markers[0].pid != pid || m.markers[0].epoch != maxEpoch+1 {
+		t.Fatalf("markers %+v, want one ABORT for the old id at epoch %d", m.markers, maxEpoch+1)
+	}
+	got, _ := c.State("a")
+	if got.PID == pid || got.Epoch != 0 || got.Status != CompleteAbort || got.Marker != nil {
+		t.Fatalf("state after the abort %+v", got)
+	}
+	wantErr(t, "old producer", c.AddPartitions("a", pid, maxEpoch, []TP{{"t", 0}}), kerr.InvalidProducerIDMapping)
 }
