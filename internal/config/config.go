@@ -50,6 +50,8 @@ type Config struct {
 	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
 	// group.consumer.heartbeat.interval.ms.
 	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
+	// TransactionVersion is the transaction.version feature level (1 or 2).
+	TransactionVersion int
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -77,6 +79,7 @@ func Default() Config {
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
+		TransactionVersion:             2,
 	}
 }
 
@@ -152,6 +155,9 @@ func (c *Config) Validate() error {
 	if c.ConsumerGroupHeartbeatInterval < 100*time.Millisecond || c.ConsumerGroupSessionTimeout <= c.ConsumerGroupHeartbeatInterval {
 		bad("group-consumer-heartbeat-interval-ms", "%v must be at least 100ms and below group-consumer-session-timeout-ms (%v)",
 			c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupSessionTimeout)
+	}
+	if c.TransactionVersion < 1 || c.TransactionVersion > 2 {
+		bad("transaction-version", "%d is not 1 or 2", c.TransactionVersion)
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")

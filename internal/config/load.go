@@ -188,6 +188,9 @@ var settings = func() []setting {
 	add([]string{"group-consumer-session-timeout-ms"}, []string{"CHRONIK_GROUP_CONSUMER_SESSION_TIMEOUT_MS"}, "KIP-848 consumer groups: a member silent this long is removed (ms or duration)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ConsumerGroupHeartbeatInterval })
 	add([]string{"group-consumer-heartbeat-interval-ms"}, []string{"CHRONIK_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS"}, "KIP-848 consumer groups: heartbeat interval told to members (ms or duration)", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.TransactionVersion })
+	add([]string{"transaction-version"}, []string{"CHRONIK_TRANSACTION_VERSION"},
+		"transaction.version feature: 2 (KIP-890 part 2: epoch bump per transaction, produce enrols its partition) or 1 (the older protocol for every client)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.GroupCommitWAL })
 	addBool([]string{"group-commit-wal"}, []string{"CHRONIK_GROUP_COMMIT_WAL"}, "make small fsync rounds spread over several partitions durable with one write-ahead-log fdatasync", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })

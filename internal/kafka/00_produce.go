@@ -103,7 +103,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			case p == nil:
 				sp.ErrorCode = missing
 			default:
-				if end, rd := b.producePartition(p, ts.meta, r.TransactionID, rp.Records, now, sp); rd != nil {
+				if end, rd := b.producePartition(p, ts.meta, txnProducer{r.TransactionID, b.implicitTxnAdd(req.Version)}, rp.Records, now, sp); rd != nil {
 					round = rd
 					pend = append(pend, producePending{part: p, resp: sp, end: end})
 				}
@@ -152,7 +152,7 @@ func waitDurable(round *commit.Round, pend []producePending, timeout time.Durati
 // producePartition validates and appends one partition's records. It returns
 // the durable offset to wait for and the commit round, or a nil round when
 // there is nothing to wait for (an error was set in sp).
-func (b *Broker) producePartition(p *partition, t *metadata.Topic, txnID *string, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
+func (b *Broker) producePartition(p *partition, t *metadata.Topic, txnID txnProducer, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
 	maxBytes := b.topicInt(t, "max.message.bytes")
 	logAppend := b.topicConfig(t, "message.timestamp.type") == "LogAppendTime"
 	before := b.topicInt(t, "message.timestamp.before.max.ms")

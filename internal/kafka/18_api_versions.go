@@ -13,6 +13,9 @@ package kafka
 //   - A request at a version above ours is answered in the v0 format with
 //     UNSUPPORTED_VERSION and the full list (wire calls UnsupportedVersion),
 //     so clients can retry with a version we support (KIP-511 behaviour).
+//   - v3+ features (KIP-584): transaction.version is supported at levels
+//     0-2 and finalized at the broker's --transaction-version (2 by
+//     default; clients then use KIP-890 part 2 transactions).
 //   - v5 ClusterID/NodeID (KIP-1242): a client naming another cluster or node
 //     gets REBOOTSTRAP_REQUIRED; setting only one of
 //     them is INVALID_REQUEST.
@@ -35,6 +38,16 @@ func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 		ak := kmsg.NewApiVersionsResponseApiKey()
 		ak.ApiKey, ak.MinVersion, ak.MaxVersion = k, advertisedMin(k), versions[k].max
 		resp.ApiKeys = append(resp.ApiKeys, ak)
+	}
+	sf := kmsg.NewApiVersionsResponseSupportedFeature()
+	sf.Name, sf.MinVersion, sf.MaxVersion = "transaction.version", 0, 2
+	resp.SupportedFeatures = append(resp.SupportedFeatures, sf)
+	tv := b.opts.TransactionVersion
+	resp.FinalizedFeaturesEpoch = int64(tv) // changes only with the setting, at a restart
+	if tv > 0 {
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = "transaction.version", tv, tv
+		resp.FinalizedFeatures = append(resp.FinalizedFeatures, ff)
 	}
 	return resp
 }

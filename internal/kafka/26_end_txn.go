@@ -11,10 +11,15 @@ package kafka
 //     nothing ongoing it answers INVALID_TXN_STATE; an old epoch
 //     PRODUCER_FENCED.
 //
+//   - v5+ (transaction version 2, KIP-890 part 2): the epoch is bumped with
+//     every EndTxn and the markers carry the new one; the answer holds the
+//     producer id and epoch to use next. A retry by the previous epoch of an
+//     EndTxn that completed the same way answers them again; an abort with
+//     nothing ongoing is legal and only bumps the epoch.
+//
 // Version notes:
-//   - v0-v4. v5 (KIP-890 part 2: the epoch bumps on every EndTxn) is not
-//     served, and transaction.version is not advertised, so clients use the
-//     v0-v4 protocol.
+//   - v0-v5; v5 is refused (UNSUPPORTED_VERSION) when the broker runs with
+//     --transaction-version 1, which does not advertise the feature.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,6 +31,15 @@ func handleEndTxn(b *Broker, r *kmsg.EndTxnRequest) (*kmsg.EndTxnResponse, error
 	c := b.txns.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	if r.Version >= 5 {
+		if b.opts.TransactionVersion < 2 {
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			return resp, nil
+		}
+		pid, epoch, err := c.EndV2(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit)
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = errCode(err), pid, epoch
 		return resp, nil
 	}
 	resp.ErrorCode = errCode(c.End(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit))

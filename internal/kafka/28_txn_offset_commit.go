@@ -12,9 +12,12 @@ package kafka
 //     consumer fenced by a rebalance cannot commit in a transaction. For
 //     KIP-848 groups the generation is the member epoch.
 //
+//   - v5+ under transaction version 2 (KIP-890 part 2) enrols the group in
+//     the transaction itself: AddOffsetsToTxn is not needed first.
+//
 // Version notes:
-//   - v0-v4; v4 only adds TRANSACTION_ABORTABLE. v5+ (KIP-890 part 2) and
-//     v6 topic ids are not served.
+//   - v0-v5; v4 only adds TRANSACTION_ABORTABLE. v6 (topic ids) is not
+//     served.
 
 import (
 	"context"
@@ -46,6 +49,10 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 		code = kerr.InvalidGroupID.Code
 	default:
 		code = b.checkTxnMember(r)
+		if code == 0 && r.Version >= 5 && b.opts.TransactionVersion >= 2 {
+			// Transaction version 2: the commit enrols its group.
+			code = errCode(c.AddGroup(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group))
+		}
 		if code == 0 {
 			code = errCode(c.CommitOffsets(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets))
 		}

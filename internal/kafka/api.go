@@ -63,8 +63,8 @@ func init() {
 		// Transactions (issue 6; txn.go).
 		kmsg.AddPartitionsToTxn.Int16(): {0, 5, immediate(handleAddPartitionsToTxn)},
 		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
-		kmsg.EndTxn.Int16():             {0, 4, immediate(handleEndTxn)},
-		kmsg.TxnOffsetCommit.Int16():    {0, 4, immediate(handleTxnOffsetCommit)},
+		kmsg.EndTxn.Int16():             {0, 5, immediate(handleEndTxn)},
+		kmsg.TxnOffsetCommit.Int16():    {0, 5, immediate(handleTxnOffsetCommit)},
 		// Transaction admin (KIP-664, KIP-994).
 		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
 		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},

@@ -62,6 +62,10 @@ type Options struct {
 	MaxFetchSessions int
 	// Fsync, if set, replaces the segment-file fsync (fault-injection tests).
 	Fsync func(*os.File) error
+	// TransactionVersion is the transaction.version feature level
+	// advertised in ApiVersions: 2 (KIP-890 part 2: epoch bump per
+	// transaction, implicit partition and group enrolment) or 1.
+	TransactionVersion int16
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.

@@ -235,13 +235,42 @@ func markerIsCommit(batch []byte) (bool, error) {
 	return commit, err
 }
 
-// txnProduceErr checks a transactional batch against the coordinator.
-func (b *Broker) txnProduceErr(txnID *string, p *partition, h *storage.BatchHeader) error {
+// txnProducer is a produce request's transactional id and whether the
+// request enrols its partitions in the transaction itself.
+type txnProducer struct {
+	id *string
+	// implicit: a produce v12+ under transaction version 2 (KIP-890 part 2)
+	// adds its partitions to the transaction, starting one if none is
+	// ongoing, instead of requiring AddPartitionsToTxn first.
+	implicit bool
+}
+
+// implicitTxnAdd reports whether a produce at version v enrols its
+// partitions in the transaction (tv2.go in internal/txn).
+func (b *Broker) implicitTxnAdd(v int16) bool {
+	return v >= 12 && b.opts.TransactionVersion >= 2
+}
+
+// txnProduceErr checks a transactional batch against the coordinator (and
+// enrols its partition under transaction version 2).
+func (b *Broker) txnProduceErr(tx txnProducer, p *partition, h *storage.BatchHeader) error {
 	c := b.txns.Load()
-	if c == nil || txnID == nil {
+	if c == nil || tx.id == nil {
 		return errTxn
 	}
-	if e := c.Enrolled(*txnID, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: p.topic, Partition: p.index}); e != nil {
+	tp := txn.TP{Topic: p.topic, Partition: p.index}
+	var e *kerr.Error
+	if tx.implicit {
+		switch e = c.AddPartitions(*tx.id, h.ProducerID, h.ProducerEpoch, []txn.TP{tp}); e {
+		case kerr.ProducerFenced:
+			e = kerr.InvalidProducerEpoch // the produce response's code for it
+		case kerr.ConcurrentTransactions:
+			e = kerr.NotEnoughReplicas // retriable for every client, as in Kafka
+		}
+	} else {
+		e = c.Enrolled(*tx.id, h.ProducerID, h.ProducerEpoch, tp)
+	}
+	if e != nil {
 		return e
 	}
 	return nil

@@ -138,9 +138,10 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			RetentionBytes: cfg.RetentionBytes,
 		},
 		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger:           lg.With("component", "kafka"),
-		WAL:              s.wal,
-		OffsetsRetention: cfg.OffsetsRetention,
+		Logger:             lg.With("component", "kafka"),
+		WAL:                s.wal,
+		OffsetsRetention:   cfg.OffsetsRetention,
+		TransactionVersion: int16(cfg.TransactionVersion),
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err

@@ -56,6 +56,20 @@ type Entry struct {
 	Offsets    map[string][]Offset `json:"offsets,omitempty"` // group -> pending offsets (written with Prepare*)
 	// UpdateMs is the time of the last transition (id expiry, compact.go).
 	UpdateMs int64 `json:"update_ms,omitempty"`
+	// Marker is the producer id and epoch a Prepare* transaction's markers
+	// carry when they are not PID/Epoch: the epoch ran out at the bump and
+	// a new producer id was issued, so the old id's open transactions are
+	// closed with its own id at the last epoch.
+	Marker *Producer `json:"marker,omitempty"`
+	// Prev is the producer id and epoch before the last KIP-890 (transaction
+	// version 2) EndTxn bumped them, so a retried EndTxn is answered.
+	Prev *Producer `json:"prev,omitempty"`
+}
+
+// Producer is a producer id and epoch.
+type Producer struct {
+	PID   int64 `json:"pid"`
+	Epoch int16 `json:"epoch"`
 }
 
 // Markers writes transaction markers and group offsets for the coordinator.
@@ -298,6 +312,14 @@ func (c *Coordinator) update(e *entry, next Entry) error {
 }
 
 func clone(e Entry) Entry {
+	if e.Marker != nil {
+		m := *e.Marker
+		e.Marker = &m
+	}
+	if e.Prev != nil {
+		p := *e.Prev
+		e.Prev = &p
+	}
 	e.Partitions = slices.Clone(e.Partitions)
 	e.Groups = slices.Clone(e.Groups)
 	if e.Offsets != nil {
@@ -331,7 +353,11 @@ func (c *Coordinator) finish(e *entry, commit bool) error {
 func (c *Coordinator) complete(e *entry) error {
 	commit := e.Status == PrepareCommit
 	if len(e.Partitions) > 0 {
-		if err := c.opts.Markers.WriteMarkers(e.PID, e.Epoch, commit, e.Partitions); err != nil {
+		mk := Producer{e.PID, e.Epoch}
+		if e.Marker != nil {
+			mk = *e.Marker
+		}
+		if err := c.opts.Markers.WriteMarkers(mk.PID, mk.Epoch, commit, e.Partitions); err != nil {
 			return fmt.Errorf("txn: write markers for %q: %w", e.ID, err)
 		}
 	}
@@ -347,7 +373,7 @@ func (c *Coordinator) complete(e *entry) error {
 	if commit {
 		next.Status = CompleteCommit
 	}
-	next.Partitions, next.Groups, next.Offsets, next.StartMs = nil, nil, nil, 0
+	next.Partitions, next.Groups, next.Offsets, next.StartMs, next.Marker = nil, nil, nil, 0, nil
 	return c.update(e, next)
 }
 

@@ -41,14 +41,9 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	next := clone(e.Entry)
 	next.TimeoutMs = timeoutMs
 	next.TimedOut = false
-	if next.PID < 0 || next.Epoch >= maxEpoch {
-		npid, err := c.opts.Markers.AllocatePID()
-		if err != nil {
-			return -1, -1, c.storageErr(id, err)
-		}
-		next.PID, next.Epoch = npid, 0
-	} else {
-		next.Epoch++
+	next.Prev = nil
+	if err := c.bump(&next, e.Status == Ongoing); err != nil {
+		return -1, -1, c.storageErr(id, err)
 	}
 	if e.Status == Ongoing {
 		// Abort with the new epoch: the partitions fence the old one.
@@ -270,7 +265,7 @@ func (c *Coordinator) AbortExpired() int {
 		if e == nil {
 			continue
 		}
-		if e.Status == Ongoing && now-e.StartMs > int64(e.TimeoutMs) && e.Epoch < maxEpoch {
+		if e.Status == Ongoing && now-e.StartMs > int64(e.TimeoutMs) {
 			if err := c.abortFencing(e); err != nil {
 				c.storageErr(id, err)
 			} else {
@@ -290,13 +285,16 @@ func (c *Coordinator) AbortExpired() int {
 // instead of starting a new transaction that it would take for the rest of
 // the aborted one (and commit: the records it sent before the abort lost,
 // the rest committed). TimedOut lets it re-initialise with the old epoch
-// (KIP-588). At the last epoch the abort keeps it. Caller holds e.mu.
+// (KIP-588). At the last epoch the producer gets a new id (bump). Caller
+// holds e.mu.
 func (c *Coordinator) abortFencing(e *entry) error {
 	next := clone(e.Entry)
-	if next.Epoch < maxEpoch {
-		next.TimedOut = true
-		next.Epoch++
+	next.Prev = nil
+	if err := c.bump(&next, true); err != nil {
+		return err
 	}
+	// A new producer id (the epoch ran out) leaves nothing to recover into.
+	next.TimedOut = next.PID == e.PID
 	next.Status = PrepareAbort
 	next.Offsets = nil
 	if err := c.update(e, next); err != nil {

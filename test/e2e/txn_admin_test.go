@@ -108,7 +108,9 @@ func TestTxnAdmin(t *testing.T) {
 	if got := listByDuration(t, cl, 0); slices.Contains(got, id) {
 		t.Fatalf("duration filter lists a completed transaction: %v", got)
 	}
-	if p0 = descProducer(0); p0.CurrentTxnStartOffset != -1 || p0.CoordinatorEpoch != 0 || p0.LastSequence != 2 || p0.ProducerEpoch != epoch {
+	// Transaction version 2: the COMMIT marker carries the bumped epoch,
+	// which starts a new sequence window at the partition.
+	if p0 = descProducer(0); p0.CurrentTxnStartOffset != -1 || p0.CoordinatorEpoch != 0 || p0.LastSequence != -1 || p0.ProducerEpoch != epoch+1 {
 		t.Fatalf("partition 0 producer after commit: %+v", p0)
 	}
 
