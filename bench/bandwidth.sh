@@ -30,12 +30,14 @@ cleanup() {
 trap cleanup EXIT
 (cd "$root" && go build -o "$work/chronik-server" ./cmd/chronik-server && go build -o "$work/chronik-bench" ./cmd/chronik-bench \
   && go build -o "$work/diskbw" ./bench/diskbw)
-disk=() disk4=() chronik=()
+disk=() disk4=() diskd=() chronik=()
 for i in $(seq 1 "$runs"); do
   d=$("$work/diskbw" --dir "$work" --size-mib 3072 --sync-every-mib 0 --runs 1 | sed -E 's/.* = ([0-9]+) MB\/s.*/\1/')
   disk+=("$d")
   d4=$("$work/diskbw" --dir "$work" --size-mib 3072 --sync-every-mib 4 --runs 1 | sed -E 's/.* = ([0-9]+) MB\/s.*/\1/')
   disk4+=("$d4")
+  dd=$("$work/diskbw" --dir "$work" --size-mib 3072 --direct --depth 4 --runs 1 | sed -E 's/.* = ([0-9]+) MB\/s.*/\1/')
+  diskd+=("$dd")
   rm -rf "$work/data"
   "$work/chronik-server" start --data-dir "$work/data" --bind 127.0.0.1 --kafka-port 0 --metrics-port -1 --log-level info 2>"$work/server.log" &
   pid=$!
@@ -46,9 +48,9 @@ for i in $(seq 1 "$runs"); do
   mib=$(echo "$out" | sed -nE 's/^throughput .*, ([0-9.]+) MB\/s.*/\1/p')
   c=$(awk -v m="$mib" 'BEGIN { printf "%.0f", m * 1.048576 }') # MiB/s of values -> MB/s
   chronik+=("$c")
-  echo "run $i: disk bulk $d MB/s, disk fsync/4MiB $d4 MB/s, chronik $c MB/s ($(echo "$out" | grep -E '^latency' | sed 's/latency *//'))"
+  echo "run $i: disk bulk $d MB/s, disk fsync/4MiB $d4 MB/s, disk O_DIRECT $dd MB/s, chronik $c MB/s ($(echo "$out" | grep -E '^latency' | sed 's/latency *//'))"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-md=$(median "${disk[@]}"); md4=$(median "${disk4[@]}"); mc=$(median "${chronik[@]}")
+md=$(median "${disk[@]}"); md4=$(median "${disk4[@]}"); mdd=$(median "${diskd[@]}"); mc=$(median "${chronik[@]}")
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", 100*a/b }'; }
-echo "median: disk bulk $md MB/s, disk fsync/4MiB $md4 MB/s, chronik $mc MB/s; chronik/bulk $(pct "$mc" "$md"), chronik/fsync-4MiB $(pct "$mc" "$md4")"
+echo "median: disk bulk $md MB/s, disk fsync/4MiB $md4 MB/s, disk O_DIRECT $mdd MB/s, chronik $mc MB/s; chronik/bulk $(pct "$mc" "$md"), chronik/fsync-4MiB $(pct "$mc" "$md4"), chronik/O_DIRECT $(pct "$mc" "$mdd")"

@@ -79,6 +79,10 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 		return wire.Reply{Resp: resp}, nil
 	}
 	now := time.Now().UnixMilli()
+	tx := txnProducer{id: r.TransactionID, implicit: b.implicitTxnAdd(req.Version)}
+	if tx.implicit && tx.id != nil {
+		tx.err = b.enrolProduce(req.Version, r)
+	}
 	var pend []producePending
 	var round *commit.Round
 	// Slices are sized up front so pointers into them stay valid.
@@ -103,7 +107,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			case p == nil:
 				sp.ErrorCode = missing
 			default:
-				if end, rd := b.producePartition(p, ts.meta, txnProducer{r.TransactionID, b.implicitTxnAdd(req.Version)}, rp.Records, now, sp); rd != nil {
+				if end, rd := b.producePartition(p, ts.meta, tx, rp.Records, now, sp); rd != nil {
 					round = rd
 					pend = append(pend, producePending{part: p, resp: sp, end: end})
 				}

@@ -241,8 +241,11 @@ type txnProducer struct {
 	id *string
 	// implicit: a produce v12+ under transaction version 2 (KIP-890 part 2)
 	// adds its partitions to the transaction, starting one if none is
-	// ongoing, instead of requiring AddPartitionsToTxn first.
+	// ongoing, instead of requiring AddPartitionsToTxn first. They are
+	// enrolled up front, all in one coordinator call (enrolProduce); err
+	// is its answer.
 	implicit bool
+	err      *kerr.Error
 }
 
 // implicitTxnAdd reports whether a produce at version v enrols its
@@ -251,26 +254,60 @@ func (b *Broker) implicitTxnAdd(v int16) bool {
 	return v >= 12 && b.opts.TransactionVersion >= 2
 }
 
-// txnProduceErr checks a transactional batch against the coordinator (and
-// enrols its partition under transaction version 2).
+// enrolProduce adds every partition of a transaction version 2 produce
+// whose first batch is transactional to the producer's transaction with one
+// coordinator call, so one state-log fsync covers the request rather than
+// one per partition. Batches are still checked one by one afterwards
+// (txnProduceErr).
+func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error {
+	c := b.txns.Load()
+	if c == nil {
+		return nil // txnProduceErr answers
+	}
+	var tps []txn.TP
+	pid, epoch := int64(-1), int16(-1)
+	for _, rt := range r.Topics {
+		ts := b.topicFor(version, rt.Topic, rt.TopicID)
+		for _, rp := range rt.Partitions {
+			p, _ := ts.partition(rp.Partition, version)
+			if p == nil {
+				continue
+			}
+			h, err := storage.ParseBatchHeader(rp.Records)
+			if err != nil || !h.IsTransactional() || h.IsControl() {
+				continue
+			}
+			if pid >= 0 && (h.ProducerID != pid || h.ProducerEpoch != epoch) {
+				continue // another producer's batch: checked (and refused) alone
+			}
+			pid, epoch = h.ProducerID, h.ProducerEpoch
+			tps = append(tps, txn.TP{Topic: p.topic, Partition: p.index})
+		}
+	}
+	if len(tps) == 0 {
+		return nil
+	}
+	switch e := c.AddPartitions(*r.TransactionID, pid, epoch, tps); e {
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch // the produce response's code for it
+	case kerr.ConcurrentTransactions:
+		return kerr.NotEnoughReplicas // retriable for every client, as in Kafka
+	default:
+		return e
+	}
+}
+
+// txnProduceErr checks a transactional batch against the coordinator: its
+// partition must be in the producer's ongoing transaction.
 func (b *Broker) txnProduceErr(tx txnProducer, p *partition, h *storage.BatchHeader) error {
 	c := b.txns.Load()
 	if c == nil || tx.id == nil {
 		return errTxn
 	}
-	tp := txn.TP{Topic: p.topic, Partition: p.index}
-	var e *kerr.Error
-	if tx.implicit {
-		switch e = c.AddPartitions(*tx.id, h.ProducerID, h.ProducerEpoch, []txn.TP{tp}); e {
-		case kerr.ProducerFenced:
-			e = kerr.InvalidProducerEpoch // the produce response's code for it
-		case kerr.ConcurrentTransactions:
-			e = kerr.NotEnoughReplicas // retriable for every client, as in Kafka
-		}
-	} else {
-		e = c.Enrolled(*tx.id, h.ProducerID, h.ProducerEpoch, tp)
+	if tx.err != nil {
+		return tx.err
 	}
-	if e != nil {
+	if e := c.Enrolled(*tx.id, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: p.topic, Partition: p.index}); e != nil {
 		return e
 	}
 	return nil

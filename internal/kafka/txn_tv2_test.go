@@ -73,3 +73,37 @@ func TestTxnVersion1RefusesV5(t *testing.T) {
 	wantCode(t, "v12 produce", f.txnProduceV(12, "x", pid, epoch, 0, 1).ErrorCode, kerr.InvalidTxnState)
 	wantCode(t, "EndTxn v5", f.endTxnV5("x", pid, epoch, false).ErrorCode, kerr.UnsupportedVersion)
 }
+
+// TestTxnVersion2ProduceEnrolsAllPartitions: one produce v12 request for
+// several partitions enrols them all (with one coordinator call), and a
+// fenced epoch fails every partition of the request, writing nothing.
+func TestTxnVersion2ProduceEnrolsAllPartitions(t *testing.T) {
+	f := openFixture(t, t.TempDir(), func(o *Options) { o.TransactionVersion = 2 })
+	f.createTopic("u", 3, nil)
+	c := withTxn(t, f)
+	pid, epoch := f.initTxn("m")
+	req := func(epoch int16) *kmsg.ProduceRequest {
+		r := produceReq("u", 0, -1, makeRecordBatch(t, batchSpec{n: 1, pid: pid, epoch: epoch, valueSize: 5, attrs: storage.AttrTransactional}))
+		for p := int32(1); p < 3; p++ {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = p
+			rp.Records = makeRecordBatch(t, batchSpec{n: 1, pid: pid, epoch: epoch, valueSize: 5, attrs: storage.AttrTransactional})
+			r.Topics[0].Partitions = append(r.Topics[0].Partitions, rp)
+		}
+		r.TransactionID = kmsg.StringPtr("m")
+		return r
+	}
+	for _, sp := range f.do(req(epoch), 12).(*kmsg.ProduceResponse).Topics[0].Partitions {
+		wantCode(t, "produce", sp.ErrorCode, nil)
+	}
+	if st, _ := c.State("m"); len(st.Partitions) != 3 || st.Status != "Ongoing" {
+		t.Fatalf("transaction %s with partitions %v, want Ongoing with 3", st.Status, st.Partitions)
+	}
+	wantCode(t, "commit", f.endTxnV5("m", pid, epoch, true).ErrorCode, nil)
+	for _, sp := range f.do(req(epoch), 12).(*kmsg.ProduceResponse).Topics[0].Partitions {
+		wantCode(t, "produce of the finished epoch", sp.ErrorCode, kerr.InvalidProducerEpoch)
+	}
+	if st, _ := c.State("m"); len(st.Partitions) != 0 || st.Status != "CompleteCommit" {
+		t.Fatalf("fenced produce changed the transaction: %s %v", st.Status, st.Partitions)
+	}
+}

@@ -75,25 +75,7 @@ func (c *Coordinator) startHousekeeping() {
 		close(c.hkDone)
 		return
 	}
-	go c.expiryLoop()
-}
-
-func (c *Coordinator) expiryLoop() {
-	defer close(c.hkDone)
-	every := c.opts.ExpireEvery
-	if every == 0 {
-		every = defaultExpireEvery
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.ExpireIDs()
-		}
-	}
+	go c.every(c.opts.ExpireEvery, defaultExpireEvery, c.hkDone, func() { c.ExpireIDs() })
 }
 
 // ExpireIDs forgets transactional ids idle (Empty or Complete*) for longer
@@ -140,28 +122,7 @@ func (c *Coordinator) ExpireIDs() int {
 
 // persistTombstone appends and fsyncs the record that makes replay forget
 // id. Caller holds id's entry lock.
-func (c *Coordinator) persistTombstone(id string) error {
-	batch := storage.EncodeBatch(c.opts.Now().UnixMilli(), []kmsg.Record{{Key: []byte(id)}})
-	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	select {
-	case <-c.stop:
-		return ErrClosed
-	default:
-	}
-	if c.log == nil {
-		return errNoLog
-	}
-	if _, err := c.log.Append(batch); err != nil {
-		return fmt.Errorf("txn: append: %w", err)
-	}
-	delete(c.latest, id)
-	if _, err := c.log.Sync(); err != nil {
-		return fmt.Errorf("txn: sync: %w", err)
-	}
-	c.maybeCompactLocked()
-	return nil
-}
+func (c *Coordinator) persistTombstone(id string) error { return c.appendRecord(id, nil) }
 
 // Compact rewrites the state log now, whatever its size (tests, tools).
 func (c *Coordinator) Compact() error {

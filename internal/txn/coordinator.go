@@ -174,7 +174,7 @@ func Open(opts Options) (*Coordinator, error) {
 		}
 	}
 	if opts.CheckEvery >= 0 {
-		go c.timeoutLoop()
+		go c.every(opts.CheckEvery, time.Second, c.done, func() { c.AbortExpired() })
 	} else {
 		close(c.done)
 	}
@@ -259,7 +259,14 @@ func (c *Coordinator) persist(e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("txn: encode: %w", err)
 	}
-	batch := storage.EncodeBatch(c.opts.Now().UnixMilli(), []kmsg.Record{{Key: []byte(e.ID), Value: v}})
+	return c.appendRecord(e.ID, v)
+}
+
+// appendRecord appends id's record (a nil value is a tombstone: replay
+// forgets id), fsyncs it and compacts the log when it grew past the
+// threshold (compact.go). Caller holds id's entry lock.
+func (c *Coordinator) appendRecord(id string, v []byte) error {
+	batch := storage.EncodeBatch(c.opts.Now().UnixMilli(), []kmsg.Record{{Key: []byte(id), Value: v}})
 	c.logMu.Lock()
 	defer c.logMu.Unlock()
 	select {
@@ -273,11 +280,15 @@ func (c *Coordinator) persist(e *Entry) error {
 	if _, err := c.log.Append(batch); err != nil {
 		return fmt.Errorf("txn: append: %w", err)
 	}
-	c.latest[e.ID] = v
+	if v == nil {
+		delete(c.latest, id)
+	} else {
+		c.latest[id] = v
+	}
 	if _, err := c.log.Sync(); err != nil {
 		return fmt.Errorf("txn: sync: %w", err)
 	}
-	c.maybeCompactLocked() // compact.go
+	c.maybeCompactLocked()
 	return nil
 }
 
@@ -390,4 +401,23 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Coordinator) storageErr(id string, err error) *kerr.Error {
 	c.lg.Error("transaction state change failed", "transactional_id", id, "err", err)
 	return kerr.CoordinatorNotAvailable
+}
+
+// every runs f each period (fallback when period is 0) until Close, then
+// closes done.
+func (c *Coordinator) every(period, fallback time.Duration, done chan struct{}, f func()) {
+	defer close(done)
+	if period == 0 {
+		period = fallback
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }

@@ -2,7 +2,6 @@ package txn
 
 import (
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -301,22 +300,4 @@ func (c *Coordinator) abortFencing(e *entry) error {
 		return err
 	}
 	return c.complete(e)
-}
-
-func (c *Coordinator) timeoutLoop() {
-	defer close(c.done)
-	every := c.opts.CheckEvery
-	if every == 0 {
-		every = time.Second
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stop:
-			return
-		case <-t.C:
-			c.AbortExpired()
-		}
-	}
 }
