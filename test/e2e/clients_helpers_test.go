@@ -349,3 +349,16 @@ func clientsListOffset(t *testing.T, cl *kgo.Client, topic string, partition int
 	}
 	return sp.Offset, sp.Timestamp
 }
+
+// expectCode reports (without stopping the test) a Kafka error code other
+// than want (nil: no error).
+func expectCode(t testing.TB, what string, got int16, want *kerr.Error) {
+	t.Helper()
+	var w int16
+	if want != nil {
+		w = want.Code
+	}
+	if got != w {
+		t.Errorf("%s: got %v, want %v", what, kerr.ErrorForCode(got), want)
+	}
+}

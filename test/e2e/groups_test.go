@@ -453,16 +453,7 @@ func TestGroupsBadInput(t *testing.T) {
 		resp := groupsRaw[*kmsg.OffsetCommitResponse](t, cl, req)
 		return resp.Topics[0].Partitions[0].ErrorCode
 	}
-	expect := func(what string, got int16, want *kerr.Error) {
-		t.Helper()
-		var wantCode int16
-		if want != nil {
-			wantCode = want.Code
-		}
-		if got != wantCode {
-			t.Errorf("%s: got %v, want %v", what, kerr.ErrorForCode(got), want)
-		}
-	}
+	expect := func(what string, got int16, want *kerr.Error) { t.Helper(); expectCode(t, what, got, want) }
 	expect("unknown topic", commit("standalone", -1, "", "nope", 0, ""), kerr.UnknownTopicOrPartition)
 	expect("unknown partition", commit("standalone", -1, "", "bad", 9, ""), kerr.UnknownTopicOrPartition)
 	expect("metadata too large", commit("standalone", -1, "", "bad", 0, strings.Repeat("x", 4097)), kerr.OffsetMetadataTooLarge)

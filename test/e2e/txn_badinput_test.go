@@ -19,16 +19,7 @@ func TestTxnBadInput(t *testing.T) {
 	b := StartBroker(t)
 	clientsCreateTopic(t, kadm.NewClient(b.Client(t)), "txn-bad", 1, nil)
 	rc := dialRaw(t, b.Addr)
-	code := func(what string, got int16, want *kerr.Error) {
-		t.Helper()
-		var w int16
-		if want != nil {
-			w = want.Code
-		}
-		if got != w {
-			t.Errorf("%s: %v, want %v", what, kerr.ErrorForCode(got), want)
-		}
-	}
+	code := func(what string, got int16, want *kerr.Error) { t.Helper(); expectCode(t, what, got, want) }
 
 	init := kmsg.NewPtrInitProducerIDRequest()
 	init.SetVersion(4)
