@@ -4,7 +4,7 @@ BIN      := bin/chronik-server
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/chronik-stream/chronik/internal/server.Version=$(VERSION)
 
-.PHONY: all build run test deps lint test-unit test-e2e fuzz bench clean
+.PHONY: all build run test deps lint test-unit test-e2e test-e2e-race fuzz bench clean
 
 all: build
 
@@ -31,6 +31,12 @@ test-unit:
 
 test-e2e:
 	$(GO) test -count=1 -timeout 15m ./test/e2e/...
+
+## test-e2e-race: the end-to-end tests against a broker built with the race
+## detector (a race makes its exit code non-zero, which fails the test that
+## stops it). About 3 minutes here; not part of `make test`.
+test-e2e-race:
+	CHRONIK_E2E_RACE=1 $(GO) test -count=1 -timeout 20m ./test/e2e/...
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
