@@ -52,6 +52,9 @@ type Config struct {
 	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
 	// TransactionVersion is the transaction.version feature level (1 or 2).
 	TransactionVersion int
+	// DropBehind: fsynced partition data this far behind the end is
+	// dropped from the page cache (0: never).
+	DropBehind int64
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -80,6 +83,7 @@ func Default() Config {
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
+		DropBehind:                     64 << 20,
 	}
 }
 
@@ -155,6 +159,9 @@ func (c *Config) Validate() error {
 	if c.ConsumerGroupHeartbeatInterval < 100*time.Millisecond || c.ConsumerGroupSessionTimeout <= c.ConsumerGroupHeartbeatInterval {
 		bad("group-consumer-heartbeat-interval-ms", "%v must be at least 100ms and below group-consumer-session-timeout-ms (%v)",
 			c.ConsumerGroupHeartbeatInterval, c.ConsumerGroupSessionTimeout)
+	}
+	if c.DropBehind < 0 {
+		bad("log-drop-behind-bytes", "must be 0 (off) or a number of bytes")
 	}
 	if c.TransactionVersion < 1 || c.TransactionVersion > 2 {
 		bad("transaction-version", "%d is not 1 or 2", c.TransactionVersion)

@@ -62,6 +62,9 @@ type Options struct {
 	MaxFetchSessions int
 	// Fsync, if set, replaces the segment-file fsync (fault-injection tests).
 	Fsync func(*os.File) error
+	// DropBehind: partition data fsynced and this many bytes behind its
+	// segment's end is dropped from the page cache (0: never; storage).
+	DropBehind int64
 	// TransactionVersion is the transaction.version feature level
 	// advertised in ApiVersions: 2 (KIP-890 part 2: epoch bump per
 	// transaction, implicit partition and group enrolment) or 1.

@@ -108,6 +108,7 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 		SegmentBytes: b.topicInt(t, "segment.bytes"),
 		SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
 		Fsync:        b.opts.Fsync,
+		DropBehind:   b.opts.DropBehind,
 		Logger:       b.log.With("topic", t.Name, "partition", i),
 	}
 	l, err := storage.Open(dir, opts)

@@ -142,6 +142,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		WAL:                s.wal,
 		OffsetsRetention:   cfg.OffsetsRetention,
 		TransactionVersion: int16(cfg.TransactionVersion),
+		DropBehind:         cfg.DropBehind,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err

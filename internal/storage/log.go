@@ -56,6 +56,10 @@ type Options struct {
 	Fsync func(f *os.File) error
 	// Logger receives recovery warnings and failures. nil discards.
 	Logger *slog.Logger
+	// DropBehind, when positive, drops a segment's data from the page cache
+	// once it is fsynced and more than this many bytes behind the segment's
+	// end (posix_fadvise DONTNEED; dropbehind.go). 0 keeps everything.
+	DropBehind int64
 }
 
 // Validate reports settings that cannot work.
@@ -67,6 +71,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("storage: SegmentAge %v is negative", o.SegmentAge)
 	case o.IndexIntervalBytes < 0:
 		return fmt.Errorf("storage: IndexIntervalBytes %d is negative", o.IndexIntervalBytes)
+	case o.DropBehind < 0:
+		return fmt.Errorf("storage: DropBehind %d is negative", o.DropBehind)
 	}
 	return nil
 }
@@ -383,9 +389,11 @@ func (l *Log) Sync() (int64, error) {
 // with syncMu held and mu not held.
 func (l *Log) syncFiles(active *segment, pending []*segment, dirSync bool) error {
 	for _, s := range append(pending, active) {
+		size := s.size.Load() // written before the fsync: clean after it
 		if err := l.fsync(s.f); err != nil {
 			return l.fail("fsync", s.f.Name(), err)
 		}
+		l.dropBehind(s, size)
 	}
 	if dirSync {
 		if err := syncDir(l.dir); err != nil {

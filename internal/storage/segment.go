@@ -74,6 +74,8 @@ type segment struct {
 	bytesSinceIndex int
 	created         time.Time // wall clock of the first append, zero if empty
 	persisted       bool      // index files on disk describe this segment
+
+	dropped int64 // page cache dropped below this position; under Log.syncMu
 }
 
 func newSegment(dir string, base int64, f *os.File) *segment {

@@ -1,0 +1,7 @@
+package storage
+
+import "golang.org/x/sys/unix"
+
+func fadviseDontNeed(fd uintptr, off, n int64) error {
+	return unix.Fadvise(int(fd), off, n, unix.FADV_DONTNEED)
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package storage
+
+func fadviseDontNeed(fd uintptr, off, n int64) error { return nil }
