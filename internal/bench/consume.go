@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -20,7 +21,8 @@ func (r *run) consumerOpts(i, n int, ends kadm.ListedOffsets) []kgo.Opt {
 	if r.cfg.ConsumerGroup != "" {
 		reset := kgo.NewOffset().AtStart()
 		if r.cfg.Mode == ModeRoundTrip {
-			// Records of earlier runs in this window are skipped by run id.
+			// Only for partitions created after startGroupAt listed the
+			// ends; records of earlier runs are skipped by run id.
 			reset = kgo.NewOffset().AfterMilli(r.start.Add(-time.Second).UnixMilli())
 		}
 		return append(opts, kgo.ConsumerGroup(r.cfg.ConsumerGroup), kgo.ConsumeTopics(r.cfg.Topic),
@@ -41,26 +43,67 @@ func (r *run) consumerOpts(i, n int, ends kadm.ListedOffsets) []kgo.Opt {
 	return append(opts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{r.cfg.Topic: parts}))
 }
 
+// startGroupAt commits ends (listed before any producer starts) for every
+// partition the round-trip group has no committed offset for, so its members
+// start exactly there. A reset by timestamp instead races the first records:
+// a member that looks a partition up before its first record arrives is told
+// "no record at or after that time" and starts at the log end a moment later,
+// past the records produced in between (seen as about one missing record per
+// producer, against every broker).
+func (r *run) startGroupAt(ctx context.Context, adm *kadm.Client, ends kadm.ListedOffsets) error {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	have, err := adm.FetchOffsets(ctx, r.cfg.ConsumerGroup)
+	if errors.Is(err, kerr.GroupIDNotFound) { // a new group, as some brokers say
+		have, err = nil, nil
+	}
+	if err != nil {
+		return fmt.Errorf("bench: fetching the offsets of group %s: %w", r.cfg.ConsumerGroup, err)
+	}
+	var commit kadm.Offsets
+	ends.Each(func(o kadm.ListedOffset) {
+		if _, ok := have.Lookup(o.Topic, o.Partition); !ok {
+			commit.AddOffset(o.Topic, o.Partition, o.Offset, -1)
+		}
+	})
+	if len(commit) == 0 {
+		return nil
+	}
+	resp, err := adm.CommitOffsets(ctx, r.cfg.ConsumerGroup, commit)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("bench: committing the start offsets of group %s: %w", r.cfg.ConsumerGroup, err)
+	}
+	return nil
+}
+
 // startConsumers starts the consumers. producersDone is nil in consume mode;
 // in round-trip mode consumers keep reading after it closes until every
 // acknowledged record was seen or drainTimeout passed.
 func (r *run) startConsumers(ctx context.Context, adm *kadm.Client, producersDone chan struct{}) (*workerSet, error) {
 	n := r.cfg.Concurrency
 	var ends kadm.ListedOffsets
-	if r.cfg.ConsumerGroup == "" {
-		n = min(n, len(r.partitions)) // more consumers than partitions would idle
-		if r.cfg.Mode == ModeRoundTrip {
-			var err error
-			lctx, cancel := context.WithTimeout(ctx, setupTimeout)
-			ends, err = adm.ListEndOffsets(lctx, r.cfg.Topic)
-			cancel()
-			if err == nil {
-				err = ends.Error()
-			}
-			if err != nil {
-				return nil, fmt.Errorf("bench: listing end offsets of %s: %w", r.cfg.Topic, err)
+	if r.cfg.Mode == ModeRoundTrip {
+		var err error
+		lctx, cancel := context.WithTimeout(ctx, setupTimeout)
+		ends, err = adm.ListEndOffsets(lctx, r.cfg.Topic)
+		cancel()
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("bench: listing end offsets of %s: %w", r.cfg.Topic, err)
+		}
+		if r.cfg.ConsumerGroup != "" {
+			if err := r.startGroupAt(ctx, adm, ends); err != nil {
+				return nil, err
 			}
 		}
+	}
+	if r.cfg.ConsumerGroup == "" {
+		n = min(n, len(r.partitions)) // more consumers than partitions would idle
 	}
 	r.consumers.Store(int32(n))
 	ws := &workerSet{done: make(chan struct{})}

@@ -111,6 +111,14 @@ func TestBenchModesChronik(t *testing.T) {
 	if err != nil && !strings.Contains(err.Error(), "--consumer-group") {
 		t.Fatalf("unsupported-groups error does not say what to do: %v", err)
 	}
+
+	// Round trip through a group of eight members joining one by one.
+	cfg = benchConfig(b.Addr, "bench-group8", bench.ModeRoundTrip)
+	cfg.Duration, cfg.Validate, cfg.ConsumerGroup = 2*time.Second, true, "bench-group8"
+	rt := benchRun(t, cfg)
+	if v := rt.Validation; v.Missing != 0 || v.Acked == 0 || v.Valid != v.Acked {
+		t.Fatalf("group round-trip with 8 members: %+v", *v)
+	}
 }
 
 // TestBenchModesKfake proves the tool works against another Kafka
@@ -124,18 +132,16 @@ func TestBenchModesKfake(t *testing.T) {
 	addr := c.ListenAddrs()[0]
 	checkModes(t, addr, "", time.Second)
 
-	// One sender and one group member. With eight producers and eight
-	// members joining one by one, a round trip sometimes reports about one
-	// acknowledged record per producer as never consumed within the drain
-	// time: about one run in six against kfake, and once against chronik
-	// (under the parallel e2e load; 0 of 33 runs on a quiet machine). The
-	// same signature on both brokers points at the client side or the
-	// tool's accounting; not explained yet, tracked in the closing note.
+	// Eight producers and eight members joining one by one (rebalances
+	// while records flow): every acknowledged record is consumed. This
+	// once lost about one record per producer about one run in six: the
+	// members reset by timestamp and raced the first records; the tool now
+	// commits the pre-run end offsets for a new group first (startGroupAt).
 	cfg := benchConfig(addr, "bench-group", bench.ModeRoundTrip)
-	cfg.Duration, cfg.Validate, cfg.ConsumerGroup, cfg.Concurrency = time.Second, true, "bench-group", 1
+	cfg.Duration, cfg.Validate, cfg.ConsumerGroup = 2*time.Second, true, "bench-group"
 	rt := benchRun(t, cfg)
-	if rt.Validation.Missing != 0 || rt.Records == 0 {
-		t.Fatalf("group round-trip: %+v", *rt.Validation)
+	if v := rt.Validation; v.Missing != 0 || v.Acked == 0 || v.Valid != v.Acked {
+		t.Fatalf("group round-trip: %+v", *v)
 	}
 }
 
