@@ -83,31 +83,19 @@ func (b *Broker) fetchGroupOffsets(c *group.Coordinator, gid string, topics map[
 func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	c := b.groups.Load()
-	if r.Version < 8 {
-		if c == nil {
-			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			return resp, nil
+	groups := r.Groups
+	if r.Version < 8 { // the one-group form is one group of the v8 form
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = r.Group
+		if r.Topics != nil {
+			rg.Topics = []kmsg.OffsetFetchRequestGroupTopic{}
 		}
-		topics, order := map[string][]int32{}, []string{}
 		for _, t := range r.Topics {
-			order = append(order, t.Topic)
-			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
+			rg.Topics = append(rg.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
-		order, got := b.fetchGroupOffsets(c, r.Group, topics, order, r.Topics == nil, r.RequireStable)
-		for _, t := range order {
-			st := kmsg.NewOffsetFetchResponseTopic()
-			st.Topic = t
-			for _, fp := range got[t] {
-				sp := kmsg.NewOffsetFetchResponseTopicPartition()
-				sp.Partition = fp.partition
-				sp.ErrorCode, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.answer()
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil
+		groups = []kmsg.OffsetFetchRequestGroup{rg}
 	}
-	for _, rg := range r.Groups {
+	for _, rg := range groups {
 		sg := kmsg.NewOffsetFetchResponseGroup()
 		sg.Group = rg.Group
 		if c == nil {
@@ -133,6 +121,19 @@ func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetch
 			sg.Topics = append(sg.Topics, st)
 		}
 		resp.Groups = append(resp.Groups, sg)
+	}
+	if r.Version < 8 {
+		sg := resp.Groups[0]
+		resp.ErrorCode = sg.ErrorCode
+		for _, st := range sg.Topics {
+			rt := kmsg.OffsetFetchResponseTopic{Topic: st.Topic}
+			for _, sp := range st.Partitions {
+				rt.Partitions = append(rt.Partitions, kmsg.OffsetFetchResponseTopicPartition{
+					Partition: sp.Partition, Offset: sp.Offset, LeaderEpoch: sp.LeaderEpoch, Metadata: sp.Metadata, ErrorCode: sp.ErrorCode})
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		resp.Groups = nil
 	}
 	return resp, nil
 }
