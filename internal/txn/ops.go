@@ -221,20 +221,17 @@ func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.
 }
 
 // Enrolled reports whether a transactional produce of pid/epoch to tp may be
-// appended: the partition is in the id's ongoing transaction.
+// appended: the partition is in the id's ongoing transaction. It is Verify
+// with the codes a produce answers.
 func (c *Coordinator) Enrolled(id string, pid int64, epoch int16, tp TP) *kerr.Error {
-	e, err := c.producer(id, pid, epoch)
-	if err != nil {
-		if err == kerr.ProducerFenced {
-			return kerr.InvalidProducerEpoch
-		}
+	switch err := c.Verify(id, pid, epoch, tp); err {
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch
+	case kerr.ConcurrentTransactions:
+		return kerr.InvalidTxnState
+	default:
 		return err
 	}
-	defer e.mu.Unlock()
-	if e.Status != Ongoing || !slices.Contains(e.Partitions, tp) {
-		return kerr.InvalidTxnState
-	}
-	return nil
 }
 
 // State returns a copy of id's state (false if unknown).
