@@ -6,16 +6,19 @@
 # fsync every 4 MiB written (a durable log without group commit's overlap of
 # writes and fsyncs). Chronik: chronik-bench
 # --prebuilt-batches (pre-encoded 1 MiB batches of 1 KiB records, acks=all,
-# 4 senders, one request in flight each), so the load generator does no
-# per-record work and the broker is what is measured.
+# -c senders, default 16, one request in flight each: enough bytes in flight
+# to cover a round's fsync), so the load generator does no per-record work
+# and the broker is what is measured.
 #
-#   bench/bandwidth.sh [-n RUNS] [--dir DIR]
+#   bench/bandwidth.sh [-n RUNS] [-c SENDERS] [--dir DIR]
 set -euo pipefail
 runs=3
+senders=16
 dir=${TMPDIR:-/tmp}
 while [ $# -gt 0 ]; do
   case "$1" in
     -n) runs=${2:?}; shift 2 ;;
+    -c) senders=${2:?}; shift 2 ;;
     --dir) dir=${2:?}; shift 2 ;;
     *) echo "bandwidth.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -39,16 +42,18 @@ for i in $(seq 1 "$runs"); do
   dd=$("$work/diskbw" --dir "$work" --size-mib 3072 --direct --depth 4 --runs 1 | sed -E 's/.* = ([0-9]+) MB\/s.*/\1/')
   diskd+=("$dd")
   rm -rf "$work/data"
-  "$work/chronik-server" start --data-dir "$work/data" --bind 127.0.0.1 --kafka-port 0 --metrics-port -1 --log-level info 2>"$work/server.log" &
+  "$work/chronik-server" start --data-dir "$work/data" --bind 127.0.0.1 --kafka-port 0 --metrics-port 0 --log-level info 2>"$work/server.log" &
   pid=$!
   for _ in $(seq 1 100); do grep -q '"chronik-server ready"' "$work/server.log" && break; sleep 0.1; done
   addr=$(grep -o '"kafka":"[^"]*"' "$work/server.log" | head -n1 | cut -d'"' -f4)
-  out=$("$work/chronik-bench" -b "$addr" -t bw -m produce --prebuilt-batches -c 4 -s 1024 --batch-size 1048576 -d 8s -w 2s)
+  http=$(grep -o '"http":"[^"]*"' "$work/server.log" | head -n1 | cut -d'"' -f4)
+  out=$("$work/chronik-bench" -b "$addr" -t bw -m produce --prebuilt-batches -c "$senders" -s 1024 --batch-size 1048576 -d 8s -w 2s \
+    --metrics-url "http://$http/metrics")
   kill -TERM "$pid"; wait "$pid" || true; pid=""
   mib=$(echo "$out" | sed -nE 's/^throughput .*, ([0-9.]+) MB\/s.*/\1/p')
   c=$(awk -v m="$mib" 'BEGIN { printf "%.0f", m * 1.048576 }') # MiB/s of values -> MB/s
   chronik+=("$c")
-  echo "run $i: disk bulk $d MB/s, disk fsync/4MiB $d4 MB/s, disk O_DIRECT $dd MB/s, chronik $c MB/s ($(echo "$out" | grep -E '^latency' | sed 's/latency *//'))"
+  echo "run $i: disk bulk $d MB/s, disk fsync/4MiB $d4 MB/s, disk O_DIRECT $dd MB/s, chronik $c MB/s ($(echo "$out" | grep -E '^latency' | sed 's/latency *//'); $(echo "$out" | grep -E '^client cpu' | sed 's/client cpu *//'))"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 md=$(median "${disk[@]}"); md4=$(median "${disk4[@]}"); mdd=$(median "${diskd[@]}"); mc=$(median "${chronik[@]}")

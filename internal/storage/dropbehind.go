@@ -28,3 +28,30 @@ func (l *Log) dropBehind(s *segment, durable int64) {
 	_ = fadviseDontNeed(s.f.Fd(), s.dropped, to-s.dropped)
 	s.dropped = to
 }
+
+// Early writeback. The group committer's fsync of a round waits for the
+// round's bytes to reach the disk; with buffered writes the kernel starts
+// that I/O only when the fsync asks for it (or its flusher wakes, up to 30 s
+// later). A log that has written at least kickStep since the last kick starts
+// writeback of those bytes at once (sync_file_range WRITE, asynchronous), so
+// by the time the round's fsync runs most of its I/O is already in flight,
+// and the disk works while the next round's requests arrive. Measured in
+// bench/RESULTS.md §3: 1 KiB records, 1 MiB batches, 1.13-1.40 GB/s without,
+// 1.46-1.53 GB/s with (8 senders, alternating). Advice only: durability still
+// comes from the fsync alone.
+
+// kickStep: writeback is started at least this much at a time.
+const kickStep = 1 << 20
+
+// kickLocked starts writeback of s's data written below end. Called with mu
+// held.
+func (l *Log) kickLocked(s *segment, end int64) {
+	if end < s.kicked { // the file was cut back
+		s.kicked = end
+	}
+	if end-s.kicked < kickStep {
+		return
+	}
+	_ = startWriteback(s.f.Fd(), s.kicked, end-s.kicked)
+	s.kicked = end
+}

@@ -280,6 +280,15 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	if err := l.flushLocked(); err != nil {
 		return -1, err
 	}
+	// Reserve the space first, as for buffered batches: a full disk then
+	// fails here, before any byte is written, and ext4 allocates the
+	// blocks once per MiB instead of delaying allocation page by page
+	// (broker CPU per MB 10% lower, bench/RESULTS.md §3).
+	if !l.noReserve {
+		if err := l.reserveLocked(pos + int64(len(batch))); err != nil && !l.noReserve {
+			return -1, l.diskFullLocked(err, len(batch), now)
+		}
+	}
 	if _, err := seg.f.WriteAt(batch, pos); err != nil {
 		// Part of the batch may be on disk past size. A full disk is an
 		// operating condition, not corruption: cut the partial bytes off
@@ -300,6 +309,7 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	// position or offset a reader can learn is backed by complete bytes.
 	seg.size.Store(pos + int64(len(batch)))
 	l.written.Store(h.NextOffset())
+	l.kickLocked(seg, pos+int64(len(batch)))
 	l.publishLocked(seg, &h, pos, now)
 	return base, nil
 }

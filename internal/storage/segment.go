@@ -76,6 +76,7 @@ type segment struct {
 	persisted       bool      // index files on disk describe this segment
 
 	dropped int64 // page cache dropped below this position; under Log.syncMu
+	kicked  int64 // writeback started below this position; under Log.mu
 }
 
 func newSegment(dir string, base int64, f *os.File) *segment {

@@ -162,6 +162,7 @@ func (l *Log) flushLocked() error {
 	}
 	seg.size.Store(pos + int64(len(l.wbuf)))
 	l.written.Store(l.end.Load())
+	l.kickLocked(seg, pos+int64(len(l.wbuf)))
 	l.wbufSent = 0
 	if cap(l.wbuf) <= keepWbuf {
 		*l.wbufp = l.wbuf[:0]
