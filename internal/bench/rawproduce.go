@@ -20,15 +20,20 @@ import (
 // as configured, waiting for each response before the next. The client does
 // no per-record work, so the run measures the broker's bandwidth rather than
 // the load generator's. Latency is per request; every record of an
-// acknowledged batch counts.
+// acknowledged batch counts. The senders are spread over --clients clients,
+// each with its own produce connection to a broker (one client by default:
+// all requests then share one connection).
 func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
 	ws := &workerSet{done: make(chan struct{})}
-	cl, err := kgo.NewClient(append(r.baseOpts(), kgo.RequiredAcks(rawAcks(r.cfg.Acks)), kgo.DisableIdempotentWrite())...)
-	if err != nil {
-		return nil, fmt.Errorf("bench: producer client: %w", err)
+	for i := 0; i < r.cfg.clientCount(); i++ {
+		cl, err := kgo.NewClient(append(r.baseOpts(), kgo.RequiredAcks(rawAcks(r.cfg.Acks)), kgo.DisableIdempotentWrite())...)
+		if err != nil {
+			ws.close()
+			return nil, fmt.Errorf("bench: producer client: %w", err)
+		}
+		ws.clients = append(ws.clients, cl)
 	}
-	ws.clients = append(ws.clients, cl)
-	leaders, topicID, err := r.leaders(ctx, cl)
+	leaders, topicID, err := r.leaders(ctx, ws.clients[0])
 	if err != nil {
 		ws.close()
 		return nil, err
@@ -39,7 +44,7 @@ func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			r.rawSender(ctx, cl, leaders, topicID, id, batch, n)
+			r.rawSender(ctx, ws.clients[id%len(ws.clients)], leaders, topicID, id, batch, n)
 		}(i)
 	}
 	go func() { wg.Wait(); close(ws.done) }()

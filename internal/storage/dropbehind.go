@@ -40,6 +40,9 @@ func (l *Log) dropBehind(s *segment, durable int64) {
 // 1.46-1.53 GB/s with (8 senders, alternating). Advice only: durability still
 // comes from the fsync alone.
 
+// kickWriteback is startWriteback; tests replace it to see the calls.
+var kickWriteback = startWriteback
+
 // kickStep: writeback is started at least this much at a time.
 const kickStep = 1 << 20
 
@@ -52,6 +55,6 @@ func (l *Log) kickLocked(s *segment, end int64) {
 	if end-s.kicked < kickStep {
 		return
 	}
-	_ = startWriteback(s.f.Fd(), s.kicked, end-s.kicked)
+	_ = kickWriteback(s.f.Fd(), s.kicked, end-s.kicked)
 	s.kicked = end
 }
