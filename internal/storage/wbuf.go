@@ -53,6 +53,10 @@ const (
 	keepWbuf = wbufMax
 )
 
+// reserveSpace is fallocKeepSize; tests replace it to run the log as on a
+// filesystem (or OS) without reservations.
+var reserveSpace = fallocKeepSize
+
 var wbufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // bufferLocked copies batch (at logical position pos of the active segment,
@@ -103,11 +107,11 @@ func (l *Log) reserveLocked(need int64) error {
 	from := max(l.reserved, seg.size.Load())
 	chunk := max(l.reserveChunk, minReserve)
 	upTo := max(need, min(from+chunk, l.opts.SegmentBytes))
-	err := fallocKeepSize(seg.f.Fd(), from, upTo-from)
+	err := reserveSpace(seg.f.Fd(), from, upTo-from)
 	if isNoSpace(err) && upTo > need {
 		// Not a whole chunk left: take just what this batch needs.
 		upTo = need
-		err = fallocKeepSize(seg.f.Fd(), from, upTo-from)
+		err = reserveSpace(seg.f.Fd(), from, upTo-from)
 	}
 	if err != nil {
 		if !isNoSpace(err) {
@@ -119,16 +123,6 @@ func (l *Log) reserveLocked(need int64) error {
 	l.reserved = upTo
 	l.reserveChunk = min(2*chunk, maxReserve)
 	return nil
-}
-
-func fallocKeepSize(fd uintptr, off, n int64) error {
-	const keepSize = 0x1 // FALLOC_FL_KEEP_SIZE
-	for {
-		err := syscall.Fallocate(int(fd), keepSize, off, n)
-		if err != syscall.EINTR {
-			return err
-		}
-	}
 }
 
 func isNoSpace(err error) bool {
