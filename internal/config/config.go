@@ -47,6 +47,9 @@ type Config struct {
 	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
 	// transactional.id.expiration.ms: idle transactional ids are forgotten.
 	TransactionalIDExpiration time.Duration
+	// producer.id.expiration.ms: a partition forgets an idempotent
+	// producer's sequence state after this long without a write from it.
+	ProducerIDExpiration time.Duration
 	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
 	// group.consumer.heartbeat.interval.ms.
 	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
@@ -80,6 +83,7 @@ func Default() Config {
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
+		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
@@ -168,6 +172,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")
+	}
+	if c.ProducerIDExpiration < time.Millisecond {
+		bad("producer-id-expiration-ms", "must be at least 1ms")
 	}
 	if c.TransactionalIDExpiration < time.Millisecond {
 		bad("transactional-id-expiration-ms", "must be at least 1ms")

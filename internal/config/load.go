@@ -182,6 +182,9 @@ var settings = func() []setting {
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.TransactionalIDExpiration })
 	add([]string{"transactional-id-expiration-ms"}, []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION_MS"},
 		"transactional.id.expiration.ms: a transactional id with no transaction in progress and no request this long is forgotten (ms or duration)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.ProducerIDExpiration })
+	add([]string{"producer-id-expiration-ms"}, []string{"CHRONIK_PRODUCER_ID_EXPIRATION_MS"},
+		"producer.id.expiration.ms: a partition forgets an idempotent producer's sequence state after this long without a write from it (ms or duration)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ShutdownTimeout })
 	add([]string{"shutdown-timeout"}, []string{"CHRONIK_SHUTDOWN_TIMEOUT"}, "how long a clean shutdown waits for in-flight requests", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ConsumerGroupSessionTimeout })

@@ -65,6 +65,10 @@ type Options struct {
 	// DropBehind: partition data fsynced and this many bytes behind its
 	// segment's end is dropped from the page cache (0: never; storage).
 	DropBehind int64
+	// ProducerIDExpiration (producer.id.expiration.ms): a partition forgets
+	// an idempotent producer's state after this long without a write from
+	// it (checked with the retention sweep). 0 means 24 hours.
+	ProducerIDExpiration time.Duration
 	// TransactionVersion is the transaction.version feature level
 	// advertised in ApiVersions: 2 (KIP-890 part 2: epoch bump per
 	// transaction, implicit partition and group enrolment) or 1.

@@ -62,6 +62,9 @@ type producerState struct {
 	// or marker, and whether a transaction marker was written for it.
 	LastTs int64 `json:"ts,omitempty"`
 	Marker bool  `json:"m,omitempty"`
+	// Seen is the broker's clock (Unix ms) at the producer's last write
+	// here: producer-id expiration (expireProducers) counts from it.
+	Seen int64 `json:"seen,omitempty"`
 }
 
 type partitionMeta struct {
@@ -181,7 +184,18 @@ func (p *partition) loadProducers() error {
 	if err != nil {
 		return err
 	}
-	return p.replayTxns(markers)
+	if err := p.replayTxns(markers); err != nil {
+		return err
+	}
+	// Producers replayed from the log (or from a snapshot without Seen)
+	// count as seen now: expiration may start late, never early.
+	now := time.Now().UnixMilli()
+	for _, st := range p.producers {
+		if st.Seen == 0 {
+			st.Seen = now
+		}
+	}
+	return nil
 }
 
 // replayTxns rebuilds open and aborted transactions from the transactional
@@ -245,6 +259,30 @@ func (p *partition) noteMarker(pid int64, ts int64) {
 	}
 }
 
+// expireProducers forgets the producers that have not written here for at
+// least ttl (producer.id.expiration.ms), except one with a transaction open
+// in this partition, and returns how many it forgot. A forgotten producer
+// that writes again starting at sequence 0 (a new producer id, or a new
+// epoch) is accepted; one that continues its old sequence is answered
+// UNKNOWN_PRODUCER_ID, which clients handle by resetting their sequence
+// (KIP-360), as Kafka does.
+func (p *partition) expireProducers(nowMs int64, ttl time.Duration) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for pid, st := range p.producers {
+		if nowMs-st.Seen < ttl.Milliseconds() {
+			continue
+		}
+		if _, open := p.ongoing[pid]; open {
+			continue
+		}
+		delete(p.producers, pid)
+		n++
+	}
+	return n
+}
+
 // producerInfo is one producer's state as DescribeProducers shows it.
 type producerInfo struct {
 	PID      int64
@@ -294,7 +332,10 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 	switch {
 	case st == nil:
 		if first != 0 {
-			return -1, kerr.OutOfOrderSequenceNumber
+			// No state: a producer id this partition never saw, or one
+			// whose state expired. Kafka's answer, which clients recover
+			// from by resetting the sequence.
+			return -1, kerr.UnknownProducerID
 		}
 		return -1, nil
 	case h.ProducerEpoch < st.Epoch:
@@ -350,6 +391,7 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	res := appendResult{base: -1}
+	var nowMs int64
 	for i, raw := range batches {
 		h := &headers[i]
 		dup, kerrv := p.checkSequence(h)
@@ -387,7 +429,11 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 		p.noteTxnBatch(h, base)
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
-			p.producers[h.ProducerID].LastTs = h.MaxTimestamp
+			if nowMs == 0 {
+				nowMs = time.Now().UnixMilli()
+			}
+			st := p.producers[h.ProducerID]
+			st.LastTs, st.Seen = h.MaxTimestamp, nowMs
 		}
 	}
 	return res

@@ -36,7 +36,7 @@ func TestCheckSequence(t *testing.T) {
 	}{
 		{name: "not idempotent", notPID: true, first: -1, count: 1, dup: -1},
 		{name: "new producer seq 0", epoch: 0, first: 0, count: 3, dup: -1},
-		{name: "new producer seq 5", epoch: 0, first: 5, count: 1, dup: -1, err: kerr.OutOfOrderSequenceNumber},
+		{name: "new producer seq 5", epoch: 0, first: 5, count: 1, dup: -1, err: kerr.UnknownProducerID},
 		{name: "new producer high epoch seq 0", epoch: 9, first: 0, count: 1, dup: -1},
 		{name: "next seq", state: &five, epoch: 3, first: 10, count: 4, dup: -1},
 		{name: "duplicate newest", state: &five, epoch: 3, first: 8, count: 2, dup: 108},

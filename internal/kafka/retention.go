@@ -62,6 +62,7 @@ func (b *Broker) StartRetention(interval time.Duration) {
 			case <-t.C:
 				b.sweepRetention(ctx, time.Now())
 				b.sweepCleaner(ctx, time.Now()) // cleaner.go: compaction shares the goroutine
+				b.sweepProducers(time.Now())
 			}
 		}
 	}()
@@ -156,4 +157,26 @@ func expiredSegments(segs []storage.SegmentInfo, start, hwm, nowMs, retentionMs,
 		n++
 	}
 	return n
+}
+
+// sweepProducers forgets idle producers' state in every partition
+// (producer.id.expiration.ms; partition.expireProducers).
+func (b *Broker) sweepProducers(now time.Time) {
+	ttl := b.opts.ProducerIDExpiration
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	b.mu.RLock()
+	var parts []*partition
+	for _, ts := range b.topics {
+		parts = append(parts, ts.parts...)
+	}
+	b.mu.RUnlock()
+	n := 0
+	for _, p := range parts {
+		n += p.expireProducers(now.UnixMilli(), ttl)
+	}
+	if n > 0 {
+		b.log.Info("producer state expired", "producers", n, "producer_id_expiration", ttl)
+	}
 }

@@ -130,7 +130,11 @@ func (p *partition) appendMarker(pid int64, epoch int16, commit bool) (int64, in
 		return 0, 0, err
 	}
 	p.applyMarker(pid, epoch, commit, off)
-	p.noteMarker(pid, time.Now().UnixMilli()) // partition.go (DescribeProducers)
+	now := time.Now().UnixMilli()
+	p.noteMarker(pid, now) // partition.go (DescribeProducers)
+	if st := p.producers[pid]; st != nil {
+		st.Seen = now
+	}
 	return off, int64(len(raw)), nil
 }
 

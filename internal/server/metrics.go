@@ -142,6 +142,7 @@ func brokerConfigs(cfg config.Config) []kafka.BrokerConfig {
 		b("offsets.topic.replication.factor", "1", "1"),
 		b("offsets.retention.minutes", i(int64(cfg.OffsetsRetention/time.Minute)), i(int64(def.OffsetsRetention/time.Minute))),
 		b("transactional.id.expiration.ms", i(cfg.TransactionalIDExpiration.Milliseconds()), i(def.TransactionalIDExpiration.Milliseconds())),
+		b("producer.id.expiration.ms", i(cfg.ProducerIDExpiration.Milliseconds()), i(def.ProducerIDExpiration.Milliseconds())),
 		b("group.consumer.session.timeout.ms", i(cfg.ConsumerGroupSessionTimeout.Milliseconds()), i(def.ConsumerGroupSessionTimeout.Milliseconds())),
 		b("group.consumer.heartbeat.interval.ms", i(cfg.ConsumerGroupHeartbeatInterval.Milliseconds()), i(def.ConsumerGroupHeartbeatInterval.Milliseconds())),
 		b("chronik.produce.profile", cfg.ProduceProfile.String(), def.ProduceProfile.String()),

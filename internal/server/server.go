@@ -138,11 +138,12 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			RetentionBytes: cfg.RetentionBytes,
 		},
 		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger:             lg.With("component", "kafka"),
-		WAL:                s.wal,
-		OffsetsRetention:   cfg.OffsetsRetention,
-		TransactionVersion: int16(cfg.TransactionVersion),
-		DropBehind:         cfg.DropBehind,
+		Logger:               lg.With("component", "kafka"),
+		WAL:                  s.wal,
+		OffsetsRetention:     cfg.OffsetsRetention,
+		TransactionVersion:   int16(cfg.TransactionVersion),
+		DropBehind:           cfg.DropBehind,
+		ProducerIDExpiration: cfg.ProducerIDExpiration,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err
