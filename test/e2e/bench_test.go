@@ -237,6 +237,7 @@ func checkProduceShapes(t *testing.T, addr string) {
 
 	cfg = benchConfig(addr, "bench-raw", bench.ModeProduce)
 	cfg.Concurrency, cfg.PrebuiltBatches, cfg.BatchSize, cfg.MessageSize, cfg.Duration = 2, true, 64<<10, 1024, time.Second
+	cfg.Clients = 2 // one connection per sender
 	raw := benchRun(t, cfg)
 	if raw.Records == 0 || raw.Records%63 != 0 { // 64 KiB batches hold 63 records of 1 KiB
 		t.Fatalf("--prebuilt-batches: %d records, want a positive multiple of 63", raw.Records)
