@@ -16,9 +16,14 @@ package kafka
 // Version notes:
 //   - v0: state and producer id filters.
 //   - v1: DurationFilterMillis (default -1, no filter).
-//   - v2 (TransactionalIDPattern, a regular expression) is not served.
+//   - v2: TransactionalIDPattern (KIP-1152): a regular expression in RE2
+//     syntax (Kafka compiles it with RE2/J, the same syntax as Go's regexp)
+//     that must match the whole transactional id; null or empty matches
+//     all. One that does not compile is answered INVALID_REGULAR_EXPRESSION.
 
 import (
+	"regexp"
+
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,6 +39,15 @@ func handleListTransactions(b *Broker, r *kmsg.ListTransactionsRequest) (*kmsg.L
 	f := txn.ListFilter{PIDs: r.ProducerIDFilters, MinRunningMs: -1}
 	if r.Version >= 1 {
 		f.MinRunningMs = r.DurationFilterMillis
+	}
+	if r.Version >= 2 && r.TransactionalIDPattern != nil && *r.TransactionalIDPattern != "" {
+		// Anchored: the whole id must match (Kafka's Matcher.matches).
+		re, err := regexp.Compile(`^(?:` + *r.TransactionalIDPattern + `)$`)
+		if err != nil {
+			resp.ErrorCode = kerr.InvalidRegularExpression.Code
+			return resp, nil
+		}
+		f.ID = re
 	}
 	for _, s := range r.StateFilters {
 		if txn.KnownStatus(s) {

@@ -68,7 +68,7 @@ func init() {
 		// Transaction admin (KIP-664, KIP-994).
 		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
 		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},
-		kmsg.ListTransactions.Int16():     {0, 1, immediate(handleListTransactions)},
+		kmsg.ListTransactions.Int16():     {0, 2, immediate(handleListTransactions)},
 	}
 }
 

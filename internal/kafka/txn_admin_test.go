@@ -216,4 +216,43 @@ func TestListTransactionsHandler(t *testing.T) {
 	if resp.TransactionStates[0].ProducerID != px {
 		t.Fatalf("producer id %d, want %d", resp.TransactionStates[0].ProducerID, px)
 	}
+
+	// v2: TransactionalIdPattern, matched against the whole id, combined
+	// with the other filters; ignored below v2.
+	pa, _ := f.initTxn("app-1")
+	f.initTxn("app-22")
+	f.initTxn("other-app-3")
+	pattern := func(v int16, pat *string, states []string, pids []int64) *kmsg.ListTransactionsResponse {
+		t.Helper()
+		req := kmsg.NewPtrListTransactionsRequest()
+		req.StateFilters, req.ProducerIDFilters, req.TransactionalIDPattern = states, pids, pat
+		return f.do(req, v).(*kmsg.ListTransactionsResponse)
+	}
+	str := func(s string) *string { return &s }
+	all := []string{"app-1=Empty", "app-22=Empty", "other-app-3=Empty", "x=Ongoing", "y=CompleteCommit", "z=Empty"}
+	for _, tc := range []struct {
+		name   string
+		v      int16
+		pat    *string
+		states []string
+		pids   []int64
+		want   []string
+	}{
+		{"prefix", 2, str("app-.*"), nil, nil, []string{"app-1=Empty", "app-22=Empty"}},
+		{"whole id, not a substring", 2, str("app-\\d"), nil, nil, []string{"app-1=Empty"}},
+		{"alternation anchored as a whole", 2, str("x|app-1"), nil, nil, []string{"app-1=Empty", "x=Ongoing"}},
+		{"with a state", 2, str(".*app.*"), []string{"Ongoing"}, nil, nil},
+		{"with a pid", 2, str(".*app.*"), nil, []int64{pa}, []string{"app-1=Empty"}},
+		{"null", 2, nil, nil, nil, all},
+		{"empty", 2, str(""), nil, nil, all},
+		{"ignored at v1", 1, str("nothing"), nil, nil, all},
+	} {
+		resp := pattern(tc.v, tc.pat, tc.states, tc.pids)
+		if got := listedIDs(resp); resp.ErrorCode != 0 || !slices.Equal(got, tc.want) {
+			t.Errorf("%s: error %d, got %v, want %v", tc.name, resp.ErrorCode, got, tc.want)
+		}
+	}
+	if resp := pattern(2, str("app-("), nil, nil); resp.ErrorCode != kerr.InvalidRegularExpression.Code || len(resp.TransactionStates) != 0 {
+		t.Errorf("bad pattern: error %d, %d states; want INVALID_REGULAR_EXPRESSION", resp.ErrorCode, len(resp.TransactionStates))
+	}
 }

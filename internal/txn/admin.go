@@ -7,7 +7,10 @@ package txn
 // admin request must not wait behind one. A transition is visible here as
 // soon as its record is durable, i.e. at the same moment it takes effect.
 
-import "slices"
+import (
+	"regexp"
+	"slices"
+)
 
 // Statuses that Kafka has and this coordinator never keeps in its state:
 // Dead marks an expired entry while it is removed (compact.go);
@@ -46,6 +49,9 @@ type ListFilter struct {
 	// than this many milliseconds (ListTransactions v1 DurationFilter);
 	// negative keeps all.
 	MinRunningMs int64
+	// ID, if set, keeps only transactional ids it matches in full
+	// (ListTransactions v2 TransactionalIdPattern).
+	ID *regexp.Regexp
 }
 
 // snapshotLatest copies the map of latest records (the values are never
@@ -94,6 +100,9 @@ func (c *Coordinator) List(f ListFilter) []Entry {
 			continue
 		}
 		if f.MinRunningMs >= 0 && (!e.Running() || now-e.StartMs <= f.MinRunningMs) {
+			continue
+		}
+		if f.ID != nil && !f.ID.MatchString(e.ID) {
 			continue
 		}
 		out = append(out, e)

@@ -69,6 +69,13 @@ func TestTxnAdmin(t *testing.T) {
 	if got := listByDuration(t, cl, 3600_000); slices.Contains(got, id) {
 		t.Fatalf("duration filter 1h: %v includes a transaction open for less", got)
 	}
+	// v2 (KIP-1152): the transactional id pattern, matched in full.
+	if got := listByPattern(t, cl, "txn-admin-.*"); !slices.Contains(got, id) {
+		t.Fatalf("pattern txn-admin-.*: %v does not include %s", got, id)
+	}
+	if got := listByPattern(t, cl, "admin"); slices.Contains(got, id) {
+		t.Fatalf("pattern admin: %v includes %s (a substring is not a match)", got, id)
+	}
 
 	// The producer on each partition.
 	descProducer := func(p int32) kadm.DescribedProducer {
@@ -164,6 +171,28 @@ func wantListed(t *testing.T, adm *kadm.Client, pids []int64, states []string, w
 	if _, ok := ls["txn-admin-producer"]; ok != want {
 		t.Fatalf("ListTransactions(pids %v, states %v) = %v; listed: %v, want %v", pids, states, ls, ok, want)
 	}
+}
+
+// listByPattern lists with ListTransactions v2's TransactionalIDPattern.
+func listByPattern(t *testing.T, cl *kgo.Client, pattern string) []string {
+	t.Helper()
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.TransactionalIDPattern = &pattern
+	resp, err := req.RequestWith(Ctx(t, 10*time.Second), cl)
+	if err != nil {
+		t.Fatalf("ListTransactions: %v", err)
+	}
+	if resp.Version < 2 {
+		t.Fatalf("ListTransactions answered at v%d, the pattern needs v2", resp.Version)
+	}
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		t.Fatalf("ListTransactions: %v", err)
+	}
+	var ids []string
+	for _, s := range resp.TransactionStates {
+		ids = append(ids, s.TransactionalID)
+	}
+	return ids
 }
 
 // listByDuration lists with ListTransactions v1's DurationFilterMillis (kadm
