@@ -183,13 +183,18 @@ func TestTxnPartitionStateRebuilt(t *testing.T) {
 		if want := []abortedTxn{{PID: pid, First: 0, Last: 2}}; !slices.Equal(p.aborted, want) {
 			t.Errorf("crash %v: aborted after reopen %+v, want %+v", crash, p.aborted, want)
 		}
-		// The coordinator aborts the open transaction when it reopens.
+		// The coordinator keeps the open transaction when it reopens;
+		// the producer's abort then closes it.
 		withTxn(t, g)
+		if got := p.lastStable(); got != 3 {
+			t.Errorf("crash %v: lso %d after coordinator recovery, want 3 (still open)", crash, got)
+		}
+		wantCode(t, "abort after the restart", g.endTxn("x", pid, epoch, false), nil)
 		if got := p.lastStable(); got != p.highWatermark() {
-			t.Errorf("crash %v: lso %d after coordinator recovery, hwm %d", crash, got, p.highWatermark())
+			t.Errorf("crash %v: lso %d after the abort, hwm %d", crash, got, p.highWatermark())
 		}
 		if len(p.aborted) != 2 {
-			t.Errorf("crash %v: aborted after recovery %+v", crash, p.aborted)
+			t.Errorf("crash %v: aborted after the abort %+v", crash, p.aborted)
 		}
 	}
 }

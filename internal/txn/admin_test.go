@@ -148,10 +148,16 @@ func TestExpireIDs(t *testing.T) {
 	if _, ok := c.State("old-done"); ok {
 		t.Fatal("expired id still has state")
 	}
-	// A reopen replays the tombstones (the running transaction is aborted
-	// by the reopen, as always).
+	// A reopen replays the tombstones. The running transaction stays open
+	// across it, and the timeout check aborts it (its 15 minutes are up).
 	c.Close()
 	c = openOpts(t, dir, m, mod)
+	if got := listed(c.List(ListFilter{MinRunningMs: -1})); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopen: %v", got)
+	}
+	if n := c.AbortExpired(); n != 1 {
+		t.Fatalf("timeout check after reopen aborted %d, want 1", n)
+	}
 	want["old-running"] = CompleteAbort
 	if got := listed(c.List(ListFilter{MinRunningMs: -1})); !reflect.DeepEqual(got, want) {
 		t.Fatalf("after reopen: %v", got)

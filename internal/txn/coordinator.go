@@ -64,6 +64,11 @@ type Entry struct {
 	// Prev is the producer id and epoch before the last KIP-890 (transaction
 	// version 2) EndTxn bumped them, so a retried EndTxn is answered.
 	Prev *Producer `json:"prev,omitempty"`
+	// OffsetsLogged: the record was written by a coordinator that logs
+	// every TxnOffsetCommit (CommitOffsets), so Offsets holds everything
+	// staged. Only then can a transaction found Ongoing at a restart
+	// carry on; older records' staged offsets were only in memory.
+	OffsetsLogged bool `json:"offsets_logged,omitempty"`
 }
 
 // Producer is a producer id and epoch.
@@ -139,7 +144,8 @@ type entry struct {
 var ErrClosed = errors.New("txn: coordinator closed")
 
 // Open replays the state log, finishes transactions a crash left in
-// Prepare*, aborts those left Ongoing, and starts the timeout check.
+// Prepare*, keeps those left Ongoing open (their producers carry on, or the
+// timeout aborts them), and starts the timeout check.
 func Open(opts Options) (*Coordinator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -223,11 +229,22 @@ func (c *Coordinator) replay() error {
 func (c *Coordinator) recoverEntry(e *entry) error {
 	switch e.Status {
 	case Ongoing:
-		c.lg.Info("aborting transaction left ongoing by a restart", "transactional_id", e.ID)
+		if e.OffsetsLogged {
+			// Everything the transaction holds is in the log: its
+			// partitions, groups and staged offsets, and the records
+			// in the partitions' logs. The producer carries on as if
+			// nothing happened (Kafka keeps it open across a
+			// coordinator move too); if it is gone, the transaction
+			// times out from its original start.
+			c.lg.Info("transaction left open by a restart continues", "transactional_id", e.ID,
+				"partitions", len(e.Partitions), "times_out_in", time.Duration(e.StartMs+int64(e.TimeoutMs)-c.opts.Now().UnixMilli())*time.Millisecond)
+			return nil
+		}
+		c.lg.Info("aborting transaction left ongoing by a restart (written by an older version)", "transactional_id", e.ID)
 		// Its staged offsets were only in memory. The epoch is bumped
 		// (abortFencing): the producer may have lived through the
 		// restart and must not carry on as if its transaction were
-		// still open.
+		// still open, or it would commit half of it.
 		return c.abortFencing(e)
 	case PrepareCommit, PrepareAbort:
 		c.lg.Info("completing transaction interrupted by a restart", "transactional_id", e.ID, "status", e.Status)
@@ -255,6 +272,7 @@ func (c *Coordinator) Close() error {
 
 // persist appends e's state and fsyncs it. Caller holds e.mu.
 func (c *Coordinator) persist(e *Entry) error {
+	e.OffsetsLogged = true
 	v, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("txn: encode: %w", err)

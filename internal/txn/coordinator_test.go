@@ -160,25 +160,37 @@ func TestRecoveryCompletesPreparedCommit(t *testing.T) {
 	wantErr(t, "next add", c2.AddPartitions("a", pid, epoch, []TP{tp}), nil)
 }
 
-func TestRecoveryAbortsOngoing(t *testing.T) {
+// TestRecoveryKeepsOngoing: a transaction open at a restart (kill -9: the
+// coordinator is not closed) stays open with everything it had, its
+// partitions, group and staged offsets, and its producer carries on and
+// commits all of it, offsets staged before the restart included.
+func TestRecoveryKeepsOngoing(t *testing.T) {
 	dir := t.TempDir()
 	m := &fakeMarkers{}
 	c := open(t, dir, m, nil)
 	pid, epoch, _ := c.InitProducerID("a", 60000, -1, -1)
 	wantErr(t, "add", c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
-	c.Close()
+	wantErr(t, "add group", c.AddGroup("a", pid, epoch, "g"), nil)
+	wantErr(t, "offsets", c.CommitOffsets("a", pid, epoch, "g", []Offset{{TP: TP{"in", 0}, Offset: 7}}), nil)
+	c.Close() // the state log says Ongoing, as after a kill -9
 	m2 := &fakeMarkers{}
 	c2 := open(t, dir, m2, nil)
 	defer c2.Close()
-	if len(m2.markers) != 1 || m2.markers[0].commit {
-		t.Fatalf("markers on reopen %+v", m2.markers)
+	if len(m2.markers) != 0 {
+		t.Fatalf("markers on reopen %+v, want none: the transaction stays open", m2.markers)
 	}
-	// The abort bumped the epoch (the producer is fenced); a new
-	// InitProducerId keeps the producer id and bumps it again.
-	pid2, epoch2, e := c2.InitProducerID("a", 60000, -1, -1)
-	wantErr(t, "init", e, nil)
-	if pid2 != pid || epoch2 != epoch+2 {
-		t.Fatalf("after reopen pid %d epoch %d", pid2, epoch2)
+	if e, _ := c2.State("a"); e.Status != Ongoing || e.Epoch != epoch {
+		t.Fatalf("after reopen: %+v", e)
+	}
+	wantErr(t, "produce after the restart", c2.Enrolled("a", pid, epoch, TP{"t", 0}), nil)
+	wantErr(t, "add after the restart", c2.AddPartitions("a", pid, epoch, []TP{{"t", 1}}), nil)
+	wantErr(t, "offsets after the restart", c2.CommitOffsets("a", pid, epoch, "g", []Offset{{TP: TP{"in", 1}, Offset: 3}}), nil)
+	wantErr(t, "commit after the restart", c2.End("a", pid, epoch, true), nil)
+	if len(m2.markers) != 1 || !m2.markers[0].commit || len(m2.markers[0].parts) != 2 {
+		t.Fatalf("markers %+v, want one commit over both partitions", m2.markers)
+	}
+	if o := m2.offsets["g"]; len(o) != 2 {
+		t.Fatalf("offsets committed %+v, want both (one staged before the restart)", o)
 	}
 }
 

@@ -159,8 +159,9 @@ func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) 
 }
 
 // CommitOffsets stages offsets of a group added with AddGroup; they become
-// visible when the transaction commits and are dropped if it aborts. Staged
-// offsets live in memory until EndTxn writes them with PrepareCommit.
+// visible when the transaction commits and are dropped if it aborts. The
+// staged offsets are logged (fsynced) before the answer, so a transaction
+// survives a broker restart with them (recoverEntry).
 func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets []Offset) *kerr.Error {
 	e, err := c.producer(id, pid, epoch)
 	if err != nil {
@@ -170,10 +171,11 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 	if e.Status != Ongoing || !slices.Contains(e.Groups, group) {
 		return kerr.InvalidTxnState
 	}
-	if e.Offsets == nil {
-		e.Offsets = map[string][]Offset{}
+	next := clone(e.Entry)
+	if next.Offsets == nil {
+		next.Offsets = map[string][]Offset{}
 	}
-	staged := e.Offsets[group]
+	staged := next.Offsets[group]
 	for _, o := range offsets {
 		i := slices.IndexFunc(staged, func(s Offset) bool { return s.TP == o.TP })
 		if i >= 0 {
@@ -182,7 +184,10 @@ func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group str
 			staged = append(staged, o)
 		}
 	}
-	e.Offsets[group] = staged
+	next.Offsets[group] = staged
+	if err := c.update(e, next); err != nil {
+		return c.storageErr(id, err)
+	}
 	return nil
 }
 

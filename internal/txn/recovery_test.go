@@ -1,18 +1,21 @@
 package txn
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// TestRecoveryAbortFencesProducer: a producer that lives through a broker
-// restart must not be able to carry on the transaction the restart aborted.
-// Before the fix the abort kept the epoch, so the producer's next
-// AddPartitionsToTxn silently started a new transaction and its EndTxn
-// committed the records sent after the restart while those sent before
-// were aborted: a torn transaction (and, in consume-transform-produce,
-// offsets committed for output that was lost).
+// TestRecoveryAbortFencesProducer: a transaction found Ongoing in a record
+// written by an older version (whose staged offsets were only in memory) is
+// aborted at the restart, and a producer that lives through the restart
+// must not be able to carry on the transaction the restart aborted. An
+// abort that kept the epoch let the producer's next AddPartitionsToTxn
+// silently start a new transaction and its EndTxn commit the records sent
+// after the restart while those sent before were aborted: a torn
+// transaction (and, in consume-transform-produce, offsets committed for
+// output that was lost).
 func TestRecoveryAbortFencesProducer(t *testing.T) {
 	dir := t.TempDir()
 	m := &fakeMarkers{}
@@ -20,6 +23,16 @@ func TestRecoveryAbortFencesProducer(t *testing.T) {
 	pid, epoch, e := c.InitProducerID("a", 60000, -1, -1)
 	wantErr(t, "init", e, nil)
 	wantErr(t, "add before the restart", c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
+	// Rewrite the last record as an older version wrote it.
+	old, _ := c.State("a")
+	old.OffsetsLogged = false
+	raw, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.appendRecord("a", raw); err != nil {
+		t.Fatal(err)
+	}
 	c.Close() // the state log says Ongoing, as after a kill -9
 
 	m2 := &fakeMarkers{}
