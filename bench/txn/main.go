@@ -7,6 +7,10 @@
 //	go run ./cmd/chronik-server start --data-dir $(mktemp -d) --kafka-port 0 --metrics-port -1
 //
 // and read its address from the "chronik-server ready" log line.
+//
+// --offsets adds a consume-transform-produce step to each transaction: the
+// producer also commits a consumer group offset in it (AddOffsetsToTxn and
+// TxnOffsetCommit, as a processor does), timed with the commit.
 package main
 
 import (
@@ -19,7 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 func main() {
@@ -28,6 +34,7 @@ func main() {
 	sizes := flag.String("records-per-txn", "10,100,1000", "comma-separated transaction sizes")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per size")
 	valueSize := flag.Int("value-size", 256, "bytes per record value")
+	offsets := flag.Bool("offsets", false, "also commit a group offset in each transaction (TxnOffsetCommit)")
 	flag.Parse()
 	fmt.Println("| records per transaction | records/s | transactions/s | commit p50 ms | commit p99 ms |")
 	fmt.Println("|---:|---:|---:|---:|---:|")
@@ -37,14 +44,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "txn: bad --records-per-txn entry %q\n", s)
 			os.Exit(2)
 		}
-		if err := run(*bootstrap, *topic, n, *valueSize, *duration); err != nil {
+		if err := run(*bootstrap, *topic, n, *valueSize, *duration, *offsets); err != nil {
 			fmt.Fprintln(os.Stderr, "txn:", err)
 			os.Exit(1)
 		}
 	}
 }
 
-func run(bootstrap, topic string, n, valueSize int, d time.Duration) error {
+func run(bootstrap, topic string, n, valueSize int, d time.Duration, offsets bool) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.TransactionalID(fmt.Sprintf("txn-bench-%d-%d", n, time.Now().UnixNano())),
 		kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
 	if err != nil {
@@ -67,6 +74,11 @@ func run(bootstrap, topic string, n, valueSize int, d time.Duration) error {
 		if err := cl.Flush(ctx); err != nil {
 			return fmt.Errorf("flush: %w", err)
 		}
+		if offsets {
+			if err := commitOffset(ctx, cl, topic, int64(records+n)); err != nil {
+				return err
+			}
+		}
 		if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 			return fmt.Errorf("commit: %w", err)
 		}
@@ -77,5 +89,46 @@ func run(bootstrap, topic string, n, valueSize int, d time.Duration) error {
 	sort.Slice(commits, func(i, j int) bool { return commits[i] < commits[j] })
 	q := func(p float64) float64 { return float64(commits[int(p*float64(len(commits)-1))].Microseconds()) / 1000 }
 	fmt.Printf("| %d | %.0f | %.0f | %.2f | %.2f |\n", n, float64(records)/el, float64(len(commits))/el, q(0.5), q(0.99))
+	return nil
+}
+
+// commitOffset adds the bench's group to the open transaction and stages one
+// offset for it, with the producer's current id and epoch.
+func commitOffset(ctx context.Context, cl *kgo.Client, topic string, offset int64) error {
+	const group = "txn-bench-group"
+	id, epoch, err := cl.ProducerID(ctx)
+	if err != nil {
+		return fmt.Errorf("producer id: %w", err)
+	}
+	txnID := cl.OptValue(kgo.TransactionalID).(string)
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, id, epoch, group
+	ar, err := add.RequestWith(ctx, cl)
+	if err == nil {
+		err = kerr.ErrorForCode(ar.ErrorCode)
+	}
+	if err != nil {
+		return fmt.Errorf("AddOffsetsToTxn: %w", err)
+	}
+	req := kmsg.NewPtrTxnOffsetCommitRequest()
+	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, id, epoch
+	req.Generation = -1
+	rt := kmsg.NewTxnOffsetCommitRequestTopic()
+	rt.Topic = topic + "-input"
+	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+	rp.Offset = offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("TxnOffsetCommit: %w", err)
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("TxnOffsetCommit: %w", err)
+			}
+		}
+	}
 	return nil
 }
