@@ -119,7 +119,8 @@ type commitRound = commit.Round
 func (p *partition) appendMarker(pid int64, epoch int16, commit bool) (int64, int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	raw := encodeMarker(pid, epoch, commit, time.Now().UnixMilli())
+	now := time.Now().UnixMilli()
+	raw := encodeMarker(pid, epoch, commit, now)
 	le, err := p.epochs.assign(p.log.LogEndOffset())
 	if err != nil {
 		return 0, 0, err
@@ -130,7 +131,6 @@ func (p *partition) appendMarker(pid int64, epoch int16, commit bool) (int64, in
 		return 0, 0, err
 	}
 	p.applyMarker(pid, epoch, commit, off)
-	now := time.Now().UnixMilli()
 	p.noteMarker(pid, now) // partition.go (DescribeProducers)
 	if st := p.producers[pid]; st != nil {
 		st.Seen = now

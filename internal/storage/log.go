@@ -284,10 +284,8 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	// fails here, before any byte is written, and ext4 allocates the
 	// blocks once per MiB instead of delaying allocation page by page
 	// (broker CPU per MB 10% lower, bench/RESULTS.md §3).
-	if !l.noReserve {
-		if err := l.reserveLocked(pos + int64(len(batch))); err != nil && !l.noReserve {
-			return -1, l.diskFullLocked(err, len(batch), now)
-		}
+	if _, err := l.reserveForLocked(pos, len(batch), now); err != nil {
+		return -1, err
 	}
 	if _, err := seg.f.WriteAt(batch, pos); err != nil {
 		// Part of the batch may be on disk past size. A full disk is an

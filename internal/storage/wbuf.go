@@ -71,11 +71,8 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 			return false, err
 		}
 	}
-	if err := l.reserveLocked(pos + int64(len(batch))); err != nil {
-		if l.noReserve {
-			return false, nil
-		}
-		return false, l.diskFullLocked(err, len(batch), now)
+	if reserved, err := l.reserveForLocked(pos, len(batch), now); !reserved {
+		return false, err // err nil: reservation unsupported, write through
 	}
 	if l.wbuf == nil {
 		l.wbufp = wbufPool.Get().(*[]byte)
@@ -93,6 +90,23 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 		l.wbuf = grown
 	}
 	l.wbuf = append(l.wbuf, batch...)
+	return true, nil
+}
+
+// reserveForLocked reserves file space for n bytes at position pos of the
+// active segment. It reports false with ErrDiskFull when the disk is full,
+// and false with no error when the filesystem cannot reserve (the batch is
+// then written through).
+func (l *Log) reserveForLocked(pos int64, n int, now time.Time) (bool, error) {
+	if l.noReserve {
+		return false, nil
+	}
+	if err := l.reserveLocked(pos + int64(n)); err != nil {
+		if l.noReserve {
+			return false, nil
+		}
+		return false, l.diskFullLocked(err, n, now)
+	}
 	return true, nil
 }
 

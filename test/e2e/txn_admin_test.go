@@ -178,21 +178,7 @@ func listByPattern(t *testing.T, cl *kgo.Client, pattern string) []string {
 	t.Helper()
 	req := kmsg.NewPtrListTransactionsRequest()
 	req.TransactionalIDPattern = &pattern
-	resp, err := req.RequestWith(Ctx(t, 10*time.Second), cl)
-	if err != nil {
-		t.Fatalf("ListTransactions: %v", err)
-	}
-	if resp.Version < 2 {
-		t.Fatalf("ListTransactions answered at v%d, the pattern needs v2", resp.Version)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		t.Fatalf("ListTransactions: %v", err)
-	}
-	var ids []string
-	for _, s := range resp.TransactionStates {
-		ids = append(ids, s.TransactionalID)
-	}
-	return ids
+	return listTxnIDs(t, cl, req, 2)
 }
 
 // listByDuration lists with ListTransactions v1's DurationFilterMillis (kadm
@@ -201,12 +187,19 @@ func listByDuration(t *testing.T, cl *kgo.Client, ms int64) []string {
 	t.Helper()
 	req := kmsg.NewPtrListTransactionsRequest()
 	req.DurationFilterMillis = ms
+	return listTxnIDs(t, cl, req, 1)
+}
+
+// listTxnIDs sends req, which needs at least version minV for its filter,
+// and returns the transactional ids listed.
+func listTxnIDs(t *testing.T, cl *kgo.Client, req *kmsg.ListTransactionsRequest, minV int16) []string {
+	t.Helper()
 	resp, err := req.RequestWith(Ctx(t, 10*time.Second), cl)
 	if err != nil {
 		t.Fatalf("ListTransactions: %v", err)
 	}
-	if resp.Version < 1 {
-		t.Fatalf("ListTransactions answered at v%d, the duration filter needs v1", resp.Version)
+	if resp.Version < minV {
+		t.Fatalf("ListTransactions answered at v%d, the filter needs v%d", resp.Version, minV)
 	}
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		t.Fatalf("ListTransactions: %v", err)
