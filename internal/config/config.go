@@ -45,6 +45,9 @@ type Config struct {
 	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
 
 	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
+	// offsets.topic.num.partitions: partitions of __consumer_offsets when
+	// it is created (an existing topic keeps its count).
+	OffsetsTopicPartitions int32
 	// transactional.id.expiration.ms: idle transactional ids are forgotten.
 	TransactionalIDExpiration time.Duration
 	// producer.id.expiration.ms: a partition forgets an idempotent
@@ -82,6 +85,7 @@ func Default() Config {
 		ShutdownTimeout:                30 * time.Second,
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
+		OffsetsTopicPartitions:         50,
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
@@ -169,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransactionVersion < 1 || c.TransactionVersion > 2 {
 		bad("transaction-version", "%d is not 1 or 2", c.TransactionVersion)
+	}
+	if c.OffsetsTopicPartitions < 1 || c.OffsetsTopicPartitions > 10000 {
+		bad("offsets-topic-num-partitions", "%d is not 1-10000", c.OffsetsTopicPartitions)
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")

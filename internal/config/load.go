@@ -179,6 +179,9 @@ var settings = func() []setting {
 			c.OffsetsRetention = time.Duration(n) * time.Minute
 			return nil
 		}, func(c *Config) string { return strconv.FormatInt(int64(c.OffsetsRetention/time.Minute), 10) })
+	set, get = int32Setting(func(c *Config) *int32 { return &c.OffsetsTopicPartitions })
+	add([]string{"offsets-topic-num-partitions"}, []string{"CHRONIK_OFFSETS_TOPIC_NUM_PARTITIONS"},
+		"offsets.topic.num.partitions: partitions of the internal topic __consumer_offsets, used when it is created", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.TransactionalIDExpiration })
 	add([]string{"transactional-id-expiration-ms"}, []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION_MS"},
 		"transactional.id.expiration.ms: a transactional id with no transaction in progress and no request this long is forgotten (ms or duration)", set, get)

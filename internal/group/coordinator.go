@@ -4,14 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"log/slog"
-	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -27,9 +26,9 @@ type Options struct {
 	// RetentionCheck is the period of the expiry sweep. 0 means 1 minute
 	// (capped at OffsetsRetention).
 	RetentionCheck time.Duration
-	// CompactBytes: compact the offsets log when it grows past this size.
-	// 0 means 16 MiB.
-	CompactBytes int64
+	// Offsets are the partitions of __consumer_offsets (statelog), where
+	// committed offsets and group metadata are kept. Required.
+	Offsets []statelog.Partition
 	// Session timeout bounds (group.min/max.session.timeout.ms); 0 means
 	// Kafka's 6 s and 30 min.
 	MinSessionTimeout, MaxSessionTimeout time.Duration
@@ -51,7 +50,7 @@ type Coordinator struct {
 	// (SetOffsetsRetention: the dynamic broker config).
 	retention atomic.Int64
 	lg        *slog.Logger
-	offsets   *offsetLog
+	offsets   *offsetStore
 	groups    sync.Map // string -> *group
 	quit      chan struct{}
 	wg        sync.WaitGroup
@@ -61,8 +60,6 @@ type Coordinator struct {
 	closed   sync.Once
 }
 
-// OffsetsDir is the offsets log's directory under the data dir.
-const OffsetsDir = "__consumer_offsets"
 
 // Open replays the offsets log and starts the retention sweep.
 func Open(opts Options) (*Coordinator, error) {
@@ -74,9 +71,6 @@ func Open(opts Options) (*Coordinator, error) {
 	}
 	if opts.RetentionCheck <= 0 {
 		opts.RetentionCheck = min(time.Minute, opts.OffsetsRetention)
-	}
-	if opts.CompactBytes <= 0 {
-		opts.CompactBytes = 16 << 20
 	}
 	if opts.MinSessionTimeout <= 0 {
 		opts.MinSessionTimeout = 6 * time.Second
@@ -93,21 +87,37 @@ func Open(opts Options) (*Coordinator, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.DataDir == "" {
-		return nil, errors.New("group: no data dir")
-	}
 	c := &Coordinator{opts: opts, lg: opts.Logger, quit: make(chan struct{})}
 	c.retention.Store(int64(opts.OffsetsRetention))
 	var err error
 	start := time.Now()
-	if c.offsets, err = openOffsetLog(filepath.Join(opts.DataDir, OffsetsDir), opts.CompactBytes, opts.Logger); err != nil {
+	if c.offsets, err = newOffsetStore(opts.Offsets, opts.Logger); err != nil {
 		return nil, err
+	}
+	if err := c.offsets.replay(); err != nil {
+		return nil, err
+	}
+	if opts.DataDir != "" {
+		if err := c.migrateLegacy(); err != nil { // migrate.go
+			return nil, err
+		}
 	}
 	groups := c.offsets.groupsWithOffsets()
 	for _, id := range groups {
 		c.group(id, true)
 	}
-	c.lg.Info("consumer offsets loaded", "groups", len(groups), "duration", time.Since(start).Round(time.Millisecond))
+	restored := 0
+	for id, lg := range c.offsets.takeLoaded() {
+		if lg.v == nil {
+			continue
+		}
+		v := lg.v
+		if c.do(id, true, func(g *group) { g.restore(v) }) {
+			restored++
+		}
+	}
+	c.lg.Info("consumer offsets loaded", "groups_with_offsets", len(groups), "groups_restored", restored,
+		"partitions", len(opts.Offsets), "duration", time.Since(start).Round(time.Millisecond))
 	c.wg.Add(1)
 	go c.sweepLoop()
 	return c, nil
@@ -119,7 +129,6 @@ func (c *Coordinator) Close() error {
 	c.closed.Do(func() {
 		close(c.quit)
 		c.wg.Wait()
-		err = c.offsets.close()
 	})
 	return err
 }
@@ -323,7 +332,7 @@ func (c *Coordinator) Delete(gid string) func(ctx context.Context) (int16, bool)
 		for tp := range c.offsets.fetch(gid, nil) {
 			changes = append(changes, change{group: gid, tp: tp, del: true})
 		}
-		if err := c.offsets.write(changes); err != nil {
+		if err := c.offsets.write(ctx, changes); err != nil {
 			c.lg.Error("deleting group offsets failed", "group", gid, "err", err)
 			return kerr.CoordinatorNotAvailable.Code, true
 		}
@@ -396,7 +405,7 @@ func (c *Coordinator) CommitOffsets(gid string, ref MemberRef, generation int32,
 		for i, cm := range commits {
 			changes[i] = change{group: gid, tp: cm.TP, off: Offset{Offset: cm.Offset, LeaderEpoch: cm.LeaderEpoch, Metadata: cm.Metadata, CommitMs: now}}
 		}
-		if err := c.offsets.write(changes); err != nil {
+		if err := c.offsets.write(ctx, changes); err != nil {
 			c.lg.Error("offset commit failed", "group", gid, "err", err)
 			return kerr.CoordinatorNotAvailable.Code, true
 		}
@@ -417,7 +426,9 @@ func (c *Coordinator) CommitTxnOffsets(gid string, commits []Commit) error {
 	for i, cm := range commits {
 		changes[i] = change{group: gid, tp: cm.TP, off: Offset{Offset: cm.Offset, LeaderEpoch: cm.LeaderEpoch, Metadata: cm.Metadata, CommitMs: now}}
 	}
-	return c.offsets.write(changes)
+	ctx, cancel := context.WithTimeout(context.Background(), writeWait)
+	defer cancel()
+	return c.offsets.write(ctx, changes)
 }
 
 // FetchOffsets returns the committed offsets of group gid (tps nil: all).
@@ -459,7 +470,7 @@ func (c *Coordinator) DeleteOffsets(gid string, tps []TP) func(ctx context.Conte
 			}
 			changes = append(changes, change{group: gid, tp: tp, del: true})
 		}
-		if err := c.offsets.write(changes); err != nil {
+		if err := c.offsets.write(ctx, changes); err != nil {
 			c.lg.Error("offset delete failed", "group", gid, "err", err)
 			return kerr.CoordinatorNotAvailable.Code, nil, true
 		}
@@ -520,7 +531,10 @@ func (c *Coordinator) ExpireOffsets() int {
 			emptied[id] = true
 		}
 	}
-	if err := c.offsets.write(changes); err != nil {
+	wctx, cancel := context.WithTimeout(context.Background(), writeWait)
+	err := c.offsets.write(wctx, changes)
+	cancel()
+	if err != nil {
 		c.lg.Error("expiring offsets failed", "err", err)
 		return 0
 	}

@@ -159,6 +159,9 @@ type group struct {
 	// cg is set while the group runs the consumer protocol (KIP-848,
 	// consumer.go); classic requests then see no classic members.
 	cg *cgroup
+	// persisted is the persistKey of the last group-metadata record
+	// written (persist.go).
+	persisted string
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -182,6 +185,7 @@ func (g *group) loop() {
 		case f := <-g.reqs:
 			f()
 			g.publish()
+			g.persist()
 			if g.state == stateDead && linger == nil {
 				linger = time.After(deadLinger)
 			}

@@ -3,18 +3,21 @@ package group
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/statelog/statelogtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// testPartitions is the __consumer_offsets partition count of unit tests:
+// small, but more than one so that partition mapping matters.
+const testPartitions = 4
+
 func openTest(t *testing.T, dir string, mod func(*Options)) *Coordinator {
 	t.Helper()
-	opts := Options{DataDir: dir, MinSessionTimeout: 10 * time.Millisecond}
+	opts := Options{DataDir: dir, MinSessionTimeout: 10 * time.Millisecond, Offsets: statelogtest.Open(t, dir, "__consumer_offsets", testPartitions)}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -301,7 +304,7 @@ func TestOffsetsDurableAcrossReopenAndCrash(t *testing.T) {
 	check(c)
 	// Crash: open the same dir without closing (the fsynced log is all
 	// that is guaranteed).
-	c2, err := Open(Options{DataDir: dir})
+	c2, err := Open(Options{DataDir: dir, Offsets: statelogtest.Open(t, dir, "__consumer_offsets", testPartitions)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,59 +333,6 @@ func code2(t *testing.T, wait func(context.Context) (int16, []int16, bool)) int1
 		}
 	}
 	return g
-}
-
-func dirSize(t *testing.T, dir string) int64 {
-	var n int64
-	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && !fi.IsDir() {
-			n += fi.Size()
-		}
-		return nil
-	})
-	return n
-}
-
-func TestOffsetsCompaction(t *testing.T) {
-	dir := t.TempDir()
-	c := openTest(t, dir, func(o *Options) { o.CompactBytes = 64 << 10 })
-	for i := range 3000 {
-		p := int32(i % 3)
-		want(t, "commit", code(t, c.CommitOffsets(fmt.Sprint("g", i%2), MemberRef{}, -1, []Commit{{TP: TP{"t", p}, Offset: int64(i)}})), nil)
-	}
-	if n := dirSize(t, filepath.Join(dir, OffsetsDir)); n > 128<<10 {
-		t.Fatalf("offsets log is %d bytes after compaction", n)
-	}
-	for _, suffix := range []string{".compact", ".old"} {
-		if _, err := os.Stat(filepath.Join(dir, OffsetsDir+suffix)); err == nil {
-			t.Fatalf("%s left behind", suffix)
-		}
-	}
-	c.Close()
-	c = openTest(t, dir, nil)
-	g0, g1 := c.FetchOffsets("g0", nil), c.FetchOffsets("g1", nil)
-	if len(g0) != 3 || len(g1) != 3 || g0[TP{"t", 2}].Offset != 2996 || g1[TP{"t", 2}].Offset != 2999 || g1[TP{"t", 0}].Offset != 2997 {
-		t.Fatalf("after compaction and reopen: %+v %+v", g0, g1)
-	}
-}
-
-func TestOffsetsCompactionCrashBetweenRenames(t *testing.T) {
-	dir := t.TempDir()
-	c := openTest(t, dir, nil)
-	want(t, "commit", code(t, c.CommitOffsets("g", MemberRef{}, -1, []Commit{{TP: TP{"t", 0}, Offset: 5}})), nil)
-	c.Close()
-	// A complete compacted copy, the original already moved aside.
-	main := filepath.Join(dir, OffsetsDir)
-	if err := os.Rename(main, main+".compact"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(main+".old", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	c = openTest(t, dir, nil)
-	if got := c.FetchOffsets("g", nil); got[TP{"t", 0}].Offset != 5 {
-		t.Fatalf("after interrupted swap: %+v", got)
-	}
 }
 
 func TestOffsetsRetention(t *testing.T) {

@@ -1,39 +1,36 @@
 package group
 
-// The offsets log, <data-dir>/__consumer_offsets/, is a storage.Log (the
-// partition-log code) holding v2 record batches of uncompressed records:
+// Committed offsets and group metadata live in the internal topic
+// __consumer_offsets (statelog), in Kafka's own record schemas, so Kafka's
+// tools and lag monitors can read them:
 //
-//	key:   0x00 (version), uint16 len + group, uint16 len + topic,
-//	       int32 partition (big-endian)
-//	value: JSON {"o": offset, "e": leader epoch, "m": metadata,
-//	       "t": commit time (unix ms)}; a null value is a tombstone (the
-//	       offset was deleted or expired)
+//	offset commit:  key OffsetCommitKey v1 (group, topic, partition),
+//	                value OffsetCommitValue v3 (offset, leader epoch,
+//	                metadata, commit timestamp); null value: the offset
+//	                was deleted or expired
+//	group metadata: key GroupMetadataKey v2 (group), value
+//	                GroupMetadataValue v3 (persist.go); null value: the
+//	                group was deleted
 //
-// One OffsetCommit request is one batch, appended and fsynced before the
-// request is answered; concurrent commits share fsyncs (storage.Log.Sync
-// covers everything appended before it). On open the log is replayed in
-// order into memory; the last record of a key wins.
-//
-// Compaction: when the log exceeds CompactBytes and holds more than twice as
-// many records as live offsets, the live offsets are written to a fresh log
-// in <dir>.compact, which is fsynced and closed; then <dir> is renamed to
-// <dir>.old, <dir>.compact to <dir>, the parent directory is fsynced and
-// <dir>.old removed. Open finishes or undoes an interrupted compaction: a
-// missing <dir> with a <dir>.compact present means the swap was cut between
-// the renames (the compact log is complete, it was closed before the first
-// rename), anything else left in .compact or .old is discarded.
+// A group's records all go to partition statelog.PartitionFor(group, n),
+// as in Kafka. One request is one batch, appended and made durable by the
+// broker's group commit before the request is answered; it is applied to
+// memory only after that, and the record's offset orders racing writes of a
+// key (a key always maps to the same partition), so OffsetFetch never shows
+// a commit that a crash could lose and the last append always wins. At start
+// every partition is replayed into memory, the last record of a key
+// winning. The cleaner compacts the topic (cleanup.policy=compact); nothing
+// here rewrites files.
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
-	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -53,137 +50,109 @@ type Offset struct {
 
 type offsetEntry struct {
 	Offset
-	seq     uint64 // append order; a later append always wins
+	seq     int64 // the record's offset in its partition; a later one wins
 	deleted bool
 }
 
-type offsetValue struct {
-	O int64  `json:"o"`
-	E int32  `json:"e"`
-	M string `json:"m,omitempty"`
-	T int64  `json:"t"`
+// Record key versions of __consumer_offsets (Kafka's CoordinatorRecordType).
+const (
+	keyOffsetCommit  = 1 // 0 and 1 share the schema; Kafka writes 1
+	keyGroupMetadata = 2
+	// 3-8 are the KIP-848 consumer-group records, 9+ share groups: not
+	// written here yet; replay skips them.
+	valueOffsetCommit = 3
+)
+
+// offsetStore is the in-memory view of __consumer_offsets and its writer.
+type offsetStore struct {
+	parts []statelog.Partition
+	lg    *slog.Logger
+
+	mu     sync.Mutex
+	groups map[string]map[TP]*offsetEntry
+	// loaded holds each group's last group-metadata record found by
+	// replay (persist.go), until Open has restored the groups.
+	loaded map[string]*loadedGroup
 }
 
-// offsetLog is the durable store of committed offsets.
-// Lock order: lmu -> mu.
-type offsetLog struct {
-	dir          string
-	compactBytes int64
-	lg           *slog.Logger
+var errNoPartitions = errors.New("group: no __consumer_offsets partitions")
 
-	// lmu guards the log pointer: appends and syncs hold it shared,
-	// compaction and Close exclusively.
-	lmu sync.RWMutex
-	log *storage.Log
-
-	mu      sync.Mutex
-	groups  map[string]map[TP]*offsetEntry
-	seq     uint64
-	records int64 // records in the log (live or not)
+func newOffsetStore(parts []statelog.Partition, lg *slog.Logger) (*offsetStore, error) {
+	if len(parts) == 0 {
+		return nil, errNoPartitions
+	}
+	return &offsetStore{parts: parts, lg: lg, groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}}, nil
 }
 
-var errOffsetsClosed = errors.New("group: offsets log closed")
-
-func openOffsetLog(dir string, compactBytes int64, lg *slog.Logger) (*offsetLog, error) {
-	if err := finishCompaction(dir); err != nil {
-		return nil, err
-	}
-	l, err := storage.Open(dir, storage.Options{SegmentBytes: 64 << 20, Logger: lg})
-	if err != nil {
-		return nil, fmt.Errorf("group: open offsets log: %w", err)
-	}
-	o := &offsetLog{dir: dir, compactBytes: compactBytes, lg: lg, log: l, groups: map[string]map[TP]*offsetEntry{}}
-	if err := o.replay(); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return o, nil
+// partitionOf is the __consumer_offsets partition of group id.
+func (o *offsetStore) partitionOf(group string) int {
+	return statelog.PartitionFor(group, len(o.parts))
 }
 
-// finishCompaction completes or discards a compaction cut by a crash.
-func finishCompaction(dir string) error {
-	if err := storage.FinishSwap(dir); err != nil {
-		return fmt.Errorf("group: finish offsets compaction: %w", err)
-	}
-	return nil
-}
-
-func (o *offsetLog) replay() error {
-	l := o.log
-	buf := make([]byte, 0, 1<<20)
-	var err error
-	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
-		buf, err = l.Read(off, 1<<20, l.LogEndOffset(), buf[:0])
-		if err != nil {
-			return fmt.Errorf("group: replay offsets at %d: %w", off, err)
-		}
-		if len(buf) == 0 {
-			break
-		}
-		err = storage.SplitBatches(buf, func(b []byte) error {
-			h, _ := storage.ParseBatchHeader(b)
-			off = h.NextOffset()
-			return storage.DecodeRecords(b, nil, func(r *kmsg.Record) error {
-				g, tp, ok := decodeKey(r.Key)
-				if !ok {
-					return nil // not ours (a newer record type): skip
-				}
-				e := &offsetEntry{deleted: r.Value == nil}
-				if !e.deleted {
-					var v offsetValue
-					if err := json.Unmarshal(r.Value, &v); err != nil {
-						return fmt.Errorf("group: offsets record at %d: %w", h.BaseOffset+int64(r.OffsetDelta), err)
-					}
-					e.Offset = Offset{Offset: v.O, LeaderEpoch: v.E, Metadata: v.M, CommitMs: v.T}
-				}
-				o.seq++
-				e.seq = o.seq
-				o.records++
-				o.applyLocked(g, tp, e)
-				return nil
-			})
+// replay loads every partition.
+func (o *offsetStore) replay() error {
+	for i, p := range o.parts {
+		err := p.Replay(func(off int64, r *kmsg.Record) error {
+			o.applyRecord(off, r)
+			return nil
 		})
 		if err != nil {
-			return err
+			return fmt.Errorf("group: replay __consumer_offsets-%d: %w", i, err)
 		}
 	}
 	return nil
 }
 
-func encodeKey(group string, tp TP) []byte {
-	k := make([]byte, 0, 1+2+len(group)+2+len(tp.Topic)+4)
-	k = append(k, 0)
-	k = binary.BigEndian.AppendUint16(k, uint16(len(group)))
-	k = append(k, group...)
-	k = binary.BigEndian.AppendUint16(k, uint16(len(tp.Topic)))
-	k = append(k, tp.Topic...)
-	return binary.BigEndian.AppendUint32(k, uint32(tp.Partition))
+// applyRecord applies one replayed record. Records this version does not
+// know (newer key versions, undecodable bytes) are skipped: the log is read
+// by Kafka's tools too, and a newer broker's records must not stop a start.
+func (o *offsetStore) applyRecord(off int64, r *kmsg.Record) {
+	if len(r.Key) < 2 {
+		return
+	}
+	switch version := int16(r.Key[0])<<8 | int16(r.Key[1]); version {
+	case 0, keyOffsetCommit:
+		var k kmsg.OffsetCommitKey
+		if k.ReadFrom(r.Key) != nil {
+			return
+		}
+		e := &offsetEntry{seq: off, deleted: r.Value == nil}
+		if !e.deleted {
+			var v kmsg.OffsetCommitValue
+			if v.ReadFrom(r.Value) != nil {
+				o.lg.Warn("skipping undecodable offset commit value", "group", k.Group, "offset", off)
+				return
+			}
+			e.Offset = Offset{Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata, CommitMs: v.CommitTimestamp}
+		}
+		o.mu.Lock()
+		o.applyLocked(k.Group, TP{Topic: k.Topic, Partition: k.Partition}, e)
+		o.mu.Unlock()
+	case keyGroupMetadata:
+		o.applyGroupRecord(off, r) // persist.go
+	}
 }
 
-func decodeKey(k []byte) (string, TP, bool) {
-	if len(k) < 3 || k[0] != 0 {
-		return "", TP{}, false
-	}
-	k = k[1:]
-	n := int(binary.BigEndian.Uint16(k))
-	if len(k) < 2+n+2 {
-		return "", TP{}, false
-	}
-	g := string(k[2 : 2+n])
-	k = k[2+n:]
-	n = int(binary.BigEndian.Uint16(k))
-	if len(k) != 2+n+4 {
-		return "", TP{}, false
-	}
-	return g, TP{Topic: string(k[2 : 2+n]), Partition: int32(binary.BigEndian.Uint32(k[2+n:]))}, true
+func encodeOffsetKey(group string, tp TP) []byte {
+	k := kmsg.OffsetCommitKey{Version: keyOffsetCommit, Group: group, Topic: tp.Topic, Partition: tp.Partition}
+	return k.AppendTo(nil)
 }
 
-func (o *offsetLog) applyLocked(group string, tp TP, e *offsetEntry) {
+func encodeOffsetValue(off Offset) []byte {
+	v := kmsg.NewOffsetCommitValue()
+	v.Version = valueOffsetCommit
+	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = off.Offset, off.LeaderEpoch, off.Metadata, off.CommitMs
+	return v.AppendTo(nil)
+}
+
+func (o *offsetStore) applyLocked(group string, tp TP, e *offsetEntry) {
 	m := o.groups[group]
 	if m == nil {
 		m = map[TP]*offsetEntry{}
 		o.groups[group] = m
 	}
+	// A tombstone stays as an entry too: its seq must still beat a
+	// slower, earlier write of the key applied after it.
 	if cur := m[tp]; cur == nil || cur.seq < e.seq {
 		m[tp] = e
 	}
@@ -197,51 +166,59 @@ type change struct {
 	del   bool
 }
 
-// write appends the changes as one batch, fsyncs and then applies them.
-func (o *offsetLog) write(changes []change) error {
+// writeWait bounds a background write (expiry, transaction offsets).
+const writeWait = 30 * time.Second
+
+// write appends the changes, one batch per partition, waits until they are
+// durable, and then applies them.
+func (o *offsetStore) write(ctx context.Context, changes []change) error {
 	if len(changes) == 0 {
 		return nil
 	}
-	recs := make([]kmsg.Record, len(changes))
+	byPart := map[int][]int{}
 	for i, c := range changes {
-		recs[i].Key = encodeKey(c.group, c.tp)
-		if !c.del {
-			v, _ := json.Marshal(offsetValue{O: c.off.Offset, E: c.off.LeaderEpoch, M: c.off.Metadata, T: c.off.CommitMs})
-			recs[i].Value = v
+		p := o.partitionOf(c.group)
+		byPart[p] = append(byPart[p], i)
+	}
+	type pending struct {
+		idx  []int
+		base int64
+		wait func(context.Context) error
+	}
+	var pend []pending
+	for p, idx := range byPart {
+		recs := make([]kmsg.Record, len(idx))
+		for j, i := range idx {
+			c := changes[i]
+			recs[j].Key = encodeOffsetKey(c.group, c.tp)
+			if !c.del {
+				recs[j].Value = encodeOffsetValue(c.off)
+			}
+		}
+		base, wait, err := o.parts[p].Append(recs)
+		if err != nil {
+			return fmt.Errorf("group: append offsets: %w", err)
+		}
+		pend = append(pend, pending{idx, base, wait})
+	}
+	for _, pd := range pend {
+		if err := pd.wait(ctx); err != nil {
+			return fmt.Errorf("group: offsets not durable: %w", err)
 		}
 	}
-	batch := storage.EncodeBatch(time.Now().UnixMilli(), recs)
-	o.lmu.RLock()
-	if o.log == nil {
-		o.lmu.RUnlock()
-		return errOffsetsClosed
-	}
 	o.mu.Lock()
-	if _, err := o.log.Append(batch); err != nil {
-		o.mu.Unlock()
-		o.lmu.RUnlock()
-		return fmt.Errorf("group: append offsets: %w", err)
-	}
-	first := o.seq + 1
-	o.seq += uint64(len(changes))
-	o.records += int64(len(changes))
-	o.mu.Unlock()
-	_, err := o.log.Sync()
-	o.lmu.RUnlock()
-	if err != nil {
-		return fmt.Errorf("group: sync offsets: %w", err)
-	}
-	o.mu.Lock()
-	for i, c := range changes {
-		o.applyLocked(c.group, c.tp, &offsetEntry{Offset: c.off, seq: first + uint64(i), deleted: c.del})
+	for _, pd := range pend {
+		for j, i := range pd.idx {
+			c := changes[i]
+			o.applyLocked(c.group, c.tp, &offsetEntry{Offset: c.off, seq: pd.base + int64(j), deleted: c.del})
+		}
 	}
 	o.mu.Unlock()
-	o.maybeCompact()
 	return nil
 }
 
 // fetch returns the live offsets of group; tps nil means all.
-func (o *offsetLog) fetch(group string, tps []TP) map[TP]Offset {
+func (o *offsetStore) fetch(group string, tps []TP) map[TP]Offset {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	m := o.groups[group]
@@ -263,7 +240,7 @@ func (o *offsetLog) fetch(group string, tps []TP) map[TP]Offset {
 }
 
 // groupsWithOffsets lists groups holding at least one live offset.
-func (o *offsetLog) groupsWithOffsets() []string {
+func (o *offsetStore) groupsWithOffsets() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []string
@@ -276,121 +253,4 @@ func (o *offsetLog) groupsWithOffsets() []string {
 		}
 	}
 	return out
-}
-
-func (o *offsetLog) liveLocked() int64 {
-	var n int64
-	for _, m := range o.groups {
-		for _, e := range m {
-			if !e.deleted {
-				n++
-			}
-		}
-	}
-	return n
-}
-
-func (o *offsetLog) maybeCompact() {
-	o.lmu.RLock()
-	l := o.log
-	big := l != nil && l.Size() > o.compactBytes
-	o.lmu.RUnlock()
-	if !big {
-		return
-	}
-	o.mu.Lock()
-	worth := o.records > 2*o.liveLocked()
-	o.mu.Unlock()
-	if !worth {
-		return
-	}
-	if err := o.compact(); err != nil {
-		o.lg.Error("offsets log compaction failed", "err", err)
-	}
-}
-
-// compact rewrites the log with only the live offsets (see the file comment).
-func (o *offsetLog) compact() error {
-	o.lmu.Lock()
-	defer o.lmu.Unlock()
-	if o.log == nil {
-		return errOffsetsClosed
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	tmp := o.dir + storage.CompactSuffix
-	if err := os.RemoveAll(tmp); err != nil {
-		return err
-	}
-	nl, err := storage.Open(tmp, storage.Options{SegmentBytes: 64 << 20, Logger: o.lg})
-	if err != nil {
-		return fmt.Errorf("group: open compacted log: %w", err)
-	}
-	var recs []kmsg.Record
-	var live int64
-	flush := func() error {
-		if len(recs) == 0 {
-			return nil
-		}
-		_, err := nl.Append(storage.EncodeBatch(time.Now().UnixMilli(), recs))
-		recs = recs[:0]
-		return err
-	}
-	for g, m := range o.groups {
-		for tp, e := range m {
-			if e.deleted {
-				delete(m, tp)
-				continue
-			}
-			v, _ := json.Marshal(offsetValue{O: e.Offset.Offset, E: e.LeaderEpoch, M: e.Metadata, T: e.CommitMs})
-			recs = append(recs, kmsg.Record{Key: encodeKey(g, tp), Value: v})
-			live++
-			if len(recs) == 1000 {
-				if err := flush(); err != nil {
-					nl.Close()
-					return fmt.Errorf("group: write compacted log: %w", err)
-				}
-			}
-		}
-		if len(m) == 0 {
-			delete(o.groups, g)
-		}
-	}
-	if err := flush(); err != nil {
-		nl.Close()
-		return fmt.Errorf("group: write compacted log: %w", err)
-	}
-	if _, err := nl.Sync(); err != nil {
-		nl.Close()
-		return fmt.Errorf("group: sync compacted log: %w", err)
-	}
-	if err := nl.Close(); err != nil {
-		return fmt.Errorf("group: close compacted log: %w", err)
-	}
-	if err := o.log.Close(); err != nil {
-		return fmt.Errorf("group: close offsets log: %w", err)
-	}
-	o.log = nil
-	if err := storage.SwapCompacted(o.dir, nil); err != nil {
-		return fmt.Errorf("group: swap offsets log: %w", err)
-	}
-	l, err := storage.Open(o.dir, storage.Options{SegmentBytes: 64 << 20, Logger: o.lg})
-	if err != nil {
-		return fmt.Errorf("group: reopen offsets log: %w", err)
-	}
-	o.log = l
-	o.records = live
-	o.lg.Info("offsets log compacted", "live_offsets", live)
-	return nil
-}
-
-func (o *offsetLog) close() error {
-	o.lmu.Lock()
-	defer o.lmu.Unlock()
-	if o.log == nil {
-		return nil
-	}
-	err := o.log.Close()
-	o.log = nil
-	return err
 }

@@ -26,6 +26,8 @@ package kafka
 //     INVALID_TXN_STATE; a fenced epoch answers INVALID_PRODUCER_EPOCH (see
 //     txn.go). Control batches from clients are refused (INVALID_TXN_STATE).
 //   - Produce never auto-creates topics (Kafka creates on Metadata only).
+//   - Internal topics (__consumer_offsets) answer INVALID_TOPIC_EXCEPTION
+//     and nothing is written: only the coordinators append there.
 //
 // Version notes:
 //   - v3 is the minimum (KIP-896); v13 addresses topics by id (KIP-516).
@@ -106,6 +108,10 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			switch {
 			case p == nil:
 				sp.ErrorCode = missing
+			case ts.meta.Internal:
+				// Kafka: "Cannot append to internal topic"; only the
+				// coordinators write there (internal_topics.go).
+				sp.ErrorCode = kerr.InvalidTopicException.Code
 			default:
 				if end, rd := b.producePartition(p, ts.meta, tx, rp.Records, now, sp); rd != nil {
 					round = rd

@@ -66,7 +66,7 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 				continue
 			}
 		}
-		if t == nil && autoCreate {
+		if t == nil && autoCreate && !reservedTopic(name) {
 			created, err := b.createTopic(name, settings.partitions, nil)
 			switch {
 			case err == nil:

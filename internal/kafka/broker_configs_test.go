@@ -149,13 +149,7 @@ func TestDynamicOffsetsRetention(t *testing.T) {
 	dir := t.TempDir()
 	f := openFixture(t, dir, func(o *Options) { o.OffsetsRetention = 7 * 24 * time.Hour })
 	install := func(f *brokerFixture) *group.Coordinator {
-		g, err := group.Open(group.Options{DataDir: f.dir, OffsetsRetention: 7 * 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		f.b.SetGroups(g)
-		return g
+		return f.openGroups(group.Options{OffsetsRetention: 7 * 24 * time.Hour})
 	}
 	g := install(f)
 	if got := g.OffsetsRetention(); got != 7*24*time.Hour {

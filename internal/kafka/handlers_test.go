@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wire"
@@ -80,6 +81,24 @@ func openFixture(t *testing.T, dir string, mod func(*Options)) *brokerFixture {
 }
 
 func newFixture(t *testing.T) *brokerFixture { return openFixture(t, t.TempDir(), nil) }
+
+// openGroups creates __consumer_offsets (5 partitions) unless it exists and
+// installs a group coordinator on it, closed when the test ends.
+func (f *brokerFixture) openGroups(opts group.Options) *group.Coordinator {
+	f.t.Helper()
+	parts, err := f.b.EnsureInternalTopic(OffsetsTopic, 5)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	opts.DataDir, opts.Offsets = f.dir, parts
+	g, err := group.Open(opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { g.Close() })
+	f.b.SetGroups(g)
+	return g
+}
 
 // close shuts the broker down cleanly (committer's last round, logs closed,
 // producer snapshots written).

@@ -110,6 +110,9 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if t := b.meta.Image().Topics[name]; t != nil && t.Internal {
+		return errInternalTopic
+	}
 	if err := b.meta.SetPartitions(name, n); err != nil {
 		return err
 	}

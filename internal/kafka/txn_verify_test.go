@@ -108,12 +108,7 @@ func (f *brokerFixture) offsetFetchStable(v int16, g string, stable bool) (int16
 func TestOffsetFetchRequireStable(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil)
-	g, err := group.Open(group.Options{DataDir: f.dir, OffsetsRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	f.b.SetGroups(g)
+	f.openGroups(group.Options{OffsetsRetention: time.Hour})
 	withTxn(t, f)
 	pid, epoch := f.initTxn("s")
 

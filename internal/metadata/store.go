@@ -78,6 +78,9 @@ type record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	NextPID    int64             `json:"next_producer_id,omitempty"`
+	// Internal marks a topic the broker keeps for itself
+	// (__consumer_offsets, __transaction_state).
+	Internal bool `json:"internal,omitempty"`
 }
 
 // Errors returned by Store changes.
@@ -107,30 +110,17 @@ func Open(dataDir string, lg *slog.Logger) (*Store, error) {
 	}
 	s := &Store{log: l, lg: lg}
 	im := &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}}
-	buf := make([]byte, 0, 1<<20)
-	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
-		buf, err = l.Read(off, 1<<20, l.LogEndOffset(), buf[:0])
-		if err != nil {
-			return nil, fmt.Errorf("metadata: replay at offset %d: %w", off, err)
+	err = storage.ReplayRecords(l, -1, nil, func(off int64, r *kmsg.Record) error {
+		var rec record
+		if err := json.Unmarshal(r.Value, &rec); err != nil {
+			return fmt.Errorf("metadata: record at offset %d: %w", off, err)
 		}
-		if len(buf) == 0 {
-			break
-		}
-		err = storage.SplitBatches(buf, func(b []byte) error {
-			h, _ := storage.ParseBatchHeader(b)
-			off = h.NextOffset()
-			return storage.DecodeRecords(b, nil, func(r *kmsg.Record) error {
-				var rec record
-				if err := json.Unmarshal(r.Value, &rec); err != nil {
-					return fmt.Errorf("metadata: record at offset %d: %w", h.BaseOffset+int64(r.OffsetDelta), err)
-				}
-				im = apply(im, &rec)
-				return nil
-			})
-		})
-		if err != nil {
-			return nil, err
-		}
+		im = apply(im, &rec)
+		return nil
+	})
+	if err != nil {
+		l.Close()
+		return nil, err
 	}
 	s.image.Store(im)
 	if im.ClusterID == "" {
@@ -174,7 +164,7 @@ func apply(im *Image, rec *record) *Image {
 	case "cluster":
 		next.ClusterID = rec.ClusterID
 	case "topic":
-		t := &Topic{Name: rec.Name, Partitions: rec.Partitions, Configs: rec.Configs}
+		t := &Topic{Name: rec.Name, Partitions: rec.Partitions, Configs: rec.Configs, Internal: rec.Internal}
 		if rec.ID != nil {
 			t.ID = *rec.ID
 		}
@@ -207,6 +197,17 @@ func apply(im *Image, rec *record) *Image {
 
 // CreateTopic persists a new topic.
 func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
+	return s.createTopic(name, partitions, configs, false)
+}
+
+// CreateInternalTopic persists a topic the broker keeps for itself (Kafka's
+// internal topics: Metadata lists them with is_internal set, clients may
+// read but not write or delete them).
+func (s *Store) CreateInternalTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
+	return s.createTopic(name, partitions, configs, true)
+}
+
+func (s *Store) createTopic(name string, partitions int32, configs map[string]string, internal bool) (*Topic, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.Image().Topics[name]; ok {
@@ -214,7 +215,7 @@ func (s *Store) CreateTopic(name string, partitions int32, configs map[string]st
 	}
 	var id TopicID
 	rand.Read(id[:])
-	if err := s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: partitions, Configs: configs}); err != nil {
+	if err := s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: partitions, Configs: configs, Internal: internal}); err != nil {
 		return nil, err
 	}
 	return s.Image().Topics[name], nil
@@ -253,7 +254,7 @@ func (s *Store) SetTopicConfigs(name string, configs map[string]string) error {
 		return ErrNoTopic
 	}
 	id := t.ID
-	return s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: t.Partitions, Configs: configs})
+	return s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: t.Partitions, Configs: configs, Internal: t.Internal})
 }
 
 // ReserveProducerIDs persists that ids below upTo may be in use, so a restart

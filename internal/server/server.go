@@ -148,19 +148,30 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The committer runs before the coordinators open: their writes (the
+	// offsets migration, transaction recovery's markers) wait for rounds.
+	go func() {
+		defer close(s.commitEnd)
+		s.committer.Run(s.ctx)
+	}()
+	offsets, err := s.broker.EnsureInternalTopic(kafka.OffsetsTopic, cfg.OffsetsTopicPartitions)
+	if err != nil {
+		s.cancel()
+		<-s.commitEnd
+		return nil, err
+	}
 	if s.groups, err = group.Open(group.Options{
 		DataDir: cfg.DataDir, Logger: lg.With("component", "group"), OffsetsRetention: cfg.OffsetsRetention,
 		ConsumerSessionTimeout: cfg.ConsumerGroupSessionTimeout, ConsumerHeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
+		Offsets: offsets,
 	}); err != nil {
+		s.cancel()
+		<-s.commitEnd
 		return nil, err
 	}
 	s.broker.SetGroups(s.groups)
 	s.metrics.registerBroker(s.registry, s.broker, s.committer, s)
 	s.broker.StartRetention(cfg.RetentionCheck)
-	go func() {
-		defer close(s.commitEnd)
-		s.committer.Run(s.ctx)
-	}()
 	// After the committer runs: recovery may write transaction markers.
 	if s.txn, err = txn.Open(txn.Options{
 		DataDir: cfg.DataDir, Logger: lg.With("component", "txn"), Markers: s.broker.TxnMarkers(),

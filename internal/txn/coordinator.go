@@ -189,40 +189,20 @@ func Open(opts Options) (*Coordinator, error) {
 }
 
 func (c *Coordinator) replay() error {
-	l := c.log
-	buf := make([]byte, 0, 1<<20)
-	for off := l.LogStartOffset(); off < l.LogEndOffset(); {
-		var err error
-		buf, err = l.Read(off, 1<<20, l.LogEndOffset(), buf[:0])
-		if err != nil {
-			return fmt.Errorf("txn: replay at offset %d: %w", off, err)
+	return storage.ReplayRecords(c.log, -1, nil, func(off int64, r *kmsg.Record) error {
+		if r.Value == nil { // an expired id (compact.go)
+			delete(c.entries, string(r.Key))
+			delete(c.latest, string(r.Key))
+			return nil
 		}
-		if len(buf) == 0 {
-			break
+		var e Entry
+		if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" {
+			return fmt.Errorf("txn: bad record at offset %d: %v", off, err)
 		}
-		err = storage.SplitBatches(buf, func(b []byte) error {
-			h, _ := storage.ParseBatchHeader(b)
-			off = h.NextOffset()
-			return storage.DecodeRecords(b, nil, func(r *kmsg.Record) error {
-				if r.Value == nil { // an expired id (compact.go)
-					delete(c.entries, string(r.Key))
-					delete(c.latest, string(r.Key))
-					return nil
-				}
-				var e Entry
-				if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" {
-					return fmt.Errorf("txn: bad record at offset %d: %v", h.BaseOffset+int64(r.OffsetDelta), err)
-				}
-				c.entries[e.ID] = &entry{Entry: e}
-				c.latest[e.ID] = slices.Clone(r.Value)
-				return nil
-			})
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		c.entries[e.ID] = &entry{Entry: e}
+		c.latest[e.ID] = slices.Clone(r.Value)
+		return nil
+	})
 }
 
 // recoverEntry completes what a crash interrupted.

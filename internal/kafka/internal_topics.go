@@ -1,0 +1,138 @@
+package kafka
+
+// Internal topics: the partitions coordinators keep their state in
+// (statelog). They are ordinary partitions of the partition log, opened,
+// recovered, group-committed, retained and compacted like any other; what
+// makes them internal is the Internal flag in the metadata image, which
+// Metadata reports as is_internal, and the refusals of client writes
+// (Produce: INVALID_TOPIC_EXCEPTION), DeleteTopics, CreatePartitions and
+// config changes. Clients can read them (Fetch, ListOffsets,
+// DescribeConfigs), as lag monitors and Kafka's OffsetsMessageFormatter do.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/statelog"
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Internal topic names (Kafka's).
+const (
+	OffsetsTopic  = "__consumer_offsets"
+	TxnStateTopic = "__transaction_state"
+)
+
+// reservedTopic reports names that are never auto-created as ordinary
+// topics: Kafka's internal topics, whether or not this broker keeps them
+// yet, so a Metadata request naming one cannot make it a user topic.
+func reservedTopic(name string) bool {
+	switch name {
+	case OffsetsTopic, TxnStateTopic, "__share_group_state", "__remote_log_metadata", "__cluster_metadata":
+		return true
+	}
+	return false
+}
+
+// Kafka's offsets.topic.segment.bytes: 100 MiB segments keep the cleaner's
+// unit of work small for a compacted topic that is mostly overwrites.
+const internalSegmentBytes = 100 << 20
+
+// EnsureInternalTopic creates the internal topic name with n partitions and
+// cleanup.policy=compact unless it exists, and returns its partitions. An
+// existing topic keeps its partition count (as in Kafka, the setting only
+// applies at creation: moving ids between partitions would orphan state).
+func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition, error) {
+	if n < 1 || n > maxPartitionsPerTopic {
+		return nil, fmt.Errorf("%w: %s with %d partitions (must be 1-%d)", errInvalidPartitions, name, n, maxPartitionsPerTopic)
+	}
+	b.mu.Lock()
+	ts := b.topics[name]
+	if ts == nil {
+		t, err := b.meta.CreateInternalTopic(name, n, map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  strconv.Itoa(internalSegmentBytes),
+		})
+		if err != nil {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("kafka: create internal topic %s: %w", name, err)
+		}
+		ts = &topicState{meta: t}
+		err = b.openParts(ts)
+		b.topics[name] = ts
+		if err != nil {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("kafka: open internal topic %s: %w", name, err)
+		}
+		b.log.Info("internal topic created", "topic", name, "partitions", n)
+	} else if !ts.meta.Internal {
+		b.mu.Unlock()
+		return nil, fmt.Errorf("kafka: topic %s exists as an ordinary topic; the broker needs it as its internal topic (move its data away and delete it)", name)
+	}
+	b.mu.Unlock()
+	if ts = b.topic(name); int32(len(ts.parts)) < ts.meta.Partitions {
+		return nil, fmt.Errorf("kafka: internal topic %s: partition %d cannot be opened", name, len(ts.parts))
+	}
+	out := make([]statelog.Partition, len(ts.parts))
+	for i, p := range ts.parts {
+		out[i] = internalPartition{b: b, p: p}
+	}
+	return out, nil
+}
+
+// internalPartition is a partition as a coordinator uses it.
+type internalPartition struct {
+	b *Broker
+	p *partition
+}
+
+var errNotDurable = errors.New("kafka: internal write not durable")
+
+// Append appends recs as one batch under the partition lock (stamped with
+// the leader epoch like any batch) and adds the partition to the group
+// committer's round; the wait returns once that round made it durable.
+func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Context) error, error) {
+	if len(recs) == 0 {
+		return 0, func(context.Context) error { return nil }, nil
+	}
+	p := ip.p
+	raw := storage.EncodeBatch(time.Now().UnixMilli(), recs)
+	p.mu.Lock()
+	le, err := p.epochs.assign(p.log.LogEndOffset())
+	if err != nil {
+		p.mu.Unlock()
+		return 0, nil, err
+	}
+	storage.SetLeaderEpoch(raw, le)
+	off, err := p.log.Append(raw)
+	p.mu.Unlock()
+	if err != nil {
+		return 0, nil, fmt.Errorf("kafka: append to %s-%d: %w", p.topic, p.index, err)
+	}
+	round := ip.b.committer.AddBytes(p, 1, int64(len(raw)))
+	end := off + int64(len(recs))
+	return off, func(ctx context.Context) error {
+		select {
+		case <-round.Done():
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if p.log.DurableOffset() < end {
+			return fmt.Errorf("%w: %s-%d at offset %d", errNotDurable, p.topic, p.index, off)
+		}
+		return nil
+	}, nil
+}
+
+// Replay reads the partition from its log start, skipping control batches.
+// (Coordinators write no transactional batches yet, so there is no aborted
+// data to skip.)
+func (ip internalPartition) Replay(fn func(int64, *kmsg.Record) error) error {
+	return storage.ReplayRecords(ip.p.log, -1, func(h *storage.BatchHeader) (bool, error) {
+		return !h.IsControl(), nil
+	}, fn)
+}
