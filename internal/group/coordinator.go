@@ -60,7 +60,6 @@ type Coordinator struct {
 	closed   sync.Once
 }
 
-
 // Open replays the offsets log and starts the retention sweep.
 func Open(opts Options) (*Coordinator, error) {
 	if opts.Logger == nil {
