@@ -94,7 +94,13 @@
 //     directory fsync) before any segment file below it is removed, so a
 //     crash in between leaves files that Open removes; it never goes back.
 //   - Only sealed segments are deleted, oldest first; the active segment
-//     never is. A deleted segment still waiting for its fsync (durable only
+//     never is while active. Retention deletes an expired active segment by
+//     sealing it first (RollActive), which it does only when the segment
+//     holds data, all of it durable, and the log end is still the one the
+//     caller decided on. The new segment's directory entry is fsynced with
+//     the start checkpoint, before the old one is removed; a directory
+//     found without segments starts at the persisted start, never below
+//     it. A deleted segment still waiting for its fsync (durable only
 //     in the WAL) leaves the pending list under syncMu, so no Sync touches
 //     its closed file. The group committer's WAL replay only appends beyond
 //     the log end, so deleting old segments cannot conflict with it (after a

@@ -108,7 +108,10 @@ func (l *Log) recover() error {
 		kept = append(kept, s)
 	}
 	if len(kept) == 0 {
-		s, err := createSegment(l.dir, 0)
+		// Retention keeps the active segment, so a log with a persisted
+		// start has a segment file; should it still have none, start at
+		// the persisted start, never below it, so offsets do not go back.
+		s, err := createSegment(l.dir, max(0, l.readStartCheckpoint()))
 		if err != nil {
 			return err
 		}
