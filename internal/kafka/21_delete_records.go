@@ -64,6 +64,7 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64, low *int
 	*low = p.log.LogStartOffset()
 	switch {
 	case err == nil:
+		b.trimLeaderEpochs(p)
 		b.log.Debug("log start offset moved by DeleteRecords", "topic", topic, "partition", index, "log_start_offset", *low)
 		return 0
 	case errors.Is(err, storage.ErrOffsetOutOfRange):

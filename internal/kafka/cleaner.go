@@ -6,7 +6,11 @@ package kafka
 // ratio (min.cleanable.dirty.ratio) over the sealed, fsynced segments below
 // the high watermark whose batches are all older than min.compaction.lag.ms,
 // and rewrites them keeping the latest record per key with its original
-// offset; tombstones go delete.retention.ms after their timestamp.
+// offset. Tombstones go delete.retention.ms after the pass that first kept
+// them (the delete horizon stamped into their batch, as Kafka does), and
+// the batch holding a producer's last sequence keeps its header when all
+// its records go (producerLastOffsets), so producer state rebuilt from the
+// log after a crash still knows the producer's epoch and sequence.
 //
 // Work per pass is bounded: cleanerMaxBytesPerPass of segments rewritten
 // over all partitions (at least one segment), the rest waits for the next
@@ -86,6 +90,7 @@ func (b *Broker) cleanPartition(p *partition, t *metadata.Topic, o storage.Clean
 		return 0
 	}
 	o.UpTo = p.highWatermark()
+	o.ProducerLastOffsets = p.producerLastOffsets()
 	before := p.log.Size()
 	res, err := p.log.Clean(o)
 	if errors.Is(err, storage.ErrClosed) { // topic deleted meanwhile
@@ -106,6 +111,25 @@ func (b *Broker) cleanPartition(p *partition, t *metadata.Topic, o storage.Clean
 			"segments", res.Segments, "records_removed", res.RecordsRemoved, "bytes_reclaimed", res.BytesReclaimed)
 	}
 	return before
+}
+
+// producerLastOffsets maps every producer the partition keeps state for to
+// the last offset of its last data batch (Kafka's
+// lastRecordsOfActiveProducers): compaction keeps that batch's header. A
+// batch appended after this snapshot only makes an older batch kept
+// needlessly; an expired producer's batches may all go, as in Kafka.
+func (p *partition) producerLastOffsets() map[int64]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[int64]int64, len(p.producers))
+	for pid, st := range p.producers {
+		if n := len(st.Batches); n > 0 {
+			sb := st.Batches[n-1]
+			span := (int64(sb.LastSeq) - int64(sb.FirstSeq) + 1<<31) % (1 << 31) // sequences wrap at 2^31
+			out[pid] = sb.Base + span
+		}
+	}
+	return out
 }
 
 // errNoKey: Kafka rejects records without a key on compacted topics with

@@ -83,6 +83,36 @@ func TestCleanerCompactsTopic(t *testing.T) {
 	}
 }
 
+// A compacted idempotent producer's batch whose records were all superseded
+// keeps its header (zero records), so after a crash (no producer snapshot)
+// the state rebuilt from the log accepts the producer's next sequence.
+func TestCleanerKeepsProducerState(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("cmpp", 1, map[string]string{"segment.bytes": "1000", "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.01"})
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	spec := batchSpec{n: 10, pid: 1000, epoch: 2, seq: 0, ts: old, valueSize: 10}
+	f.mustProduce("cmpp", 0, makeRecordBatch(t, spec))
+	f.produceN("cmpp", 12, old) // the same keys "0".."9": the producer's records are all superseded
+
+	f.b.sweepCleaner(context.Background(), time.Now())
+
+	fp := f.fetch("cmpp", 0, 0, 1<<20)
+	wantCode(t, "fetch", fp.ErrorCode, nil)
+	h, err := storage.ParseBatchHeader(fp.RecordBatches)
+	if err != nil || h.BaseOffset != 0 || h.RecordCount != 0 || h.ProducerID != 1000 || h.ProducerEpoch != 2 || h.LastOffsetDelta != 9 {
+		t.Fatalf("first batch after compaction %+v (%v), want the producer's empty header", h, err)
+	}
+	if got := fetchAllRecords(t, f, "cmpp"); len(got) == 0 || got[0] != "" {
+		t.Fatalf("records after compaction: %v, want none at offset 0", got)
+	}
+
+	f = f.reopen(true) // no producers.snapshot: state comes from the batch headers
+	spec.seq = 10
+	if sp := f.produce("cmpp", 0, makeRecordBatch(t, spec)); sp.ErrorCode != 0 {
+		t.Fatalf("next sequence after compaction and crash: %v", kerr.ErrorForCode(sp.ErrorCode))
+	}
+}
+
 func TestProduceNullKeyToCompactedTopic(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("cmp", 1, map[string]string{"cleanup.policy": "compact,delete"})

@@ -13,8 +13,8 @@ package kafka
 // OffsetForLeaderEpoch answers from it. A single node is always leader at
 // epoch 0; clustering bumps the epoch (bump) when leadership changes, which
 // adds an entry at the next append. The file is rewritten atomically
-// (writeFileSync) and only when an epoch starts, so it costs nothing on the
-// append path otherwise.
+// (writeFileSync) only when an epoch starts, so it costs nothing on the
+// append path otherwise, and when the log start moves (truncateFromStart).
 
 import (
 	"bufio"
@@ -169,6 +169,36 @@ func (le *leaderEpochs) assign(base int64) (int32, error) {
 	return le.current, nil
 }
 
+// truncateFromStart drops the history below a new log start, as Kafka's
+// LeaderEpochFileCache.truncateFromStart does: entries starting at or below
+// start go, except that the latest of them stays with its start moved up to
+// start (the epoch of the first remaining record). The checkpoint is
+// rewritten atomically when anything changed; if that fails the entries are
+// left as they were, so the next call retries. Called after the log start
+// moved (retention, DeleteRecords) and on open, which repairs a crash
+// between moving the start and rewriting the checkpoint.
+func (le *leaderEpochs) truncateFromStart(start int64) error {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	n := 0
+	for n < len(le.entries) && le.entries[n].start <= start {
+		n++
+	}
+	if n == 0 || (n == 1 && le.entries[0].start == start) {
+		return nil
+	}
+	kept := make([]epochEntry, 0, len(le.entries)-n+1)
+	kept = append(kept, epochEntry{epoch: le.entries[n-1].epoch, start: start})
+	kept = append(kept, le.entries[n:]...)
+	old := le.entries
+	le.entries = kept
+	if err := le.write(); err != nil {
+		le.entries = old
+		return err
+	}
+	return nil
+}
+
 // endOffsetFor answers OffsetForLeaderEpoch for a requested epoch, per
 // Kafka's LeaderEpochFileCache.endOffsetFor: the current epoch ends at the
 // log end; an older epoch ends where the next known epoch starts, answered
@@ -206,4 +236,13 @@ func (le *leaderEpochs) snapshot() []epochEntry {
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	return append([]epochEntry(nil), le.entries...)
+}
+
+// trimLeaderEpochs trims p's epoch history after its log start moved. A
+// failure only leaves entries below the start, which answers ignore and the
+// next move retries.
+func (b *Broker) trimLeaderEpochs(p *partition) {
+	if err := p.epochs.truncateFromStart(p.log.LogStartOffset()); err != nil {
+		b.log.Warn("cannot trim leader epoch checkpoint to the log start", "topic", p.topic, "partition", p.index, "err", err)
+	}
 }

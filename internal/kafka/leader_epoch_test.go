@@ -3,6 +3,7 @@ package kafka
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/chronik-stream/chronik/internal/storage"
@@ -194,4 +195,84 @@ func FuzzParseLeaderEpochs(f *testing.F) {
 			t.Fatalf("round trip: %v, %v", again, err)
 		}
 	})
+}
+
+// truncateFromStart follows Kafka's LeaderEpochFileCache.truncateFromStart:
+// entries at or below the new start go, the latest of them stays with its
+// start moved up, and the file is rewritten (and parses back).
+func TestLeaderEpochTruncateFromStart(t *testing.T) {
+	dir := t.TempDir()
+	le := &leaderEpochs{path: filepath.Join(dir, leaderEpochFile), current: 7}
+	le.entries = []epochEntry{{1, 10}, {3, 100}, {7, 150}}
+	if err := le.write(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		start int64
+		want  []epochEntry
+	}{
+		{5, []epochEntry{{1, 10}, {3, 100}, {7, 150}}}, // below the first: nothing
+		{10, []epochEntry{{1, 10}, {3, 100}, {7, 150}}},
+		{50, []epochEntry{{1, 50}, {3, 100}, {7, 150}}},
+		{100, []epochEntry{{3, 100}, {7, 150}}},
+		{120, []epochEntry{{3, 120}, {7, 150}}},
+		{400, []epochEntry{{7, 400}}}, // past every entry: the latest epoch from the start
+		{300, []epochEntry{{7, 400}}}, // never back
+	} {
+		if err := le.truncateFromStart(tt.start); err != nil {
+			t.Fatal(err)
+		}
+		if got := le.snapshot(); !slices.Equal(got, tt.want) {
+			t.Fatalf("truncateFromStart(%d) = %v, want %v", tt.start, got, tt.want)
+		}
+		raw, err := os.ReadFile(le.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := parseLeaderEpochs(raw); err != nil || !slices.Equal(got, tt.want) {
+			t.Fatalf("checkpoint after truncateFromStart(%d) = %v, %v", tt.start, got, err)
+		}
+	}
+	// A failed write leaves the entries as they were, for the next call.
+	le.path = filepath.Join(dir, "missing", leaderEpochFile)
+	if err := le.truncateFromStart(500); err == nil {
+		t.Fatal("write into a missing directory succeeded")
+	}
+	if got := le.snapshot(); !slices.Equal(got, []epochEntry{{7, 400}}) {
+		t.Fatalf("after a failed write: %v", got)
+	}
+}
+
+// DeleteRecords trims the checkpoint; a checkpoint left untrimmed (a crash
+// between the two) is trimmed when the partition opens.
+func TestLeaderEpochTrimmedWithLogStart(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("let", 1, smallSegments)
+	f.produceN("let", 3, 0)
+	p := f.b.partition("let", 0)
+	p.epochs.bump(2)
+	hwm := f.produceN("let", 3, 0) // epoch 2 from offset 30
+	if got := p.epochs.snapshot(); !slices.Equal(got, []epochEntry{{0, 0}, {2, 30}}) {
+		t.Fatalf("before: %v", got)
+	}
+	wantCode(t, "delete records", f.deleteRecords("let", 0, 12).ErrorCode, nil)
+	if got := p.epochs.snapshot(); !slices.Equal(got, []epochEntry{{0, 12}, {2, 30}}) {
+		t.Fatalf("after DeleteRecords to 12: %v", got)
+	}
+	path := filepath.Join(partitionDir(f.dir, "let", 0), leaderEpochFile)
+	if raw, err := os.ReadFile(path); err != nil || string(raw) != "0\n2\n0 12\n2 30\n" {
+		t.Fatalf("checkpoint = %q, %v", raw, err)
+	}
+	if _, _, err := p.log.SetLogStartOffset(40); err != nil { // as if the trim were lost in a crash
+		t.Fatal(err)
+	}
+	f = f.reopen(true)
+	p = f.b.partition("let", 0)
+	if got := p.epochs.snapshot(); !slices.Equal(got, []epochEntry{{2, 40}}) {
+		t.Fatalf("after reopen with start 40: %v", got)
+	}
+	got := f.offsetForLeaderEpoch("let", 0, -1, 2, 4)
+	if got.ErrorCode != 0 || got.LeaderEpoch != 2 || got.EndOffset != hwm {
+		t.Fatalf("OffsetForLeaderEpoch(2) = %+v, want 2/%d", got, hwm)
+	}
 }

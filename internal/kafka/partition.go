@@ -133,6 +133,11 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 		l.Close()
 		return nil, err
 	}
+	// A crash after the log start moved may have left the checkpoint
+	// untrimmed (Kafka also trims it when loading a log).
+	if err := epochs.truncateFromStart(l.LogStartOffset()); err != nil {
+		opts.Logger.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
+	}
 	return &partition{topic: t.Name, index: i, topicID: t.ID, log: l, epochs: epochs, producers: map[int64]*producerState{}}, nil
 }
 

@@ -1,19 +1,26 @@
 package kafka
 
-// Retention: a background sweep owned by the Broker deletes whole sealed
-// segments of topics whose cleanup.policy includes "delete", by
+// Retention: a background sweep owned by the Broker deletes whole segments,
+// oldest first, of topics whose cleanup.policy includes "delete", by
 //
 //   - time (retention.ms >= 0): a segment whose largest record timestamp (from
-//     its time index, as Kafka does) is older than retention.ms, oldest
-//     first, stopping at the first segment that is young enough;
+//     its time index, as Kafka does; the file's modification time if no
+//     record has one) is older than retention.ms, stopping at the first
+//     segment that is young enough;
 //   - size (retention.bytes >= 0): the oldest segments while the partition
 //     without them would still be at least retention.bytes large.
 //
-// Only sealed segments whose data is below the high watermark are chosen; the
-// active segment never goes (so a partition keeps at least its last segment;
-// Kafka would roll an expired active segment first). The log start offset moves to the first offset
-// after the deleted segments (persisted by storage before the files go), so
-// fetches below it answer OFFSET_OUT_OF_RANGE and consumers reset.
+// Only segments wholly below the high watermark are chosen. The active
+// segment may be too, as in Kafka (UnifiedLog.deletableSegments), when it
+// holds data and all of it is durable (high watermark == log end): it is
+// rolled first (storage.Log.RollActive, refused if anything was appended
+// since it was looked at) and then deleted like a sealed one, so a quiet
+// partition whose records all expired ends up empty with its log start at
+// its log end, and the next append continues at that offset. The log start
+// offset moves to the first offset after the deleted segments (persisted by
+// storage before the files go), so fetches below it answer
+// OFFSET_OUT_OF_RANGE and consumers reset; the leader-epoch checkpoint is
+// trimmed to it.
 //
 // Work per pass is bounded (retentionMaxSegmentsPerPass); the rest waits for
 // the next pass. Configs are read from the current metadata image on every
@@ -115,6 +122,20 @@ func (b *Broker) applyRetention(p *partition, t *metadata.Topic, now time.Time, 
 	if n == 0 {
 		return 0
 	}
+	if n == len(segs) {
+		// The active segment expired too: seal it so it can go. Not
+		// rolled (an append came in since, or it is not all durable):
+		// it stays, and the sealed ones before it still go.
+		rolled, err := p.log.RollActive(segs[n-1].Next)
+		if err != nil && !errors.Is(err, storage.ErrClosed) {
+			b.log.Warn("retention: cannot roll the expired active segment", "topic", t.Name, "partition", p.index, "err", err)
+		}
+		if !rolled {
+			if n--; n == 0 {
+				return 0
+			}
+		}
+	}
 	start := segs[n-1].Next
 	deleted, bytes, err := p.log.SetLogStartOffset(max(start, p.log.LogStartOffset()))
 	if errors.Is(err, storage.ErrClosed) { // topic deleted meanwhile
@@ -124,6 +145,7 @@ func (b *Broker) applyRetention(p *partition, t *metadata.Topic, now time.Time, 
 		b.log.Warn("retention: cannot move log start", "topic", t.Name, "partition", p.index, "offset", start, "err", err)
 		return n
 	}
+	b.trimLeaderEpochs(p)
 	if deleted > 0 {
 		b.retention.segments.Add(int64(deleted))
 		b.retention.bytes.Add(bytes)
@@ -133,9 +155,11 @@ func (b *Broker) applyRetention(p *partition, t *metadata.Topic, now time.Time, 
 	return n
 }
 
-// expiredSegments returns how many leading segments retention deletes: sealed
+// expiredSegments returns how many leading segments retention deletes:
 // segments wholly below hwm that are too old or push the partition over its
-// size bound, or lie wholly below the log start already, at most budget.
+// size bound, or lie wholly below the log start already, at most budget. The
+// last (active) segment counts only if it holds data; the caller must roll
+// it before deleting it.
 func expiredSegments(segs []storage.SegmentInfo, start, hwm, nowMs, retentionMs, retentionBytes int64, budget int) int {
 	var total int64
 	for _, s := range segs {
@@ -143,14 +167,19 @@ func expiredSegments(segs []storage.SegmentInfo, start, hwm, nowMs, retentionMs,
 	}
 	n := 0
 	for _, s := range segs {
-		if n >= budget || !s.Sealed || s.Next > hwm {
+		if n >= budget || s.Next > hwm || (!s.Sealed && s.Size == 0) {
 			break
 		}
-		// A segment without timestamps counts as old: nothing in it can be
-		// found by time, and Kafka would use its file time instead.
-		byTime := retentionMs >= 0 && nowMs-s.MaxTimestamp > retentionMs
+		ts := s.MaxTimestamp
+		if ts < 0 { // no record timestamp: Kafka's largestTimestamp is the file time
+			ts = s.ModTimeMs
+		}
+		byTime := retentionMs >= 0 && nowMs-ts > retentionMs
 		bySize := retentionBytes >= 0 && total-s.Size >= retentionBytes
-		if !byTime && !bySize && s.Next > start {
+		// Below the log start already (DeleteRecords): a sealed segment
+		// goes without expiring, the active one only by expiry (Kafka's
+		// deleteLogStartOffsetBreachedSegments needs a next segment).
+		if !byTime && !bySize && (s.Next > start || !s.Sealed) {
 			break
 		}
 		total -= s.Size

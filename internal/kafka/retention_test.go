@@ -150,6 +150,63 @@ func TestRetentionSweep(t *testing.T) {
 	}
 }
 
+// A quiet partition whose records all expired loses its active segment too
+// (rolled, then deleted, as Kafka does): the log start reaches the log end,
+// fetches below it are out of range, the epoch history is trimmed, and
+// producing continues at the same offset across a crash.
+func TestRetentionDeletesExpiredActiveSegment(t *testing.T) {
+	f := newFixture(t)
+	f.createTopic("quiet", 1, map[string]string{"retention.ms": "60000"})
+	f.createTopic("young", 1, map[string]string{"retention.ms": "60000"})
+	hwm := f.produceN("quiet", 3, time.Now().Add(-time.Hour).UnixMilli())
+	f.produceN("young", 3, 0)
+	p := f.b.partition("quiet", 0)
+	if n := len(p.log.Segments()); n != 1 {
+		t.Fatalf("want only the active segment, got %d", n)
+	}
+
+	f.b.sweepRetention(context.Background(), time.Now())
+
+	segs := p.log.Segments()
+	if len(segs) != 1 || segs[0].Size != 0 || segs[0].Base != hwm || p.log.LogStartOffset() != hwm || p.log.LogEndOffset() != hwm {
+		t.Fatalf("after retention: segments %+v, start %d, end %d; want one empty segment at %d", segs, p.log.LogStartOffset(), p.log.LogEndOffset(), hwm)
+	}
+	if st := f.b.Retention(); st.SegmentsDeleted != 1 {
+		t.Fatalf("retention stats %+v, want 1 segment", st)
+	}
+	wantCode(t, "fetch below the start", f.fetch("quiet", 0, 0, 1<<20).ErrorCode, kerr.OffsetOutOfRange)
+	if fp := f.fetch("quiet", 0, hwm, 1<<20); fp.ErrorCode != 0 || len(fp.RecordBatches) != 0 || fp.LogStartOffset != hwm {
+		t.Fatalf("fetch at the end: %v, %d bytes, log start %d", kerr.ErrorForCode(fp.ErrorCode), len(fp.RecordBatches), fp.LogStartOffset)
+	}
+	if lo := f.listOffset("quiet", 0, -2); lo.Offset != hwm {
+		t.Fatalf("earliest %d, want %d", lo.Offset, hwm)
+	}
+	if got := p.epochs.snapshot(); len(got) != 1 || got[0] != (epochEntry{0, hwm}) {
+		t.Fatalf("epochs after retention: %v", got)
+	}
+	if s := f.b.partition("young", 0).log.LogStartOffset(); s != 0 {
+		t.Fatalf("young active segment deleted: start %d", s)
+	}
+	// A second pass has nothing left to do: the new active segment is empty.
+	f.b.sweepRetention(context.Background(), time.Now())
+	if st := f.b.Retention(); st.SegmentsDeleted != 1 {
+		t.Fatalf("empty active segment deleted: %+v", st)
+	}
+
+	f = f.reopen(true)
+	p = f.b.partition("quiet", 0)
+	if p.log.LogStartOffset() != hwm || p.log.LogEndOffset() != hwm {
+		t.Fatalf("after crash: start %d end %d, want %d", p.log.LogStartOffset(), p.log.LogEndOffset(), hwm)
+	}
+	if off := f.mustProduce("quiet", 0, makeRecordBatch(t, plainBatch(2))); off != hwm {
+		t.Fatalf("append after retention emptied the log at %d, want %d", off, hwm)
+	}
+	f = f.reopen(false)
+	if fp := f.fetch("quiet", 0, hwm, 1<<20); fp.ErrorCode != 0 || len(batchOffsets(t, fp.RecordBatches)) != 1 {
+		t.Fatalf("fetch after restart: %v, %v", kerr.ErrorForCode(fp.ErrorCode), batchOffsets(t, fp.RecordBatches))
+	}
+}
+
 // The sweep goroutine runs and stops.
 func TestRetentionLoop(t *testing.T) {
 	f := newFixture(t)
@@ -322,17 +379,36 @@ func TestExpiredSegments(t *testing.T) {
 	}{
 		{"nothing set", 0, 35, -1, -1, 10, 0},
 		{"time", 0, 35, 2000, -1, 10, 2},
-		{"time never the active", 0, 35, 0, -1, 10, 3},
+		{"time: the active one is young", 0, 35, 0, -1, 10, 3},
 		{"size keeps at least the bound", 0, 35, -1, 150, 10, 2},
 		{"size exact", 0, 35, -1, 250, 10, 1},
-		{"size zero", 0, 35, -1, 0, 10, 3},
+		{"size zero: the active one too", 0, 35, -1, 0, 10, 4},
+		{"size: active only when hwm is the log end", 0, 34, -1, 0, 10, 3},
 		{"below hwm only", 0, 15, 0, -1, 10, 1},
 		{"budget", 0, 35, 0, -1, 2, 2},
-		{"below start always", 20, 35, -1, -1, 10, 2},
+		{"below start always, the active one never", 35, 35, -1, -1, 10, 3},
 		{"stops at the first young one", 0, 35, 4000, -1, 10, 1},
 	} {
 		if got := expiredSegments(segs, tc.start, tc.hwm, now, tc.ms, tc.bytes, tc.budget); got != tc.want {
 			t.Errorf("%s: %d segments expired, want %d", tc.name, got, tc.want)
 		}
+	}
+	// An active segment whose records are all older than retention.ms goes
+	// (the caller rolls it first); an empty one never does.
+	old := []storage.SegmentInfo{seg(0, 10, 100, now-5000, true), seg(10, 12, 50, now-4000, false)}
+	if got := expiredSegments(old, 0, 12, now, 1000, -1, 10); got != 2 {
+		t.Errorf("expired active segment: %d expired, want 2", got)
+	}
+	empty := []storage.SegmentInfo{seg(0, 10, 100, now-5000, true), seg(10, 10, 0, -1, false)}
+	if got := expiredSegments(empty, 0, 10, now, 0, 0, 10); got != 1 {
+		t.Errorf("empty active segment: %d expired, want 1", got)
+	}
+	// Without record timestamps the file time counts, as in Kafka.
+	noTS := []storage.SegmentInfo{
+		{Base: 0, Next: 10, Size: 100, MaxTimestamp: -1, ModTimeMs: now - 5000, Sealed: true},
+		{Base: 10, Next: 12, Size: 50, MaxTimestamp: -1, ModTimeMs: now, Sealed: false},
+	}
+	if got := expiredSegments(noTS, 0, 12, now, 1000, -1, 10); got != 1 {
+		t.Errorf("segments without timestamps: %d expired, want 1", got)
 	}
 }

@@ -47,6 +47,11 @@ const (
 	AttrTimestampType   = 0x08
 	AttrTransactional   = 0x10
 	AttrControl         = 0x20
+	// AttrDeleteHorizon (Kafka's DELETE_HORIZON_FLAG_MASK, KIP-534): set by
+	// compaction on a batch it kept tombstones in; the base timestamp is
+	// then the delete horizon (Unix ms), after which those tombstones may
+	// go, and record timestamp deltas are relative to it.
+	AttrDeleteHorizon = 0x40
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -96,6 +101,15 @@ func (h *BatchHeader) IsTransactional() bool { return h.Attributes&AttrTransacti
 
 // IsControl reports the control-batch attribute bit.
 func (h *BatchHeader) IsControl() bool { return h.Attributes&AttrControl != 0 }
+
+// DeleteHorizon returns the delete horizon compaction stamped into the
+// batch, if it did (AttrDeleteHorizon).
+func (h *BatchHeader) DeleteHorizon() (int64, bool) {
+	if h.Attributes&AttrDeleteHorizon == 0 {
+		return 0, false
+	}
+	return h.BaseTimestamp, true
+}
 
 // ParseBatchHeader reads the header of the batch at the start of b. It checks
 // only that the header is present; use ValidateBatch for full checks.

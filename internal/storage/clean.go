@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -53,9 +54,20 @@ type CleanOptions struct {
 	// MinLagMs: segments holding a batch whose max timestamp is younger
 	// than this are not cleaned (min.compaction.lag.ms).
 	MinLagMs int64
-	// DeleteRetentionMs: a tombstone that is the latest value of its key is
-	// removed once its timestamp is older than this (delete.retention.ms).
+	// DeleteRetentionMs (delete.retention.ms): how long a tombstone that is
+	// the latest value of its key stays after its segment was cleaned.
+	// Kafka's rule (KIP-534): the first pass that keeps a tombstone stamps
+	// its batch with the delete horizon Now + DeleteRetentionMs
+	// (AttrDeleteHorizon, the base timestamp); a pass at or after the
+	// horizon removes it.
 	DeleteRetentionMs int64
+	// ProducerLastOffsets maps each producer id the partition keeps state
+	// for to the last offset of its last data batch. That batch keeps its
+	// header even when all its records go (Kafka's
+	// BatchRetention.RETAIN_EMPTY), so the producer's epoch and last
+	// sequence survive in the log for a rebuild of producer state; other
+	// emptied batches are dropped.
+	ProducerLastOffsets map[int64]int64
 	// MinDirtyRatio: the pass runs only if dirty bytes / cleanable bytes
 	// reaches this (min.cleanable.dirty.ratio).
 	MinDirtyRatio float64
@@ -115,9 +127,10 @@ func (l *Log) cleanable(now time.Time, upTo, minLagMs int64) (float64, []*segmen
 
 // Clean compacts the cleanable leading segments when their dirty ratio is
 // reached: only the latest record of each key survives, with its original
-// offset, tombstones go after DeleteRetentionMs, records without a key go
-// (as in Kafka), and transactional and control batches are copied whole.
-// The active segment is never touched.
+// offset, tombstones go DeleteRetentionMs after a pass first kept them,
+// records without a key go (as in Kafka), a producer's last batch keeps its
+// header when emptied, and transactional and control batches are copied
+// whole. The active segment is never touched.
 func (l *Log) Clean(o CleanOptions) (CleanResult, error) {
 	var res CleanResult
 	if o.MaxBytes <= 0 {
@@ -144,7 +157,7 @@ func (l *Log) Clean(o CleanOptions) (CleanResult, error) {
 			break
 		}
 		before := s.size.Load()
-		removed, after, err := l.cleanSegment(s, keys, o)
+		removed, after, swapped, err := l.cleanSegment(s, keys, o)
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, errSegmentGone) {
 			return res, nil
 		}
@@ -152,7 +165,7 @@ func (l *Log) Clean(o CleanOptions) (CleanResult, error) {
 			return res, err
 		}
 		rewritten += before
-		if removed > 0 {
+		if swapped {
 			res.Segments++
 			res.RecordsRemoved += removed
 			res.BytesReclaimed += before - after
@@ -242,7 +255,8 @@ func (l *Log) eachBatch(s *segment, fn func(b []byte, h *BatchHeader) error) err
 }
 
 // eachRecord decodes the records of one batch and passes each with its raw
-// bytes (length prefix included), which stay valid only during the call.
+// bytes (length prefix included), which point into b or into its
+// decompressed records (a fresh buffer) and stay valid as long as b does.
 func eachRecord(b []byte, h *BatchHeader, fn func(raw []byte, r *kmsg.Record) error) error {
 	body, err := Decompress(h.Compression(), b[BatchHeaderSize:h.Size()])
 	if err != nil {
@@ -266,60 +280,153 @@ func eachRecord(b []byte, h *BatchHeader, fn func(raw []byte, r *kmsg.Record) er
 	return nil
 }
 
-// filterBatch appends to dst the cleaned form of batch b: b itself if every
-// record survives, nothing if none does, else a new uncompressed batch with
-// the same header fields (base offset, last offset delta, timestamps,
-// producer id, epoch and base sequence, as Kafka keeps them) holding the
-// surviving records byte for byte, so their offset and timestamp deltas and
-// hence their offsets are unchanged.
-func filterBatch(dst, b []byte, h *BatchHeader, keys map[string]int64, o CleanOptions) ([]byte, int64, error) {
+// keptRecord is a record that survives compaction: its raw bytes (length
+// prefix included) and its timestamp.
+type keptRecord struct {
+	raw []byte
+	ts  int64
+}
+
+// filterBatch appends to dst the cleaned form of batch b and reports the
+// records removed and whether the result differs from b, following Kafka's
+// Cleaner and MemoryRecords.filterTo:
+//
+//   - a record survives if it is the latest of its key; a tombstone only
+//     until the delete horizon of its batch (none yet: it survives);
+//   - a batch keeping tombstones that has no horizon yet is stamped with
+//     one: AttrDeleteHorizon, base timestamp Now + DeleteRetentionMs, record
+//     timestamp deltas re-encoded against it (record timestamps unchanged);
+//   - a batch with nothing to change is b itself; otherwise the surviving
+//     records, byte for byte when the base timestamp stays, in a new
+//     uncompressed batch with the same base offset, last offset delta, max
+//     timestamp, producer id, epoch and base sequence, so offsets and the
+//     producer's sequence range do not move;
+//   - a batch left without records is dropped, unless it is its producer's
+//     last data batch (ProducerLastOffsets): then its header stays with
+//     zero records (Kafka's DefaultRecordBatch.writeEmptyHeader), which is
+//     also how an earlier pass's empty batch stays until the producer has
+//     written a later one.
+//
+// Transactional and control batches are copied unchanged.
+func filterBatch(dst, b []byte, h *BatchHeader, keys map[string]int64, o CleanOptions) ([]byte, int64, bool, error) {
 	if h.IsTransactional() || h.IsControl() {
-		return append(dst, b...), 0, nil
+		return append(dst, b...), 0, false, nil
 	}
-	var body []byte
-	var kept, removed int32
+	nowMs := o.Now.UnixMilli()
+	horizon, hasHorizon := h.DeleteHorizon()
+	var kept []keptRecord
+	var removed int64
+	tombstones := false
 	err := eachRecord(b, h, func(raw []byte, r *kmsg.Record) error {
 		off := h.BaseOffset + int64(r.OffsetDelta)
-		ts := h.BaseTimestamp + r.TimestampDelta64
-		if h.Attributes&AttrTimestampType != 0 {
-			ts = h.MaxTimestamp
-		}
 		latest, ok := keys[string(r.Key)]
-		keep := r.Key != nil && ok && latest == off &&
-			(r.Value != nil || o.Now.UnixMilli()-ts <= o.DeleteRetentionMs)
+		keep := r.Key != nil && ok && latest == off && (r.Value != nil || !hasHorizon || nowMs < horizon)
 		if !keep {
 			removed++
 			return nil
 		}
-		kept++
-		body = append(body, raw...)
+		ts := h.BaseTimestamp + r.TimestampDelta64
+		if h.Attributes&AttrTimestampType != 0 {
+			ts = h.MaxTimestamp
+		}
+		kept = append(kept, keptRecord{raw: raw, ts: ts})
+		tombstones = tombstones || r.Value == nil
 		return nil
 	})
 	if err != nil {
-		return dst, 0, err
+		return dst, 0, false, err
 	}
+	stamp := tombstones && !hasHorizon
 	switch {
-	case removed == 0:
-		return append(dst, b...), 0, nil
-	case kept == 0:
-		return dst, int64(removed), nil
+	case len(kept) == 0:
+		last, ok := o.ProducerLastOffsets[h.ProducerID]
+		if h.ProducerID < 0 || !ok || last != h.LastOffset() {
+			return dst, removed, true, nil
+		}
+		if h.RecordCount == 0 {
+			return append(dst, b...), 0, false, nil // kept empty by an earlier pass
+		}
+		return appendEmptyBatch(dst, h), removed, true, nil
+	case removed == 0 && !stamp:
+		return append(dst, b...), 0, false, nil
 	}
 	start := len(dst)
 	dst = append(dst, b[:BatchHeaderSize]...)
-	dst = append(dst, body...)
+	attrs, base := h.Attributes&^AttrCompressionMask, h.BaseTimestamp
+	if stamp {
+		attrs |= AttrDeleteHorizon
+		base = nowMs + min(o.DeleteRetentionMs, math.MaxInt64-nowMs)
+	}
+	for _, k := range kept {
+		if !stamp {
+			dst = append(dst, k.raw...)
+			continue
+		}
+		if dst, err = withTimestampDelta(dst, k.raw, k.ts-base); err != nil {
+			return dst[:start], 0, false, fmt.Errorf("storage: batch at offset %d: %w", h.BaseOffset, err)
+		}
+	}
 	out := dst[start:]
 	be := binary.BigEndian
 	be.PutUint32(out[offBatchLength:], uint32(len(out)-batchLengthOverhead))
-	be.PutUint16(out[offAttributes:], uint16(h.Attributes&^AttrCompressionMask))
-	be.PutUint32(out[offRecordCount:], uint32(kept))
+	be.PutUint16(out[offAttributes:], uint16(attrs))
+	be.PutUint64(out[offBaseTimestamp:], uint64(base))
+	be.PutUint32(out[offRecordCount:], uint32(len(kept)))
 	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
-	return dst, int64(removed), nil
+	return dst, removed, true, nil
+}
+
+// appendEmptyBatch appends the header of h with no records, as Kafka's
+// DefaultRecordBatch.writeEmptyHeader writes it: same offsets, producer
+// fields, leader epoch and max timestamp; no compression, no base
+// timestamp (-1), only the timestamp type, transactional and control bits.
+func appendEmptyBatch(dst []byte, h *BatchHeader) []byte {
+	start := len(dst)
+	dst = append(dst, make([]byte, BatchHeaderSize)...)
+	out := dst[start:]
+	be := binary.BigEndian
+	be.PutUint64(out[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(out[offBatchLength:], BatchHeaderSize-batchLengthOverhead)
+	be.PutUint32(out[offLeaderEpoch:], uint32(h.LeaderEpoch))
+	out[offMagic] = 2
+	be.PutUint16(out[offAttributes:], uint16(h.Attributes&(AttrTimestampType|AttrTransactional|AttrControl)))
+	be.PutUint32(out[offLastDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(out[offBaseTimestamp:], math.MaxUint64) // -1
+	be.PutUint64(out[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(out[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(out[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(out[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(out[offRecordCount:], 0)
+	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
+	return dst
+}
+
+// withTimestampDelta appends the record raw (length prefix included) with
+// its timestamp delta replaced by delta; every other byte is kept. Record
+// layout: length varint, attributes int8, timestamp delta varlong, rest.
+func withTimestampDelta(dst, raw []byte, delta int64) ([]byte, error) {
+	_, w := varint(raw)
+	if w <= 0 || len(raw) < w+1 {
+		return dst, ErrRecordTruncated
+	}
+	body := raw[w:]
+	_, tw := varint(body[1:])
+	if tw <= 0 {
+		return dst, ErrRecordTruncated
+	}
+	rest := body[1+tw:]
+	var ts [binary.MaxVarintLen64]byte
+	n := binary.PutVarint(ts[:], delta) // zig-zag, as Kafka's varlong
+	dst = binary.AppendVarint(dst, int64(1+n+len(rest)))
+	dst = append(dst, body[0])
+	dst = append(dst, ts[:n]...)
+	return append(dst, rest...), nil
 }
 
 // cleanSegment rewrites one sealed segment and swaps it in. It returns the
-// records removed and the new size; a segment from which nothing goes is
-// left as it is.
-func (l *Log) cleanSegment(old *segment, keys map[string]int64, o CleanOptions) (int64, int64, error) {
+// records removed, the new size and whether it swapped; a segment in which
+// nothing changes is left as it is.
+func (l *Log) cleanSegment(old *segment, keys map[string]int64, o CleanOptions) (int64, int64, bool, error) {
 	oldSize := old.size.Load()
 	f, removed, err := l.writeCleaned(old, keys, o)
 	if err != nil || f == nil {
@@ -328,21 +435,21 @@ func (l *Log) cleanSegment(old *segment, keys map[string]int64, o CleanOptions) 
 			err = l.advanceCleaned(l.segNext(old))
 			l.syncMu.Unlock()
 		}
-		return 0, oldSize, err
+		return 0, oldSize, false, err
 	}
 	ns, err := l.checkCleaned(old, f)
 	if err != nil {
 		discardCleaned(f)
-		return 0, oldSize, err
+		return 0, oldSize, false, err
 	}
 	if err := l.swapSegment(old, ns); err != nil {
-		return 0, oldSize, err
+		return 0, oldSize, false, err
 	}
-	return removed, ns.size.Load(), nil
+	return removed, ns.size.Load(), true, nil
 }
 
 // writeCleaned writes the cleaned copy of old to <base>.log.cleaned and
-// fsyncs it. It returns a nil file when nothing would be removed.
+// fsyncs it. It returns a nil file when no batch would change.
 func (l *Log) writeCleaned(old *segment, keys map[string]int64, o CleanOptions) (*os.File, int64, error) {
 	if l.closed.Load() {
 		return nil, 0, ErrClosed
@@ -355,17 +462,20 @@ func (l *Log) writeCleaned(old *segment, keys map[string]int64, o CleanOptions) 
 	w := bufio.NewWriterSize(f, 256<<10)
 	var removed int64
 	var out []byte
+	changed := false
 	err = l.eachBatch(old, func(b []byte, h *BatchHeader) error {
 		var n int64
+		var ch bool
 		var ferr error
-		if out, n, ferr = filterBatch(out[:0], b, h, keys, o); ferr != nil {
+		if out, n, ch, ferr = filterBatch(out[:0], b, h, keys, o); ferr != nil {
 			return ferr
 		}
 		removed += n
+		changed = changed || ch
 		_, werr := w.Write(out)
 		return werr
 	})
-	if err == nil && removed == 0 {
+	if err == nil && !changed {
 		discardCleaned(f)
 		return nil, 0, nil
 	}

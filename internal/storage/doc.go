@@ -31,6 +31,12 @@
 //
 // All integers are big-endian. Relative offsets are offset - segment base.
 //
+// Compaction may rewrite batches below the cleaned offset the way Kafka's
+// cleaner does: a batch that kept tombstones carries the delete horizon
+// (attribute bit 6, AttrDeleteHorizon; the base timestamp is the horizon and
+// record timestamp deltas are relative to it), and a producer's last batch
+// may be a header with zero records.
+//
 // The offset index is sparse: an entry maps the base offset of a batch to the
 // position of its first byte, added once at least IndexIntervalBytes of log
 // were written since the previous entry. A lookup takes the last entry at or
@@ -52,7 +58,8 @@
 //     segment's end). Every batch spans at least one offset. Below the cleaned
 //     offset compaction (clean.go) leaves gaps: offsets only increase, a
 //     batch may hold fewer records than its offset span (its header keeps the
-//     original base offset and last offset delta), a segment may start above
+//     original base offset and last offset delta), none at all when it is
+//     kept for its producer's sequence, a segment may start above
 //     the previous one's last batch, and a segment may be empty (it keeps
 //     its base so the log start does not move). Reads and index lookups at a
 //     missing offset return the batch holding the next existing one.
@@ -94,7 +101,13 @@
 //     directory fsync) before any segment file below it is removed, so a
 //     crash in between leaves files that Open removes; it never goes back.
 //   - Only sealed segments are deleted, oldest first; the active segment
-//     never is. A deleted segment still waiting for its fsync (durable only
+//     never is while active. Retention deletes an expired active segment by
+//     sealing it first (RollActive), which it does only when the segment
+//     holds data, all of it durable, and the log end is still the one the
+//     caller decided on. The new segment's directory entry is fsynced with
+//     the start checkpoint, before the old one is removed; a directory
+//     found without segments starts at the persisted start, never below
+//     it. A deleted segment still waiting for its fsync (durable only
 //     in the WAL) leaves the pending list under syncMu, so no Sync touches
 //     its closed file. The group committer's WAL replay only appends beyond
 //     the log end, so deleting old segments cannot conflict with it (after a

@@ -336,9 +336,15 @@ func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
 		lastOffset-seg.base <= math.MaxUint32 {
 		return nil
 	}
+	return l.rollLocked()
+}
+
+// rollLocked seals the active segment and starts a new one at the log end.
+func (l *Log) rollLocked() error {
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
+	seg := l.active
 	next, err := createSegment(l.dir, l.end.Load())
 	if err != nil {
 		// Nothing changed yet, so the log stays usable; the caller retries.

@@ -108,7 +108,10 @@ func (l *Log) recover() error {
 		kept = append(kept, s)
 	}
 	if len(kept) == 0 {
-		s, err := createSegment(l.dir, 0)
+		// Retention keeps the active segment, so a log with a persisted
+		// start has a segment file; should it still have none, start at
+		// the persisted start, never below it, so offsets do not go back.
+		s, err := createSegment(l.dir, max(0, l.readStartCheckpoint()))
 		if err != nil {
 			return err
 		}
@@ -382,7 +385,9 @@ func (l *Log) scanWith(s *segment, size, cleanedTo int64) (valid int64, reason s
 		}
 		h, err := ValidateBatch(buf)
 		compacted := h.BaseOffset >= s.next && h.BaseOffset < cleanedTo
-		if errors.Is(err, ErrBatchRecordSpan) && compacted && h.RecordCount > 0 && int64(h.RecordCount) <= int64(h.LastOffsetDelta)+1 {
+		// Compaction leaves batches with fewer records than offsets, and
+		// keeps a producer's last batch even with none (clean.go).
+		if errors.Is(err, ErrBatchRecordSpan) && compacted && h.RecordCount >= 0 && int64(h.RecordCount) <= int64(h.LastOffsetDelta)+1 {
 			err = nil
 		}
 		if err != nil {

@@ -23,13 +23,16 @@ type SegmentInfo struct {
 	Next         int64 // offset after the last batch
 	Size         int64 // bytes of the .log file
 	MaxTimestamp int64 // largest batch max timestamp, -1 if none
-	Sealed       bool  // not the active segment: it will not change
+	// ModTimeMs is the .log file's modification time (Unix ms), filled in
+	// only when no batch carries a timestamp (MaxTimestamp -1): Kafka's
+	// LogSegment.largestTimestamp falls back to it. 0 if unknown.
+	ModTimeMs int64
+	Sealed    bool // not the active segment: it will not change
 }
 
 // Segments returns the segments in offset order; the last is the active one.
 func (l *Log) Segments() []SegmentInfo {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	_ = l.flushLocked() // sizes count every appended batch; a failure fails the log
 	segs := *l.segs.Load()
 	out := make([]SegmentInfo, 0, len(segs))
@@ -40,7 +43,41 @@ func (l *Log) Segments() []SegmentInfo {
 		}
 		out = append(out, SegmentInfo{Base: s.base, Next: s.next, Size: s.size.Load(), MaxTimestamp: ts, Sealed: s != l.active})
 	}
+	l.mu.Unlock()
+	for i := range out {
+		if out[i].MaxTimestamp < 0 && out[i].Size > 0 {
+			// By path, without the lock: a segment deleted meanwhile
+			// stays at 0, and retention of it is moot.
+			if fi, err := os.Stat(filepath.Join(l.dir, segmentName(out[i].Base, logSuffix))); err == nil {
+				out[i].ModTimeMs = fi.ModTime().UnixMilli()
+			}
+		}
+	}
 	return out
+}
+
+// RollActive seals the active segment and starts an empty one at the log
+// end, so that retention can delete the old active segment like any sealed
+// one (Kafka rolls an expired active segment before deleting it). It rolls
+// only if the active segment holds data, the log end is still end (the
+// caller's decision was about exactly that data: a batch appended since
+// would land in the rolled segment and be deleted with it) and everything
+// below end is durable (the high watermark, so no unacknowledged data is
+// deleted). It reports whether it rolled.
+func (l *Log) RollActive(end int64) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usableLocked(); err != nil {
+		return false, err
+	}
+	size := l.active.size.Load() + int64(len(l.wbuf))
+	if size == 0 || l.end.Load() != end || l.durable.Load() < end {
+		return false, nil
+	}
+	if err := l.rollLocked(); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // SetLogStartOffset moves the log start offset forward to offset (DeleteRecords,
@@ -51,8 +88,9 @@ func (l *Log) Segments() []SegmentInfo {
 // could not be deleted before. The new start is persisted (fsynced) before
 // any file is removed, so it survives a crash and a restart.
 //
-// Only sealed segments are deleted, never the active one, so the WAL replay,
-// which skips what lies below the log end, is unaffected. A sealed segment not
+// Only sealed segments are deleted, never the active one (RollActive seals
+// it first when retention deletes it), so the WAL replay, which skips what
+// lies below the log end, is unaffected. A sealed segment not
 // yet fsynced (its data durable only in the group committer's WAL) is deleted
 // too and dropped from the pending list, so no later Sync touches its closed
 // file. It returns the number of segments and log bytes deleted.

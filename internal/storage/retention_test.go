@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -125,6 +126,89 @@ func TestLogStartPersists(t *testing.T) {
 				t.Fatalf("read after reopen: %d bytes, want %d, err %v", len(got), len(concat(rest)), err)
 			}
 		})
+	}
+}
+
+// Retention of an expired active segment: RollActive seals it only when it
+// holds data, the log end is the one the caller decided on and all of it is
+// durable; the rolled segment then goes like any sealed one, the start
+// reaches the log end, and appends continue there, across a clean close or
+// a crash.
+func TestRollActiveThenDeleteAll(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, Options{})
+			if rolled, err := l.RollActive(0); rolled || err != nil {
+				t.Fatalf("empty active segment rolled: %v %v", rolled, err)
+			}
+			appendAll(t, l, [][]byte{simpleBatch(t, 3, 1000, 20), simpleBatch(t, 2, 1003, 20)})
+			end := l.LogEndOffset()
+			if rolled, err := l.RollActive(end); rolled || err != nil {
+				t.Fatalf("rolled a segment that is not durable: %v %v", rolled, err)
+			}
+			l.MarkDurable(end) // durable in the WAL only: its file is not fsynced
+			if rolled, err := l.RollActive(end - 1); rolled || err != nil {
+				t.Fatalf("rolled although the log end moved: %v %v", rolled, err)
+			}
+			if rolled, err := l.RollActive(end); !rolled || err != nil {
+				t.Fatalf("RollActive: %v %v", rolled, err)
+			}
+			if n, _, err := l.SetLogStartOffset(end); n != 1 || err != nil {
+				t.Fatalf("deleted %d segments, err %v; want 1", n, err)
+			}
+			segs := l.Segments()
+			if len(segs) != 1 || segs[0].Base != end || segs[0].Size != 0 || l.LogStartOffset() != end {
+				t.Fatalf("after deleting everything: segments %+v, start %d, want one empty at %d", segs, l.LogStartOffset(), end)
+			}
+			if rolled, err := l.RollActive(end); rolled || err != nil {
+				t.Fatalf("rolled the new empty segment: %v %v", rolled, err)
+			}
+			if _, err := l.Read(0, 1<<20, end, nil); !errors.Is(err, ErrOffsetOutOfRange) {
+				t.Fatalf("read below the new start: %v", err)
+			}
+			if _, err := l.Sync(); err != nil || l.Failed() {
+				t.Fatalf("sync after deleting a pending segment: %v", err)
+			}
+			if crash {
+				l.crash()
+			} else if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openLog(t, dir, Options{})
+			defer l.Close()
+			if l.LogStartOffset() != end || l.LogEndOffset() != end {
+				t.Fatalf("after reopen: start %d end %d, want %d", l.LogStartOffset(), l.LogEndOffset(), end)
+			}
+			want := appendAll(t, l, [][]byte{simpleBatch(t, 2, 2000, 20)})
+			if want[0].base != end {
+				t.Fatalf("append after deleting everything at %d, want %d", want[0].base, end)
+			}
+			checkLog(t, l, want)
+		})
+	}
+}
+
+// A log directory whose segment files are all gone but whose start was
+// persisted starts at that start, not at 0.
+func TestOpenWithoutSegmentsStartsAtCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := retentionLog(t, dir)
+	end := l.LogEndOffset()
+	if err := l.writeStartCheckpoint(end); err != nil {
+		t.Fatal(err)
+	}
+	segs := l.Segments()
+	l.crash()
+	for _, s := range segs {
+		if err := os.Remove(filepath.Join(dir, segmentName(s.Base, logSuffix))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l = openLog(t, dir, Options{SegmentBytes: 400})
+	defer l.Close()
+	if l.LogStartOffset() != end || l.LogEndOffset() != end {
+		t.Fatalf("start %d end %d, want %d", l.LogStartOffset(), l.LogEndOffset(), end)
 	}
 }
 

@@ -3,7 +3,7 @@ package e2e
 // Log lifecycle with real clients: size and time retention swept by the
 // broker (short --log-retention-check-interval-ms), consumers positioned
 // before the new log start reset and see exactly the surviving records with
-// their offsets, DeleteRecords through kadm surviving a restart, and topic
+// their offsets, an expired active segment of a quiet topic deleted too, DeleteRecords through kadm surviving a restart, and topic
 // configs round-tripping through kadm (IncrementalAlterConfigs,
 // AlterConfigs) and Python confluent_kafka.admin (AlterConfigs).
 
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -145,9 +146,89 @@ func TestRetentionSweepsAndConsumersReset(t *testing.T) {
 		}
 		return nil
 	})
-	// Producing continues at the end with offsets intact.
+	// Producing continues at the end with offsets intact (retention.ms
+	// dropped first: at 1 ms the sweep would take the new records too,
+	// active segment included).
+	resp, err = adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "retention.ms"}}, topic)
+	if err != nil || resp[0].Err != nil {
+		t.Fatalf("drop retention.ms: %v %v", err, resp)
+	}
 	retentionProduce(t, cl, topic, 200, 10)
 	retentionConsumeFrom(t, b, topic, 0, 210)
+}
+
+// A quiet topic whose records all expired loses its active segment too, as
+// in Kafka: the log start reaches the log end, a consumer positioned before
+// it gets OFFSET_OUT_OF_RANGE and from the start finds nothing, and
+// producing continues at the same offset, also after a restart.
+func TestRetentionExpiresActiveSegmentOfQuietTopic(t *testing.T) {
+	b := StartBroker(t, "--log-retention-check-interval-ms", "100")
+	adm := clientsAdmin(t, b)
+	const topic = "quiet"
+	clientsCreateTopic(t, adm, topic, 1, map[string]*string{"retention.ms": kmsg.StringPtr("3600000")})
+	cl := b.Client(t)
+	old := time.Now().Add(-2 * time.Hour) // older than retention.ms: expired on arrival
+	for i := range 20 {
+		r := &kgo.Record{Topic: topic, Value: []byte(fmt.Sprintf("v-%d-old", i)), Timestamp: old}
+		if err := cl.ProduceSync(Ctx(t, 10*time.Second), r).FirstErr(); err != nil {
+			t.Fatalf("produce: %v", err)
+		}
+	}
+	CheckFor(t, 10*time.Second, func() error {
+		if s := retentionStart(t, adm, topic); s != 20 {
+			return fmt.Errorf("start offset %d, want 20 (the log end) once the active segment expired", s)
+		}
+		return nil
+	})
+	ends, err := adm.ListEndOffsets(context.Background(), topic)
+	if e, _ := ends.Lookup(topic, 0); err != nil || e.Offset != 20 {
+		t.Fatalf("end offset %+v, %v; want 20", e, err)
+	}
+	// A consumer positioned before the start is told OFFSET_OUT_OF_RANGE.
+	tds, err := adm.ListTopics(context.Background(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis, req.MaxBytes = 0, 1<<20
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic, rt.TopicID = topic, tds[topic].ID // franz-go sends the newest version, which names topics by id
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset, rp.PartitionMaxBytes = 5, 1<<20
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	raw, err := cl.Request(Ctx(t, 10*time.Second), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := raw.(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if fp.ErrorCode != kerr.OffsetOutOfRange.Code || fp.LogStartOffset != 20 {
+		t.Fatalf("fetch at 5: error %v, log start %d; want OFFSET_OUT_OF_RANGE, 20", kerr.ErrorForCode(fp.ErrorCode), fp.LogStartOffset)
+	}
+	// From the earliest offset there is nothing to read.
+	cons := b.Client(t, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	fs := cons.PollFetches(ctx)
+	cancel()
+	fs.EachRecord(func(r *kgo.Record) { t.Fatalf("record at %d survived retention", r.Offset) })
+	cons.Close()
+
+	// Producing continues at the log end; new records are young and stay.
+	retentionProduce(t, b.Client(t), topic, 20, 10)
+	if first := retentionConsumeFrom(t, b, topic, 0, 30); first != 20 {
+		t.Fatalf("first record %d, want 20", first)
+	}
+	b.Stop()
+	b = StartBrokerIn(t, b.DataDir, "--log-retention-check-interval-ms", "100")
+	adm = clientsAdmin(t, b)
+	if s := retentionStart(t, adm, topic); s != 20 {
+		t.Fatalf("start after restart %d, want 20", s)
+	}
+	retentionProduce(t, b.Client(t), topic, 30, 5)
+	if first := retentionConsumeFrom(t, b, topic, 0, 35); first != 20 {
+		t.Fatalf("first record after restart %d, want 20", first)
+	}
 }
 
 func TestRetentionDeleteRecordsSurvivesRestart(t *testing.T) {
