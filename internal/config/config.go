@@ -45,6 +45,9 @@ type Config struct {
 	GroupCommitWAL  bool // small multi-partition fsync rounds go through one write-ahead log
 
 	OffsetsRetention time.Duration // offsets.retention.minutes: committed offsets of empty groups expire
+	// group.initial.rebalance.delay.ms: the first rebalance of an empty
+	// classic group waits this long for more members (0: none).
+	GroupInitialRebalanceDelay time.Duration
 	// transactional.id.expiration.ms: idle transactional ids are forgotten.
 	TransactionalIDExpiration time.Duration
 	// producer.id.expiration.ms: a partition forgets an idempotent
@@ -82,6 +85,7 @@ func Default() Config {
 		ShutdownTimeout:                30 * time.Second,
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
+		GroupInitialRebalanceDelay:     3 * time.Second,
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
@@ -172,6 +176,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")
+	}
+	if c.GroupInitialRebalanceDelay < 0 || c.GroupInitialRebalanceDelay.Milliseconds() > 1<<31-1 {
+		bad("group-initial-rebalance-delay-ms", "%v must be between 0 and 2147483647 ms", c.GroupInitialRebalanceDelay)
 	}
 	if c.ProducerIDExpiration < time.Millisecond {
 		bad("producer-id-expiration-ms", "must be at least 1ms")

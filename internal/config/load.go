@@ -179,6 +179,9 @@ var settings = func() []setting {
 			c.OffsetsRetention = time.Duration(n) * time.Minute
 			return nil
 		}, func(c *Config) string { return strconv.FormatInt(int64(c.OffsetsRetention/time.Minute), 10) })
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.GroupInitialRebalanceDelay })
+	add([]string{"group-initial-rebalance-delay-ms"}, []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS"},
+		"group.initial.rebalance.delay.ms: the first rebalance of an empty classic group waits this long for more members to join, extended by as much for each that does, up to the largest rebalance timeout (0: none; ms or duration)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.TransactionalIDExpiration })
 	add([]string{"transactional-id-expiration-ms"}, []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION_MS"},
 		"transactional.id.expiration.ms: a transactional id with no transaction in progress and no request this long is forgotten (ms or duration)", set, get)

@@ -56,6 +56,9 @@ type Options struct {
 	// OffsetsRetention is the static offsets.retention.minutes (the group
 	// coordinator's), which a dynamic broker config may override.
 	OffsetsRetention time.Duration
+	// InitialRebalanceDelay is the static group.initial.rebalance.delay.ms
+	// (the group coordinator's), which a dynamic broker config may override.
+	InitialRebalanceDelay time.Duration
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
 	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).
