@@ -309,6 +309,15 @@ func (b *Broker) topicByID(id metadata.TopicID) *topicState {
 	return b.topic(t.Name)
 }
 
+// topicName resolves a topic id to the topic's current name.
+func (b *Broker) topicName(id [16]byte) (string, bool) {
+	t, ok := b.meta.Image().ByID[metadata.TopicID(id)]
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
+}
+
 // topicFor resolves a request's topic: by id from version 13 of Produce and
 // Fetch (topicIDVersion), by name before. nil if unknown.
 func (b *Broker) topicFor(version int16, name string, id [16]byte) *topicState {
