@@ -23,7 +23,7 @@ func init() {
 	versions = map[int16]apiVersion{
 		kmsg.Produce.Int16():          {3, 13, handleProduce},
 		kmsg.Fetch.Int16():            {4, 18, handleFetch},
-		kmsg.ListOffsets.Int16():      {1, 11, immediate(handleListOffsets)},
+		kmsg.ListOffsets.Int16():      {0, 11, immediate(handleListOffsets)}, // v0: sarama-based tools (Burrow)
 		kmsg.Metadata.Int16():         {0, 13, immediate(handleMetadata)},
 		kmsg.ApiVersions.Int16():      {0, 5, immediate(handleApiVersions)},
 		kmsg.CreateTopics.Int16():     {2, 7, immediate(handleCreateTopics)},
