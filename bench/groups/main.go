@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 type config struct {
@@ -66,7 +67,11 @@ func main() {
 }
 
 func newClient(cfg config) (*kgo.Client, error) {
-	return kgo.NewClient(kgo.SeedBrokers(strings.Split(cfg.bootstrap, ",")...), kgo.RequestRetries(0))
+	// The raw commits name their topic: at most OffsetCommit v9 (v10 names
+	// topics by id).
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(kmsg.OffsetCommit.Int16(), 9)
+	return kgo.NewClient(kgo.SeedBrokers(strings.Split(cfg.bootstrap, ",")...), kgo.RequestRetries(0), kgo.MaxVersions(vs))
 }
 
 func run(cfg config) error {

@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 func main() {
@@ -52,8 +53,12 @@ func main() {
 }
 
 func run(bootstrap, topic string, n, valueSize int, d time.Duration, offsets bool) error {
+	// The staged offsets name a topic that need not exist: at most
+	// TxnOffsetCommit v5 (v6 names topics by id).
+	vs := kversion.Stable()
+	vs.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 5)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.TransactionalID(fmt.Sprintf("txn-bench-%d-%d", n, time.Now().UnixNano())),
-		kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0))
+		kgo.DefaultProduceTopic(topic), kgo.AllowAutoTopicCreation(), kgo.ProducerLinger(0), kgo.MaxVersions(vs))
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// offsets.topic.num.partitions: partitions of __consumer_offsets when
 	// it is created (an existing topic keeps its count).
 	OffsetsTopicPartitions int32
+	// group.initial.rebalance.delay.ms: the first rebalance of an empty
+	// classic group waits this long for more members (0: none).
+	GroupInitialRebalanceDelay time.Duration
 	// transactional.id.expiration.ms: idle transactional ids are forgotten.
 	TransactionalIDExpiration time.Duration
 	// producer.id.expiration.ms: a partition forgets an idempotent
@@ -86,6 +89,7 @@ func Default() Config {
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
 		OffsetsTopicPartitions:         50,
+		GroupInitialRebalanceDelay:     3 * time.Second,
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
@@ -179,6 +183,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")
+	}
+	if c.GroupInitialRebalanceDelay < 0 || c.GroupInitialRebalanceDelay.Milliseconds() > 1<<31-1 {
+		bad("group-initial-rebalance-delay-ms", "%v must be between 0 and 2147483647 ms", c.GroupInitialRebalanceDelay)
 	}
 	if c.ProducerIDExpiration < time.Millisecond {
 		bad("producer-id-expiration-ms", "must be at least 1ms")

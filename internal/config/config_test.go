@@ -62,6 +62,7 @@ func TestDefaults(t *testing.T) {
 				{"log-level", cfg.LogLevel, slog.LevelInfo},
 				{"node-id", cfg.NodeID, int32(1)},
 				{"socket-request-max-bytes", cfg.MaxRequestBytes, int32(100 << 20)},
+				{"group-initial-rebalance-delay-ms", cfg.GroupInitialRebalanceDelay, 3 * time.Second},
 			}
 			for _, c := range checks {
 				if c.got != c.want {
@@ -86,6 +87,7 @@ produce_profile = "balanced"
 num_partitions = 7
 log-level = "warn"
 auto_create_topics = false
+group_initial_rebalance_delay_ms = 250
 `)
 	tests := []struct {
 		name  string
@@ -101,6 +103,9 @@ auto_create_topics = false
 				checkCore(t, c, want)
 				if c.AutoCreateTopics {
 					t.Error("auto-create-topics: file said false")
+				}
+				if c.GroupInitialRebalanceDelay != 250*time.Millisecond {
+					t.Errorf("group-initial-rebalance-delay-ms = %v: file said 250", c.GroupInitialRebalanceDelay)
 				}
 			},
 		},
@@ -163,10 +168,10 @@ auto_create_topics = false
 		},
 		{
 			name: "durations in ms or Go syntax",
-			args: []string{"--shutdown-timeout", "1500", "--log-segment-ms", "2m"},
+			args: []string{"--shutdown-timeout", "1500", "--log-segment-ms", "2m", "--group-initial-rebalance-delay-ms", "0"},
 			check: func(t *testing.T, c Config) {
-				if c.ShutdownTimeout != 1500*time.Millisecond || c.SegmentAge != 2*time.Minute {
-					t.Errorf("shutdown-timeout %v, log-segment-ms %v", c.ShutdownTimeout, c.SegmentAge)
+				if c.ShutdownTimeout != 1500*time.Millisecond || c.SegmentAge != 2*time.Minute || c.GroupInitialRebalanceDelay != 0 {
+					t.Errorf("shutdown-timeout %v, log-segment-ms %v, group-initial-rebalance-delay-ms %v", c.ShutdownTimeout, c.SegmentAge, c.GroupInitialRebalanceDelay)
 				}
 			},
 		},
@@ -295,6 +300,7 @@ func TestInvalidValues(t *testing.T) {
 		{name: "bad bind", args: []string{"--bind", "not-an-ip"}, want: []string{"bind", "not-an-ip"}},
 		{name: "bad advertise port", args: []string{"--advertise", "host:0"}, want: []string{"advertise", "host:0"}},
 		{name: "negative node id", args: []string{"--node-id", "-3"}, want: []string{"node-id"}},
+		{name: "negative initial rebalance delay", env: map[string]string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS": "-1"}, want: []string{"group-initial-rebalance-delay-ms"}},
 		{name: "bad duration", args: []string{"--shutdown-timeout", "soon"}, want: []string{"shutdown-timeout", "soon"}},
 		{name: "empty data dir", args: []string{"--data-dir", ""}, want: []string{"data-dir"}},
 		{name: "missing config file", args: []string{"--config", filepath.Join(t.TempDir(), "nope.toml")}, want: []string{"nope.toml"}},

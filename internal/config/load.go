@@ -182,6 +182,9 @@ var settings = func() []setting {
 	set, get = int32Setting(func(c *Config) *int32 { return &c.OffsetsTopicPartitions })
 	add([]string{"offsets-topic-num-partitions"}, []string{"CHRONIK_OFFSETS_TOPIC_NUM_PARTITIONS"},
 		"offsets.topic.num.partitions: partitions of the internal topic __consumer_offsets, used when it is created", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.GroupInitialRebalanceDelay })
+	add([]string{"group-initial-rebalance-delay-ms"}, []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS"},
+		"group.initial.rebalance.delay.ms: the first rebalance of an empty classic group waits this long for more members to join, extended by as much for each that does, up to the largest rebalance timeout (0: none; ms or duration)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.TransactionalIDExpiration })
 	add([]string{"transactional-id-expiration-ms"}, []string{"CHRONIK_TRANSACTIONAL_ID_EXPIRATION_MS"},
 		"transactional.id.expiration.ms: a transactional id with no transaction in progress and no request this long is forgotten (ms or duration)", set, get)

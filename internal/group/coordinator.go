@@ -36,6 +36,12 @@ type Options struct {
 	// (group.consumer.session.timeout.ms, group.consumer.heartbeat.interval.ms);
 	// 0 means Kafka's 45 s and 5 s.
 	ConsumerSessionTimeout, ConsumerHeartbeatInterval time.Duration
+	// InitialRebalanceDelay (group.initial.rebalance.delay.ms): the first
+	// rebalance of an Empty classic group waits this long for more members,
+	// extended by as much whenever one joins meanwhile, up to the largest
+	// rebalance timeout in total. 0 (the zero value) means no delay; the
+	// broker's default is Kafka's 3 s (internal/config).
+	InitialRebalanceDelay time.Duration
 	// Now replaces time.Now for the retention sweep (tests).
 	Now func() time.Time
 }
@@ -58,6 +64,11 @@ type Coordinator struct {
 	// heartbeat path, which finds its group in the sync.Map).
 	createMu sync.Mutex
 	closed   sync.Once
+
+	// initialDelay is opts.InitialRebalanceDelay, changeable at runtime
+	// (SetInitialRebalanceDelay); read when a rebalance of an Empty group
+	// starts.
+	initialDelay atomic.Int64
 }
 
 // Open replays the offsets log and starts the retention sweep.
@@ -88,6 +99,7 @@ func Open(opts Options) (*Coordinator, error) {
 	}
 	c := &Coordinator{opts: opts, lg: opts.Logger, quit: make(chan struct{})}
 	c.retention.Store(int64(opts.OffsetsRetention))
+	c.initialDelay.Store(int64(max(opts.InitialRebalanceDelay, 0)))
 	var err error
 	start := time.Now()
 	if c.offsets, err = newOffsetStore(opts.Offsets, opts.Logger); err != nil {
@@ -499,6 +511,20 @@ func (c *Coordinator) OffsetsRetention() time.Duration { return time.Duration(c.
 func (c *Coordinator) SetOffsetsRetention(d time.Duration) {
 	if d > 0 {
 		c.retention.Store(int64(d))
+	}
+}
+
+// InitialRebalanceDelay is the current group.initial.rebalance.delay.ms.
+func (c *Coordinator) InitialRebalanceDelay() time.Duration {
+	return time.Duration(c.initialDelay.Load())
+}
+
+// SetInitialRebalanceDelay changes group.initial.rebalance.delay.ms at
+// runtime; rebalances of Empty groups that start later use it. d < 0 is
+// ignored.
+func (c *Coordinator) SetInitialRebalanceDelay(d time.Duration) {
+	if d >= 0 {
+		c.initialDelay.Store(int64(d))
 	}
 }
 

@@ -17,7 +17,9 @@
 //
 // # State machine
 //
-// Empty -> PreparingRebalance (first join) -> CompletingRebalance (every
+// Empty -> PreparingRebalance (first join; this initial join phase ends only
+// after Options.InitialRebalanceDelay, extended while members keep joining,
+// as Kafka's InitialDelayedJoin) -> CompletingRebalance (every
 // known member rejoined, or the rebalance timeout removed those that did not;
 // the generation is bumped, a protocol every member supports is chosen by
 // vote, the leader receives all members' metadata) -> Stable (the leader's

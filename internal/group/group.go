@@ -162,6 +162,12 @@ type group struct {
 	// persisted is the persistKey of the last group-metadata record
 	// written (persist.go).
 	persisted string
+
+	// initialJoin: this join phase started from Empty and waits out
+	// group.initial.rebalance.delay.ms (Kafka's InitialDelayedJoin); only
+	// its timer completes it. newMemberAdded: a member joined since the
+	// timer was last set, so it is extended.
+	initialJoin, newMemberAdded bool
 }
 
 func newGroup(c *Coordinator, id string) *group {
@@ -394,6 +400,9 @@ func (g *group) addAndJoin(id string, req *JoinRequest, ch chan JoinResult) {
 	if req.InstanceID != nil {
 		g.static[*req.InstanceID] = id
 	}
+	if g.initialJoin {
+		g.newMemberAdded = true
+	}
 	if g.state == stateEmpty {
 		g.protocolType = req.ProtocolType
 	}
@@ -472,6 +481,7 @@ func (g *group) prepareRebalance() {
 	for _, m := range g.members {
 		m.assignment = nil
 	}
+	initial := g.state == stateEmpty
 	g.state = statePreparing
 	g.emptySince.Store(-1)
 	g.rebalanceSeq++
@@ -483,6 +493,16 @@ func (g *group) prepareRebalance() {
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
 	}
+	g.initialJoin, g.newMemberAdded = false, false
+	if delay := g.c.InitialRebalanceDelay(); initial && delay > 0 {
+		// A new group: give the other instances started with this one
+		// time to join, so they form one generation (Kafka's
+		// InitialDelayedJoin: delay, extended by delay while members keep
+		// joining, at most max(delay, rebalance timeout) in total).
+		g.initialJoin = true
+		g.scheduleInitialJoin(seq, delay, delay, max(timeout-delay, 0))
+		return
+	}
 	g.rebalanceTimer = time.AfterFunc(timeout, func() {
 		g.post(func() {
 			if g.rebalanceSeq == seq && g.state == statePreparing {
@@ -493,8 +513,39 @@ func (g *group) prepareRebalance() {
 	g.maybeCompleteJoin()
 }
 
+// scheduleInitialJoin arms the initial join's timer for wait; when it fires
+// the join completes unless a member joined meanwhile and remaining (the
+// rebalance timeout not yet spent) allows another min(delay, remaining).
+func (g *group) scheduleInitialJoin(seq uint64, delay, wait, remaining time.Duration) {
+	g.rebalanceTimer = time.AfterFunc(wait, func() {
+		g.post(func() {
+			if g.rebalanceSeq != seq || g.state != statePreparing || !g.initialJoin {
+				return
+			}
+			if next, left, ok := extendInitialJoin(delay, wait, remaining, g.newMemberAdded); ok {
+				g.newMemberAdded = false
+				g.scheduleInitialJoin(seq, delay, next, left)
+				return
+			}
+			g.completeJoin()
+		})
+	})
+}
+
+// extendInitialJoin is Kafka's rule for extending an initial join whose
+// timer of wait just fired with remaining of the rebalance timeout unspent:
+// if a member joined meanwhile, wait min(delay, remaining) more, leaving
+// remaining-wait; otherwise (or with nothing left) complete. The total wait
+// is therefore at most max(delay, rebalance timeout).
+func extendInitialJoin(delay, wait, remaining time.Duration, joined bool) (next, left time.Duration, ok bool) {
+	if !joined || remaining <= 0 {
+		return 0, 0, false
+	}
+	return min(delay, remaining), max(remaining-wait, 0), true
+}
+
 func (g *group) maybeCompleteJoin() {
-	if g.state != statePreparing || len(g.pending) > 0 {
+	if g.state != statePreparing || g.initialJoin || len(g.pending) > 0 {
 		return
 	}
 	for _, m := range g.members {
@@ -511,6 +562,7 @@ func (g *group) completeJoin() {
 	if g.rebalanceTimer != nil {
 		g.rebalanceTimer.Stop()
 	}
+	g.initialJoin, g.newMemberAdded = false, false
 	for _, m := range g.members {
 		if m.joinCh == nil {
 			g.remove(m)

@@ -380,3 +380,128 @@ func TestOffsetsRetention(t *testing.T) {
 		t.Fatalf("expired %d offsets, want 1", n)
 	}
 }
+
+// TestExtendInitialJoin: Kafka's InitialDelayedJoin schedule. Each row is the
+// sequence of timer waits for a rebalance timeout, the delay, and whether a
+// member joined before each timer fired.
+func TestExtendInitialJoin(t *testing.T) {
+	s := time.Second
+	for _, tt := range []struct {
+		name           string
+		delay, timeout time.Duration
+		joined         []bool
+		waits          []time.Duration
+	}{
+		{"nobody joins", 3 * s, 10 * s, []bool{false}, []time.Duration{3 * s}},
+		{"joins keep coming: capped at the rebalance timeout", 3 * s, 10 * s, []bool{true, true, true, true, true}, []time.Duration{3 * s, 3 * s, 3 * s, s}},
+		{"one extension", 3 * s, 10 * s, []bool{true, false}, []time.Duration{3 * s, 3 * s}},
+		{"rebalance timeout below the delay: the delay alone", 3 * s, s, []bool{true, true}, []time.Duration{3 * s}},
+		{"rebalance timeout 5s", 3 * s, 5 * s, []bool{true, true}, []time.Duration{3 * s, 2 * s}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wait, remaining := tt.delay, max(tt.timeout-tt.delay, 0)
+			waits := []time.Duration{wait}
+			for i := 0; ; i++ {
+				next, left, ok := extendInitialJoin(tt.delay, wait, remaining, tt.joined[min(i, len(tt.joined)-1)])
+				if !ok {
+					break
+				}
+				wait, remaining = next, left
+				waits = append(waits, wait)
+				if len(waits) > 10 {
+					t.Fatal("no end")
+				}
+			}
+			if fmt.Sprint(waits) != fmt.Sprint(tt.waits) {
+				t.Fatalf("waits %v, want %v", waits, tt.waits)
+			}
+		})
+	}
+}
+
+// TestInitialRebalanceDelay: the first rebalance of an Empty group waits the
+// delay (although every member has joined), is extended because a second
+// member joined meanwhile, and answers both in one generation; a later
+// rebalance of the live group is not delayed; the delay can change at runtime.
+func TestInitialRebalanceDelay(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	c := openTest(t, t.TempDir(), func(o *Options) { o.InitialRebalanceDelay = delay })
+	if c.InitialRebalanceDelay() != delay {
+		t.Fatalf("delay %v", c.InitialRebalanceDelay())
+	}
+	start := time.Now()
+	a := newMember(t, c, "g")
+	wa := c.Join(joinReq("g", a))
+	d, _ := c.Describe("g")(ctx(t))
+	if d.State != "PreparingRebalance" || len(d.Members) != 1 {
+		t.Fatalf("during the delay: %+v", d)
+	}
+	b := newMember(t, c, "g")
+	wb := c.Join(joinReq("g", b))
+	ra, _ := wa(ctx(t))
+	rb, _ := wb(ctx(t))
+	elapsed := time.Since(start)
+	if ra.Err != 0 || rb.Err != 0 || ra.Generation != 1 || rb.Generation != 1 || len(ra.Members) != 2 || ra.Leader != a {
+		t.Fatalf("joins: %+v / %+v", ra, rb)
+	}
+	// b joined within the first delay: one extension (timers never fire early).
+	if elapsed < 2*delay {
+		t.Fatalf("initial join completed after %v, want at least %v (delay plus one extension)", elapsed, 2*delay)
+	}
+	c.Sync(&SyncRequest{Group: "g", MemberID: a, Generation: 1})(ctx(t))
+
+	// A third member joins the Stable group: the rebalance completes as soon
+	// as everyone rejoined, without the initial delay.
+	c.SetInitialRebalanceDelay(time.Minute)
+	x := newMember(t, c, "g")
+	wx := c.Join(joinReq("g", x))
+	wa, wb = c.Join(joinReq("g", a)), c.Join(joinReq("g", b))
+	for _, w := range []func(context.Context) (JoinResult, bool){wa, wb, wx} {
+		if r, _ := w(ctx(t)); r.Err != 0 || r.Generation != 2 {
+			t.Fatalf("rebalance of a live group: %+v", r)
+		}
+	}
+
+	// The runtime value applies to the next Empty group; 0 turns it off.
+	c.SetInitialRebalanceDelay(0)
+	y := newMember(t, c, "h")
+	if r := mustJoin(t, c, joinReq("h", y)); r.Err != 0 || r.Generation != 1 {
+		t.Fatalf("join without delay: %+v", r)
+	}
+	c.SetInitialRebalanceDelay(-1) // ignored
+	if c.InitialRebalanceDelay() != 0 {
+		t.Fatalf("negative delay applied: %v", c.InitialRebalanceDelay())
+	}
+}
+
+// TestInitialRebalanceDelayLeave: members leaving during the initial delay do
+// not end it early; the survivors form generation 1 when it ends, and a group
+// everyone left becomes Empty.
+func TestInitialRebalanceDelayLeave(t *testing.T) {
+	c := openTest(t, t.TempDir(), func(o *Options) { o.InitialRebalanceDelay = 200 * time.Millisecond })
+	a, b := newMember(t, c, "g"), newMember(t, c, "g")
+	wa, _ := c.Join(joinReq("g", a)), c.Join(joinReq("g", b))
+	codes, _ := c.Leave("g", []MemberRef{{MemberID: b}})(ctx(t))
+	want(t, "leave b", codes[0], nil)
+	if d, _ := c.Describe("g")(ctx(t)); d.State != "PreparingRebalance" {
+		t.Fatalf("after a leave during the delay: %s", d.State)
+	}
+	ra, _ := wa(ctx(t))
+	if ra.Err != 0 || ra.Generation != 1 || len(ra.Members) != 1 {
+		t.Fatalf("join of the survivor: %+v", ra)
+	}
+
+	x := newMember(t, c, "h")
+	wx := c.Join(joinReq("h", x))
+	codes, _ = c.Leave("h", []MemberRef{{MemberID: x}})(ctx(t))
+	want(t, "leave x", codes[0], nil)
+	if r, _ := wx(ctx(t)); r.Err != kerr.UnknownMemberID.Code {
+		t.Fatalf("join of a member that left: %+v", r)
+	}
+	checkFor(t, 5*time.Second, func() error {
+		if d, _ := c.Describe("h")(ctx(t)); d.State != "Empty" {
+			return fmt.Errorf("state %s", d.State)
+		}
+		return nil
+	})
+}

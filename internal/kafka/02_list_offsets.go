@@ -12,10 +12,24 @@ package kafka
 //     offset instead of the high watermark.
 //
 // Version notes:
-//   - v1 is the minimum (KIP-896). LeaderEpoch (v4+) is the partition's
-//     leader epoch; a mismatching CurrentLeaderEpoch is fenced.
+//   - v0 (removed by Kafka 4.0, KIP-896, but still sent by sarama-based tools
+//     configured for Kafka < 0.10.1, e.g. Debian's Burrow 1.2.1) answers
+//     OldStyleOffsets as Kafka 0.10 did (fetchOffsetsBefore), with the
+//     segment's largest record timestamp where Kafka used the segment file's
+//     modification time: the candidates are each segment's base offset
+//     (at least the log start) and, when the active segment holds data, the
+//     log end offset; -1 (latest) starts from the last, -2 (earliest) from
+//     the first, a timestamp from the last whose time is <= it; up to
+//     MaxNumOffsets of them are answered, newest first. Offsets above the
+//     high watermark are replaced by the high watermark, as Kafka did for
+//     consumers. The other special timestamps (-3, -4, ...) answer no
+//     offsets.
+//   - LeaderEpoch (v4+) is the partition's leader epoch; a mismatching
+//     CurrentLeaderEpoch is fenced.
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,6 +47,8 @@ func handleListOffsets(b *Broker, r *kmsg.ListOffsetsRequest) (*kmsg.ListOffsets
 			switch {
 			case p == nil:
 				sp.ErrorCode = code
+			case r.Version == 0:
+				sp.OldStyleOffsets = oldStyleOffsets(p, rp.Timestamp, rp.MaxNumOffsets, time.Now().UnixMilli())
 			default:
 				sp.LeaderEpoch = p.leaderEpoch()
 				sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp)
@@ -69,6 +85,49 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 		return -1, -1
 	}
 	return off, found
+}
+
+// oldStyleOffsets answers a v0 ListOffsets (see Version notes); nowMs
+// stands for the time of the log end offset.
+func oldStyleOffsets(p *partition, ts int64, maxNum int32, nowMs int64) []int64 {
+	type candidate struct{ offset, ts int64 }
+	start, end, hwm := p.log.LogStartOffset(), p.log.LogEndOffset(), p.highWatermark()
+	var cands []candidate
+	segs := p.log.Segments()
+	for _, s := range segs {
+		if s.Sealed && s.Next <= start {
+			continue // wholly below the log start, awaiting deletion
+		}
+		cands = append(cands, candidate{max(s.Base, start), s.MaxTimestamp})
+	}
+	if len(segs) > 0 && segs[len(segs)-1].Size > 0 {
+		cands = append(cands, candidate{end, nowMs})
+	}
+	from := -1
+	switch {
+	case ts == -1:
+		from = len(cands) - 1
+	case ts == -2:
+		from = min(0, len(cands)-1)
+	case ts >= 0:
+		for from = len(cands) - 1; from >= 0 && cands[from].ts > ts; from-- {
+		}
+	}
+	out := []int64{}
+	for i := from; i >= 0 && len(out) < int(maxNum); i-- {
+		out = append(out, cands[i].offset)
+	}
+	// Kafka's rule for consumers: nothing above the high watermark.
+	if len(out) > 0 && out[0] > hwm {
+		i := 0
+		for i < len(out) && out[i] > hwm {
+			i++
+		}
+		if out = out[i:]; len(out) == 0 || out[0] != hwm {
+			out = append([]int64{hwm}, out...)
+		}
+	}
+	return out
 }
 
 // servingPartition returns the partition if it can answer offset queries:

@@ -16,7 +16,11 @@ package kafka
 // Version notes:
 //   - v2 is the minimum (KIP-896); v2-v4 retention time is ignored
 //     (offsets.retention.minutes applies); v6 leader epochs are stored; v7
-//     instance id. v10 (topic ids) is not served.
+//     instance id. v10 (Kafka 4.2) names topics by id: an id that names no
+//     topic answers UNKNOWN_TOPIC_ID for its partitions; the response
+//     carries the ids. Offsets stay keyed by topic name (the id is resolved
+//     when the request arrives), so a commit by id and a fetch by name see
+//     the same offset.
 
 import (
 	"context"
@@ -26,6 +30,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// offsetsTopicIDVersion is the OffsetCommit and OffsetFetch version that
+// names topics by id (TxnOffsetCommit's is txnOffsetsTopicIDVersion).
+const offsetsTopicIDVersion = 10
 
 func handleOffsetCommit(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
 	r, ok := req.Body.(*kmsg.OffsetCommitRequest)
@@ -41,7 +49,11 @@ func handleOffsetCommit(b *Broker, _ context.Context, req *wire.Request) (wire.R
 	for ti, rt := range r.Topics {
 		st := &resp.Topics[ti]
 		st.Default()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		name, known := rt.Topic, true
+		if req.Version >= offsetsTopicIDVersion {
+			name, known = b.topicName(rt.TopicID)
+		}
 		st.Partitions = make([]kmsg.OffsetCommitResponseTopicPartition, len(rt.Partitions))
 		for pi, rp := range rt.Partitions {
 			sp := &st.Partitions[pi]
@@ -50,12 +62,14 @@ func handleOffsetCommit(b *Broker, _ context.Context, req *wire.Request) (wire.R
 			switch {
 			case c == nil:
 				sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-			case b.partition(rt.Topic, rp.Partition) == nil:
+			case !known:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			case b.partition(name, rp.Partition) == nil:
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Metadata != nil && len(*rp.Metadata) > group.MaxMetadataBytes:
 				sp.ErrorCode = kerr.OffsetMetadataTooLarge.Code
 			default:
-				cm := group.Commit{TP: group.TP{Topic: rt.Topic, Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: -1}
+				cm := group.Commit{TP: group.TP{Topic: name, Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: -1}
 				if req.Version >= 6 {
 					cm.LeaderEpoch = rp.LeaderEpoch
 				}

@@ -14,7 +14,13 @@ package kafka
 // Version notes:
 //   - v1 is the minimum (KIP-896). v8+ fetch several groups in one request
 //     (member id and epoch of v9 are KIP-848 fields, ignored for classic
-//     groups). v10 (topic ids) is not served.
+//     groups). v10 (Kafka 4.2) names topics by id: an id that names no topic
+//     answers UNKNOWN_TOPIC_ID for each partition asked; asking for every
+//     topic (null topics) answers the committed topics that exist, by id
+//     (offsets of a deleted topic have no id to be named by and are left
+//     out). Offsets are kept by topic name, so a topic deleted and created
+//     again with the same name shows the old topic's offsets (Kafka 4.2
+//     also stores the id with each offset and hides them).
 
 import (
 	"sort"
@@ -80,6 +86,78 @@ func (b *Broker) fetchGroupOffsets(c *group.Coordinator, gid string, topics map[
 	return order, out
 }
 
+// askedTopic is one topic of an OffsetFetch group: its name (unknown: an
+// id that names no topic), id and partitions.
+type askedTopic struct {
+	name  string
+	id    [16]byte
+	known bool
+	parts []int32
+}
+
+// offsetFetchTopics answers one group's topics, by id if byID (v10+): the
+// request's topics merged by name in request order, or every committed
+// topic when the request's topics are null.
+func (b *Broker) offsetFetchTopics(c *group.Coordinator, rg kmsg.OffsetFetchRequestGroup, byID, stable bool) []kmsg.OffsetFetchResponseGroupTopic {
+	var asked []*askedTopic
+	seen := map[string]*askedTopic{}
+	topics, order := map[string][]int32{}, []string{}
+	for _, t := range rg.Topics {
+		at := &askedTopic{name: t.Topic, id: t.TopicID, known: true}
+		key := t.Topic
+		if byID {
+			at.name, at.known = b.topicName(t.TopicID)
+			key = string(t.TopicID[:])
+		}
+		if prev := seen[key]; prev != nil {
+			at = prev
+		} else {
+			seen[key] = at
+			asked = append(asked, at)
+			if at.known {
+				order = append(order, at.name)
+			}
+		}
+		at.parts = append(at.parts, t.Partitions...)
+		if at.known {
+			topics[at.name] = at.parts
+		}
+	}
+	order, got := b.fetchGroupOffsets(c, rg.Group, topics, order, rg.Topics == nil, stable)
+	if rg.Topics == nil {
+		im := b.meta.Image()
+		for _, name := range order {
+			at := &askedTopic{name: name, known: true}
+			if t, ok := im.Topics[name]; ok {
+				at.id = t.ID
+			} else if byID {
+				continue // a deleted topic's offsets: no id to name them by
+			}
+			asked = append(asked, at)
+		}
+	}
+	var out []kmsg.OffsetFetchResponseGroupTopic
+	for _, at := range asked {
+		st := kmsg.NewOffsetFetchResponseGroupTopic()
+		st.Topic, st.TopicID = at.name, at.id
+		if !at.known {
+			for _, p := range at.parts {
+				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+				sp.Partition, sp.ErrorCode, sp.Offset, sp.LeaderEpoch = p, kerr.UnknownTopicID.Code, -1, -1
+				st.Partitions = append(st.Partitions, sp)
+			}
+		}
+		for _, fp := range got[at.name] {
+			sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+			sp.Partition = fp.partition
+			sp.ErrorCode, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.answer()
+			st.Partitions = append(st.Partitions, sp)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
 func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetchResponse, error) {
 	resp := r.ResponseKind().(*kmsg.OffsetFetchResponse)
 	c := b.groups.Load()
@@ -103,23 +181,7 @@ func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetch
 			resp.Groups = append(resp.Groups, sg)
 			continue
 		}
-		topics, order := map[string][]int32{}, []string{}
-		for _, t := range rg.Topics {
-			order = append(order, t.Topic)
-			topics[t.Topic] = append(topics[t.Topic], t.Partitions...)
-		}
-		order, got := b.fetchGroupOffsets(c, rg.Group, topics, order, rg.Topics == nil, r.RequireStable)
-		for _, t := range order {
-			st := kmsg.NewOffsetFetchResponseGroupTopic()
-			st.Topic = t
-			for _, fp := range got[t] {
-				sp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
-				sp.Partition = fp.partition
-				sp.ErrorCode, sp.Offset, sp.LeaderEpoch, sp.Metadata = fp.answer()
-				st.Partitions = append(st.Partitions, sp)
-			}
-			sg.Topics = append(sg.Topics, st)
-		}
+		sg.Topics = b.offsetFetchTopics(c, rg, r.Version >= offsetsTopicIDVersion, r.RequireStable)
 		resp.Groups = append(resp.Groups, sg)
 	}
 	if r.Version < 8 {

@@ -7,6 +7,11 @@ package kafka
 //     connection's group requests are seen in order; the answer is awaited
 //     in the deferred reply, at most the rebalance timeout (the group
 //     completes the join by then) plus a margin.
+//   - The first rebalance of an Empty group waits
+//     group.initial.rebalance.delay.ms (3 s; Kafka's InitialDelayedJoin)
+//     for more members, extended by as much for each member that joins
+//     meanwhile, at most max(delay, largest rebalance timeout) in total;
+//     every join of that window is answered together, as generation 1.
 //   - v4+ first join without a member id: MEMBER_ID_REQUIRED with an
 //     assigned id (KIP-394); static members (group.instance.id, v5+) skip it
 //     and replace a previous member with the same instance id (KIP-345).
@@ -32,7 +37,7 @@ import (
 // COORDINATOR_NOT_AVAILABLE).
 func (b *Broker) SetGroups(c *group.Coordinator) {
 	b.groups.Store(c)
-	b.applyGroupSettings() // a dynamic offsets.retention.minutes survives restarts
+	b.applyGroupSettings() // dynamic group settings survive restarts
 }
 
 // groupWait is the context a deferred group reply waits under: it ends when
@@ -94,7 +99,9 @@ func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 	}
 	wait := c.Join(jr)
 	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, jr.RebalanceTimeout+groupReplyTimeout)
+		// A new group's first join may wait the initial rebalance delay
+		// even when it is longer than the rebalance timeout.
+		ctx, cancel := b.groupWait(req, max(jr.RebalanceTimeout, c.InitialRebalanceDelay())+groupReplyTimeout)
 		defer cancel()
 		res, ok := wait(ctx)
 		if !ok {

@@ -16,8 +16,10 @@ package kafka
 //     the transaction itself: AddOffsetsToTxn is not needed first.
 //
 // Version notes:
-//   - v0-v5; v4 only adds TRANSACTION_ABORTABLE. v6 (topic ids) is not
-//     served.
+//   - v0-v6; v4 only adds TRANSACTION_ABORTABLE. v6 (Kafka 4.2) names
+//     topics by id: an id that names no topic answers UNKNOWN_TOPIC_ID for
+//     its partitions, which are not staged (the others are); the response
+//     carries the ids. Offsets are staged by topic name.
 
 import (
 	"context"
@@ -28,13 +30,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// txnOffsetsTopicIDVersion is the TxnOffsetCommit version that names topics
+// by id.
+const txnOffsetsTopicIDVersion = 6
+
 func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.TxnOffsetCommitResponse, error) {
 	resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	c := b.txns.Load()
 	var offsets []txn.Offset
-	for _, rt := range r.Topics {
+	names := make([]string, len(r.Topics))
+	for i, rt := range r.Topics {
+		names[i] = rt.Topic
+		if r.Version >= txnOffsetsTopicIDVersion {
+			if name, ok := b.topicName(rt.TopicID); ok {
+				names[i] = name
+			} else {
+				names[i] = "" // UNKNOWN_TOPIC_ID
+				continue
+			}
+		}
 		for _, rp := range rt.Partitions {
-			o := txn.Offset{TP: txn.TP{Topic: rt.Topic, Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch}
+			o := txn.Offset{TP: txn.TP{Topic: names[i], Partition: rp.Partition}, Offset: rp.Offset, LeaderEpoch: rp.LeaderEpoch}
 			if rp.Metadata != nil {
 				o.Metadata = *rp.Metadata
 			}
@@ -57,12 +73,15 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 			code = errCode(c.CommitOffsets(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, offsets))
 		}
 	}
-	for _, rt := range r.Topics {
+	for i, rt := range r.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
-		st.Topic = rt.Topic
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition, sp.ErrorCode = rp.Partition, code
+			if names[i] == "" {
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)

@@ -20,11 +20,13 @@ package kafka
 //     as a whole (a dynamic config not listed returns to its static value).
 //     Dynamic keys: auto.create.topics.enable, num.partitions,
 //     message.max.bytes, log.segment.bytes, log.roll.ms, log.retention.ms,
-//     log.retention.bytes, offsets.retention.minutes (metadata.BrokerConfigDefs;
+//     log.retention.bytes, offsets.retention.minutes,
+//     group.initial.rebalance.delay.ms (metadata.BrokerConfigDefs;
 //     values checked like the flags). Any other key or a bad value:
 //     INVALID_CONFIG naming the key. Persisted in the metadata log, effective
 //     at once (topic defaults, auto-creation, segment limits of open
-//     partitions, next retention pass, next offsets-expiry sweep); see
+//     partitions, next retention pass, next offsets-expiry sweep, next
+//     rebalance of an empty group); see
 //     broker_configs.go. BROKER_LOGGER and other types: INVALID_REQUEST.
 //
 // Version notes:

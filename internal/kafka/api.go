@@ -23,7 +23,7 @@ func init() {
 	versions = map[int16]apiVersion{
 		kmsg.Produce.Int16():          {3, 13, handleProduce},
 		kmsg.Fetch.Int16():            {4, 18, handleFetch},
-		kmsg.ListOffsets.Int16():      {1, 11, immediate(handleListOffsets)},
+		kmsg.ListOffsets.Int16():      {0, 11, immediate(handleListOffsets)}, // v0: sarama-based tools (Burrow)
 		kmsg.Metadata.Int16():         {0, 13, immediate(handleMetadata)},
 		kmsg.ApiVersions.Int16():      {0, 5, immediate(handleApiVersions)},
 		kmsg.CreateTopics.Int16():     {2, 7, immediate(handleCreateTopics)},
@@ -32,8 +32,8 @@ func init() {
 		kmsg.DescribeConfigs.Int16():  {1, 4, immediate(handleDescribeConfigs)},
 		kmsg.CreatePartitions.Int16(): {0, 3, immediate(handleCreatePartitions)},
 		kmsg.DescribeCluster.Int16():  {0, 2, immediate(handleDescribeCluster)},
-		kmsg.OffsetCommit.Int16():     {2, 9, handleOffsetCommit},
-		kmsg.OffsetFetch.Int16():      {1, 9, immediate(handleOffsetFetch)},
+		kmsg.OffsetCommit.Int16():     {2, 10, handleOffsetCommit},
+		kmsg.OffsetFetch.Int16():      {1, 10, immediate(handleOffsetFetch)},
 		kmsg.FindCoordinator.Int16():  {0, 6, immediate(handleFindCoordinator)},
 		kmsg.JoinGroup.Int16():        {2, 9, handleJoinGroup},
 		kmsg.Heartbeat.Int16():        {0, 4, handleHeartbeat},
@@ -64,7 +64,7 @@ func init() {
 		kmsg.AddPartitionsToTxn.Int16(): {0, 5, immediate(handleAddPartitionsToTxn)},
 		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
 		kmsg.EndTxn.Int16():             {0, 5, immediate(handleEndTxn)},
-		kmsg.TxnOffsetCommit.Int16():    {0, 5, immediate(handleTxnOffsetCommit)},
+		kmsg.TxnOffsetCommit.Int16():    {0, 6, immediate(handleTxnOffsetCommit)},
 		// Transaction admin (KIP-664, KIP-994).
 		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
 		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},

@@ -56,6 +56,9 @@ type Options struct {
 	// OffsetsRetention is the static offsets.retention.minutes (the group
 	// coordinator's), which a dynamic broker config may override.
 	OffsetsRetention time.Duration
+	// InitialRebalanceDelay is the static group.initial.rebalance.delay.ms
+	// (the group coordinator's), which a dynamic broker config may override.
+	InitialRebalanceDelay time.Duration
 	// WAL is the group committer's write-ahead log, replayed by New.
 	WAL *wal.WAL
 	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).
@@ -304,6 +307,15 @@ func (b *Broker) topicByID(id metadata.TopicID) *topicState {
 		return nil
 	}
 	return b.topic(t.Name)
+}
+
+// topicName resolves a topic id to the topic's current name.
+func (b *Broker) topicName(id [16]byte) (string, bool) {
+	t, ok := b.meta.Image().ByID[metadata.TopicID(id)]
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
 }
 
 // topicFor resolves a request's topic: by id from version 13 of Produce and

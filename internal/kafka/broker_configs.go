@@ -55,31 +55,40 @@ func (b *Broker) staticBrokerValues() map[string]string {
 	d := b.opts.Defaults
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
 	return map[string]string{
-		"auto.create.topics.enable": strconv.FormatBool(b.opts.AutoCreateTopics),
-		"num.partitions":            i(int64(b.opts.DefaultPartitions)),
-		"message.max.bytes":         i(int64(d.MessageMaxBytes)),
-		"log.segment.bytes":         i(d.SegmentBytes),
-		"log.roll.ms":               i(d.SegmentMs),
-		"log.retention.ms":          i(d.RetentionMs),
-		"log.retention.bytes":       i(d.RetentionBytes),
-		"offsets.retention.minutes": i(int64(b.opts.OffsetsRetention / time.Minute)),
+		"auto.create.topics.enable":        strconv.FormatBool(b.opts.AutoCreateTopics),
+		"num.partitions":                   i(int64(b.opts.DefaultPartitions)),
+		"message.max.bytes":                i(int64(d.MessageMaxBytes)),
+		"log.segment.bytes":                i(d.SegmentBytes),
+		"log.roll.ms":                      i(d.SegmentMs),
+		"log.retention.ms":                 i(d.RetentionMs),
+		"log.retention.bytes":              i(d.RetentionBytes),
+		"offsets.retention.minutes":        i(int64(b.opts.OffsetsRetention / time.Minute)),
+		"group.initial.rebalance.delay.ms": i(b.opts.InitialRebalanceDelay.Milliseconds()),
 	}
 }
 
-// applyGroupSettings hands the effective offsets.retention.minutes to the
-// group coordinator (if installed).
+// applyGroupSettings hands the effective offsets.retention.minutes and
+// group.initial.rebalance.delay.ms to the group coordinator (if installed).
 func (b *Broker) applyGroupSettings() {
 	g := b.groups.Load()
 	if g == nil {
 		return
 	}
+	dyn := b.settings().dynamic
 	d := b.opts.OffsetsRetention
-	if v, ok := b.settings().dynamic["offsets.retention.minutes"]; ok {
+	if v, ok := dyn["offsets.retention.minutes"]; ok {
 		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
 			d = time.Duration(n) * time.Minute
 		}
 	}
 	g.SetOffsetsRetention(d)
+	delay := b.opts.InitialRebalanceDelay
+	if v, ok := dyn["group.initial.rebalance.delay.ms"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			delay = time.Duration(n) * time.Millisecond
+		}
+	}
+	g.SetInitialRebalanceDelay(delay)
 }
 
 // brokerKeyOfTopicConfig names the broker config a topic config defaults to.

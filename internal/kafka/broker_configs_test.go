@@ -165,3 +165,42 @@ func TestDynamicOffsetsRetention(t *testing.T) {
 		t.Fatalf("retention after restart %v, want 5m", got)
 	}
 }
+
+// TestDynamicInitialRebalanceDelay: group.initial.rebalance.delay.ms set at
+// runtime reaches the group coordinator at once and again after a restart;
+// deleting it returns to the static value.
+func TestDynamicInitialRebalanceDelay(t *testing.T) {
+	dir := t.TempDir()
+	f := openFixture(t, dir, func(o *Options) { o.InitialRebalanceDelay = 3 * time.Second })
+	install := func(f *brokerFixture) *group.Coordinator {
+		g, err := group.Open(group.Options{DataDir: f.dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { g.Close() })
+		f.b.SetGroups(g)
+		return g
+	}
+	g := install(f)
+	if got := g.InitialRebalanceDelay(); got != 3*time.Second {
+		t.Fatalf("static delay %v, want 3s", got)
+	}
+	if c := describeBroker(f)["group.initial.rebalance.delay.ms"]; c.Value == nil || *c.Value != "3000" || c.ReadOnly {
+		t.Fatalf("described as %+v", c)
+	}
+	wantCode(t, "negative", alterBrokerIncr(f, "", kmsg.IncrementalAlterConfigOpSet, "group.initial.rebalance.delay.ms", "-1", false).ErrorCode, kerr.InvalidConfig)
+	wantCode(t, "set", alterBrokerIncr(f, "", kmsg.IncrementalAlterConfigOpSet, "group.initial.rebalance.delay.ms", "0", false).ErrorCode, nil)
+	if got := g.InitialRebalanceDelay(); got != 0 {
+		t.Fatalf("delay after the change %v, want 0", got)
+	}
+	g.Close()
+	f2 := f.reopen(false)
+	g = install(f2)
+	if got := g.InitialRebalanceDelay(); got != 0 {
+		t.Fatalf("delay after restart %v, want 0", got)
+	}
+	wantCode(t, "delete", alterBrokerIncr(f2, "", kmsg.IncrementalAlterConfigOpDelete, "group.initial.rebalance.delay.ms", "", false).ErrorCode, nil)
+	if got := g.InitialRebalanceDelay(); got != 3*time.Second {
+		t.Fatalf("delay after delete %v, want the static 3s", got)
+	}
+}

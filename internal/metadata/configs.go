@@ -191,6 +191,7 @@ var BrokerConfigDefs = []ConfigDef{
 	{"log.retention.ms", TypeLong, "default retention.ms of topics (-1 unlimited)", longAtLeast(-1)},
 	{"log.retention.bytes", TypeLong, "default retention.bytes of topics (-1 unlimited)", longAtLeast(-1)},
 	{"offsets.retention.minutes", TypeInt, "committed offsets of groups without members expire after this", intRange(1, 1<<31-1)},
+	{"group.initial.rebalance.delay.ms", TypeInt, "the first rebalance of an empty classic group waits this long for more members (0: none)", intRange(0, 1<<31-1)},
 }
 
 // BrokerConfigDef returns the definition of a dynamic broker config.

@@ -141,6 +141,7 @@ func brokerConfigs(cfg config.Config) []kafka.BrokerConfig {
 		b("min.insync.replicas", "1", "1"),
 		b("offsets.topic.replication.factor", "1", "1"),
 		b("offsets.retention.minutes", i(int64(cfg.OffsetsRetention/time.Minute)), i(int64(def.OffsetsRetention/time.Minute))),
+		b("group.initial.rebalance.delay.ms", i(cfg.GroupInitialRebalanceDelay.Milliseconds()), i(def.GroupInitialRebalanceDelay.Milliseconds())),
 		b("transactional.id.expiration.ms", i(cfg.TransactionalIDExpiration.Milliseconds()), i(def.TransactionalIDExpiration.Milliseconds())),
 		b("producer.id.expiration.ms", i(cfg.ProducerIDExpiration.Milliseconds()), i(def.ProducerIDExpiration.Milliseconds())),
 		b("group.consumer.session.timeout.ms", i(cfg.ConsumerGroupSessionTimeout.Milliseconds()), i(def.ConsumerGroupSessionTimeout.Milliseconds())),

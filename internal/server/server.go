@@ -138,12 +138,13 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			RetentionBytes: cfg.RetentionBytes,
 		},
 		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger:               lg.With("component", "kafka"),
-		WAL:                  s.wal,
-		OffsetsRetention:     cfg.OffsetsRetention,
-		TransactionVersion:   int16(cfg.TransactionVersion),
-		DropBehind:           cfg.DropBehind,
-		ProducerIDExpiration: cfg.ProducerIDExpiration,
+		Logger:                lg.With("component", "kafka"),
+		WAL:                   s.wal,
+		OffsetsRetention:      cfg.OffsetsRetention,
+		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
+		TransactionVersion:    int16(cfg.TransactionVersion),
+		DropBehind:            cfg.DropBehind,
+		ProducerIDExpiration:  cfg.ProducerIDExpiration,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err
@@ -163,7 +164,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	if s.groups, err = group.Open(group.Options{
 		DataDir: cfg.DataDir, Logger: lg.With("component", "group"), OffsetsRetention: cfg.OffsetsRetention,
 		ConsumerSessionTimeout: cfg.ConsumerGroupSessionTimeout, ConsumerHeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
-		Offsets: offsets,
+		Offsets:               offsets,
+		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
 	}); err != nil {
 		s.cancel()
 		<-s.commitEnd

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // groupsProduce writes n small records to topic (round-robin partitions).
@@ -440,6 +441,9 @@ func TestGroupsBadInput(t *testing.T) {
 	cl := b.Client(t)
 	adm := kadm.NewClient(cl)
 	clientsCreateTopic(t, adm, "bad", 2, nil)
+	// OffsetCommit v10 names topics by id; these raw commits name them, so
+	// they go at Kafka 4.0's versions (v9).
+	named := b.Client(t, kgo.MaxVersions(kversion.V4_0_0()))
 
 	commit := func(group string, gen int32, member string, topic string, p int32, meta string) int16 {
 		req := kmsg.NewPtrOffsetCommitRequest()
@@ -450,7 +454,23 @@ func TestGroupsBadInput(t *testing.T) {
 		rp.Partition, rp.Offset, rp.Metadata = p, 5, &meta
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
+		resp := groupsRaw[*kmsg.OffsetCommitResponse](t, named, req)
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	// commitByID is the v10 form.
+	commitByID := func(group string, id [16]byte, p int32) int16 {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = group, -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.TopicID = id
+		rp := kmsg.NewOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset = p, 6
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
 		resp := groupsRaw[*kmsg.OffsetCommitResponse](t, cl, req)
+		if resp.Version < 10 {
+			t.Fatalf("OffsetCommit sent at v%d, want v10", resp.Version)
+		}
 		return resp.Topics[0].Partitions[0].ErrorCode
 	}
 	expect := func(what string, got int16, want *kerr.Error) { t.Helper(); expectCode(t, what, got, want) }
@@ -464,6 +484,15 @@ func TestGroupsBadInput(t *testing.T) {
 	}
 	if len(offs["bad"]) != 1 || offs["bad"][1].At != 5 || offs["bad"][1].Metadata != "ok" {
 		t.Fatalf("after bad commits, offsets are %+v; want only bad-1 at 5", offs)
+	}
+	tds, err := adm.ListTopics(context.Background(), "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect("v10 unknown topic id", commitByID("standalone", [16]byte{1, 2, 3}, 0), kerr.UnknownTopicID)
+	expect("v10 commit by id", commitByID("standalone", tds["bad"].ID, 0), nil)
+	if offs, err = adm.FetchOffsets(context.Background(), "standalone"); err != nil || offs["bad"][0].At != 6 {
+		t.Fatalf("after a commit by id, offsets are %+v (%v); want bad-0 at 6", offs, err)
 	}
 
 	// A member of a group: wrong generation, unknown member.

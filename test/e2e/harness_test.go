@@ -72,8 +72,11 @@ func StartBroker(t testing.TB, args ...string) *Broker {
 func StartBrokerIn(t testing.TB, dataDir string, args ...string) *Broker {
 	t.Helper()
 	b := &Broker{t: t, DataDir: dataDir, Args: args, exited: make(chan struct{})}
+	// No initial rebalance delay (Kafka's default is 3 s) unless a test asks
+	// for one: group tests form their first generation at once (the later
+	// flag wins).
 	full := append([]string{"start", "--data-dir", dataDir, "--bind", "127.0.0.1", "--kafka-port", "0",
-		"--metrics-port", "0", "--log-level", "debug"}, args...)
+		"--metrics-port", "0", "--log-level", "debug", "--group-initial-rebalance-delay-ms", "0"}, args...)
 	b.cmd = exec.Command(binary, full...)
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
