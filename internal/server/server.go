@@ -142,6 +142,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		WAL:                  s.wal,
 		OffsetsRetention:     cfg.OffsetsRetention,
 		TransactionVersion:   int16(cfg.TransactionVersion),
+		NoClientTelemetry:    !cfg.ClientMetrics,
+		TelemetryMaxBytes:    cfg.TelemetryMaxBytes,
 		DropBehind:           cfg.DropBehind,
 		ProducerIDExpiration: cfg.ProducerIDExpiration,
 	}, s.meta, s.committer)
