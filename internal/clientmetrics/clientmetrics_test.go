@@ -311,20 +311,25 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 }
 
 // FuzzTelemetryPayload feeds arbitrary push payloads, with every codec,
-// through decompression and OTLP decoding: no panics, bounded output.
+// through decompression, OTLP decoding and the series store: no panics,
+// bounded output, and the collector still gathers.
 func FuzzTelemetryPayload(f *testing.F) {
 	f.Add(int8(0), otlpPayload(f, 1))
 	enc, _ := zstd.NewWriter(nil)
 	f.Add(int8(4), enc.EncodeAll(otlpPayload(f, 2), nil))
 	f.Add(int8(2), []byte{0xff, 0xff, 0xff, 0x7f})
+	m, clk := newTestManager(Options{MaxBytes: 1 << 16})
+	m.Update("a", map[string]string{"metrics": "*", "interval.ms": "100"})
+	s, _ := m.Get([16]byte{}, client)
+	var n int
 	f.Fuzz(func(t *testing.T, codec int8, payload []byte) {
-		m, _ := newTestManager(Options{MaxBytes: 1 << 16})
-		m.Update("a", map[string]string{"metrics": "*", "interval.ms": "100"})
-		s, _ := m.Get([16]byte{}, client)
+		clk.add(time.Second)
 		res, code := m.Push(Push{InstanceID: s.InstanceID, SubscriptionID: s.SubscriptionID, Compression: codec, Metrics: payload}, client)
 		if code == 0 && res.Points > DefaultMaxSeriesPerInstance {
 			t.Fatalf("%d points kept", res.Points)
 		}
-		gather(t, m)
+		if n++; n%64 == 0 {
+			gather(t, m)
+		}
 	})
 }
