@@ -239,6 +239,18 @@ func TestPushErrorsAndExport(t *testing.T) {
 		}
 	}
 
+	// Unsubscribing removes the series at the client's next request.
+	m.Update("a", map[string]string{"metrics": "", "interval.ms": "1000"})
+	if _, code := m.Push(push, client); code != kerr.UnknownSubscriptionID.Code {
+		t.Fatalf("push after unsubscribing: %d", code)
+	}
+	if out := gather(t, m); strings.Contains(out, "chronik_client_metric ") {
+		t.Fatalf("series left after unsubscribing:\n%s", out)
+	}
+	m.Update("a", map[string]string{"metrics": "*", "interval.ms": "1000"})
+	s, _ = m.Get(s.InstanceID, client)
+	push.SubscriptionID = s.SubscriptionID
+
 	// Terminating: accepted even early, then nothing more.
 	term := push
 	term.Terminating = true

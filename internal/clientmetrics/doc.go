@@ -23,7 +23,8 @@
 // as sent; delta sums are accumulated; histograms and summaries become
 // name.count and name.sum. Series are bounded in total and per instance;
 // points beyond the bound are counted and dropped (logged once). An
-// instance's series go with the instance.
+// instance's series go with the instance, and when a subscription change
+// changes its metric prefixes (until its next push).
 //
 // Locking: one Manager mutex, a leaf (nothing else is locked under it).
 package clientmetrics

@@ -295,6 +295,12 @@ func (m *Manager) instanceLocked(id [16]byte, c Client, now time.Time) *instance
 			// Kafka replaces the instance: timestamps and the
 			// terminating flag start over with the new subscription.
 			fresh := m.newInstanceLocked(id, in.attrs, in.clientID)
+			if !slices.Equal(fresh.metrics, in.metrics) {
+				// Series of metrics no longer subscribed would
+				// stay forever (a client with no metrics still
+				// asks every interval, so it never expires).
+				m.series.drop(id)
+			}
 			e.Value = fresh
 			in = fresh
 		}
