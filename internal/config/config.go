@@ -64,6 +64,11 @@ type Config struct {
 	// DropBehind: fsynced partition data this far behind the end is
 	// dropped from the page cache (0: never).
 	DropBehind int64
+	// ClientMetrics serves the KIP-714 telemetry APIs
+	// (GetTelemetrySubscriptions, PushTelemetry); TelemetryMaxBytes is
+	// telemetry.max.bytes, the largest push accepted.
+	ClientMetrics     bool
+	TelemetryMaxBytes int32
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -96,6 +101,8 @@ func Default() Config {
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
 		DropBehind:                     64 << 20,
+		ClientMetrics:                  true,
+		TelemetryMaxBytes:              1 << 20,
 	}
 }
 
@@ -195,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionCheck < time.Millisecond {
 		bad("log-retention-check-interval-ms", "must be at least 1ms")
+	}
+	if c.TelemetryMaxBytes < 1 {
+		bad("telemetry-max-bytes", "%d must be at least 1", c.TelemetryMaxBytes)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive")

@@ -205,6 +205,11 @@ var settings = func() []setting {
 		"transaction.version feature: 2 (KIP-890 part 2: epoch bump per transaction, produce enrols its partition) or 1 (the older protocol for every client)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.GroupCommitWAL })
 	addBool([]string{"group-commit-wal"}, []string{"CHRONIK_GROUP_COMMIT_WAL"}, "make small fsync rounds spread over several partitions durable with one write-ahead-log fdatasync", set, get)
+	set, get = boolSetting(func(c *Config) *bool { return &c.ClientMetrics })
+	addBool([]string{"client-metrics"}, []string{"CHRONIK_CLIENT_METRICS"},
+		"serve KIP-714 client metrics (GetTelemetrySubscriptions, PushTelemetry): clients matching a CLIENT_METRICS subscription push metrics, exported on /metrics", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.TelemetryMaxBytes })
+	add([]string{"telemetry-max-bytes"}, []string{"CHRONIK_TELEMETRY_MAX_BYTES"}, "telemetry.max.bytes: largest client metrics push accepted (compressed)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

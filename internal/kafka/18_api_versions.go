@@ -16,12 +16,21 @@ package kafka
 //   - v3+ features (KIP-584): transaction.version is supported at levels
 //     0-2 and finalized at the broker's --transaction-version (2 by
 //     default; clients then use KIP-890 part 2 transactions).
+//   - GetTelemetrySubscriptions and PushTelemetry are listed only while
+//     the broker serves them (--client-metrics; Kafka lists them only when
+//     a client telemetry receiver is configured).
+//   - v3+ ClientSoftwareName/Version are kept on the connection for
+//     KIP-714 client metrics subscriptions (match on
+//     client_software_name/version).
 //   - v5 ClusterID/NodeID (KIP-1242): a client naming another cluster or node
 //     gets REBOOTSTRAP_REQUIRED; setting only one of
 //     them is INVALID_REQUEST.
 
 import (
+	"context"
 	"sort"
+
+	"github.com/chronik-stream/chronik/internal/wire"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -31,7 +40,9 @@ func (b *Broker) apiVersionsResponse() *kmsg.ApiVersionsResponse {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	keys := make([]int16, 0, len(versions))
 	for k := range versions {
-		keys = append(keys, k)
+		if b.serves(k) {
+			keys = append(keys, k)
+		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
 	for _, k := range keys {
@@ -59,6 +70,15 @@ func advertisedMin(key int16) int16 {
 		return 0
 	}
 	return versions[key].min
+}
+
+// apiVersions records the client software a v3+ request names on the
+// connection (KIP-714 subscriptions match on it), then answers.
+func apiVersions(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error) {
+	if r, ok := req.Body.(*kmsg.ApiVersionsRequest); ok && r.Version >= 3 {
+		req.Conn.SetClientSoftware(r.ClientSoftwareName, r.ClientSoftwareVersion)
+	}
+	return immediate(handleApiVersions)(b, ctx, req)
 }
 
 func handleApiVersions(b *Broker, r *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {

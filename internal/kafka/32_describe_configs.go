@@ -19,6 +19,10 @@ package kafka
 //     one cluster-wide map) and the static value as a synonym; every other
 //     key is ReadOnly. Another id: INVALID_REQUEST. Broker loggers:
 //     INVALID_REQUEST.
+//   - CLIENT_METRICS resources (KIP-714 subscriptions, client_metrics.go)
+//     list the configs set, source CLIENT_METRICS_CONFIG; an unknown
+//     subscription has none (no error, as in Kafka); an empty name:
+//     INVALID_REQUEST.
 //   - Synonyms (v1+) and documentation (v3+) when asked for.
 //
 // Version notes:
@@ -66,6 +70,13 @@ func handleDescribeConfigs(b *Broker, r *kmsg.DescribeConfigsRequest) (*kmsg.Des
 				break
 			}
 			res.Configs = b.describeBrokerConfigs(want, r)
+		case kmsg.ConfigResourceTypeClientMetrics:
+			if rr.ResourceName == "" {
+				res.ErrorCode = kerr.InvalidRequest.Code
+				res.ErrorMessage = kmsg.StringPtr("client metrics subscription name must not be empty")
+				break
+			}
+			res.Configs = b.describeClientMetrics(rr.ResourceName, want, r)
 		default:
 			res.ErrorCode = kerr.InvalidRequest.Code
 			res.ErrorMessage = kmsg.StringPtr("unsupported resource type " + rr.ResourceType.String())

@@ -28,6 +28,12 @@ package kafka
 //     partitions, next retention pass, next offsets-expiry sweep, next
 //     rebalance of an empty group); see
 //     broker_configs.go. BROKER_LOGGER and other types: INVALID_REQUEST.
+//   - CLIENT_METRICS resources (KIP-714 subscriptions, client_metrics.go):
+//     the listed configs replace the subscription's; none left deletes it.
+//     Keys metrics, interval.ms, match; an empty name, an unknown key or an
+//     interval outside 100-3600000: INVALID_REQUEST; an interval that is
+//     not an integer or a bad match pattern: INVALID_CONFIG (Kafka's
+//     answers).
 //
 // Version notes:
 //   - v0-v2 (KIP-896 removed none); v2 is flexible.
@@ -54,6 +60,8 @@ func handleAlterConfigs(b *Broker, r *kmsg.AlterConfigsRequest) (*kmsg.AlterConf
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
 			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, replaceBrokerConfigs(rr.Configs))
+		case kmsg.ConfigResourceTypeClientMetrics:
+			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, replaceClientMetrics(rr.Configs))
 		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(_ map[string]string) (map[string]string, error) {
 				next := map[string]string{}

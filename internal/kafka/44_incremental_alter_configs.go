@@ -14,6 +14,11 @@ package kafka
 //   - BROKER resources (dynamic broker configs, see 33_alter_configs.go):
 //     SET and DELETE (back to the static value); APPEND and SUBTRACT:
 //     INVALID_CONFIG (no dynamic broker config is a list).
+//   - CLIENT_METRICS resources (KIP-714 subscriptions): SET creates or
+//     changes a key, DELETE removes it (the last one deletes the
+//     subscription), APPEND / SUBTRACT edit the list keys metrics and
+//     match (other keys: INVALID_CONFIG); the result is validated as for
+//     AlterConfigs (33_alter_configs.go).
 //   - validate_only, persistence, when changes take effect and which broker
 //     keys are dynamic are as for AlterConfigs (33_alter_configs.go).
 //
@@ -39,6 +44,8 @@ func handleIncrementalAlterConfigs(b *Broker, r *kmsg.IncrementalAlterConfigsReq
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
 			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, incrementalBrokerConfigs(rr.Configs))
+		case kmsg.ConfigResourceTypeClientMetrics:
+			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, incrementalClientMetrics(rr.Configs))
 		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
 				return b.incrementalConfigs(cur, rr.Configs)

@@ -25,7 +25,7 @@ func init() {
 		kmsg.Fetch.Int16():            {4, 18, handleFetch},
 		kmsg.ListOffsets.Int16():      {0, 11, immediate(handleListOffsets)}, // v0: sarama-based tools (Burrow)
 		kmsg.Metadata.Int16():         {0, 13, immediate(handleMetadata)},
-		kmsg.ApiVersions.Int16():      {0, 5, immediate(handleApiVersions)},
+		kmsg.ApiVersions.Int16():      {0, 5, apiVersions},
 		kmsg.CreateTopics.Int16():     {2, 7, immediate(handleCreateTopics)},
 		kmsg.DeleteTopics.Int16():     {1, 6, immediate(handleDeleteTopics)},
 		kmsg.InitProducerID.Int16():   {0, 5, immediate(handleInitProducerID)},
@@ -69,6 +69,11 @@ func init() {
 		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
 		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},
 		kmsg.ListTransactions.Int16():     {0, 2, immediate(handleListTransactions)},
+
+		// KIP-714 client metrics (issue 12; client_metrics.go).
+		kmsg.GetTelemetrySubscriptions.Int16(): {0, 0, handleGetTelemetrySubscriptions},
+		kmsg.PushTelemetry.Int16():             {0, 0, handlePushTelemetry},
+		kmsg.ListConfigResources.Int16():       {0, 1, immediate(handleListConfigResources)},
 	}
 }
 

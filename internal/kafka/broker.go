@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/clientmetrics"
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
@@ -76,6 +77,12 @@ type Options struct {
 	// advertised in ApiVersions: 2 (KIP-890 part 2: epoch bump per
 	// transaction, implicit partition and group enrolment) or 1.
 	TransactionVersion int16
+	// NoClientTelemetry stops serving (and advertising)
+	// GetTelemetrySubscriptions and PushTelemetry (KIP-714);
+	// CLIENT_METRICS subscriptions can still be managed.
+	NoClientTelemetry bool
+	// TelemetryMaxBytes is telemetry.max.bytes (0: Kafka's 1 MiB).
+	TelemetryMaxBytes int32
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.
@@ -125,6 +132,10 @@ type Broker struct {
 	// (fetch long polls) answer at once.
 	waitsEnded   chan struct{}
 	endWaitsOnce sync.Once
+
+	// clientMetrics holds the KIP-714 subscriptions and client instances
+	// (client_metrics.go).
+	clientMetrics *clientmetrics.Manager
 }
 
 // Stats are cumulative data counters (for metrics).
@@ -161,6 +172,8 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	b.refreshBrokerSettings()
 	im := meta.Image()
+	b.clientMetrics = clientmetrics.New(clientmetrics.Options{MaxBytes: opts.TelemetryMaxBytes, Logger: lg.With("component", "client_metrics")})
+	b.clientMetrics.SetSubscriptions(im.ClientMetrics)
 	b.nextPID = im.NextProducerID
 	b.reservedPID = im.NextProducerID
 	start := time.Now()
@@ -388,7 +401,20 @@ func (b *Broker) topicConfig(t *metadata.Topic, name string) string {
 // Versions implements wire.Handler.
 func (b *Broker) Versions(key int16) (int16, int16, bool) {
 	v, ok := versions[key]
+	if !ok || !b.serves(key) {
+		return 0, 0, false
+	}
 	return v.min, v.max, ok
+}
+
+// serves reports whether a key of the versions table is served with this
+// broker's options (the KIP-714 telemetry APIs can be turned off).
+func (b *Broker) serves(key int16) bool {
+	switch key {
+	case kmsg.GetTelemetrySubscriptions.Int16(), kmsg.PushTelemetry.Int16():
+		return !b.opts.NoClientTelemetry
+	}
+	return true
 }
 
 // UnsupportedVersion implements wire.Handler: only ApiVersions has an answer.
@@ -405,7 +431,7 @@ func (b *Broker) UnsupportedVersion(key, version int16) kmsg.Response {
 // Handle implements wire.Handler.
 func (b *Broker) Handle(ctx context.Context, req *wire.Request) (wire.Reply, error) {
 	v, ok := versions[req.Key]
-	if !ok {
+	if !ok || !b.serves(req.Key) {
 		return wire.Reply{}, fmt.Errorf("kafka: no handler for key %d", req.Key)
 	}
 	return v.handle(b, ctx, req)

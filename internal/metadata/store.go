@@ -57,6 +57,9 @@ type Image struct {
 	// BrokerConfigs are the dynamic broker configs set at runtime (see
 	// BrokerConfigDefs); they override the static flag/env/file values.
 	BrokerConfigs map[string]string
+	// ClientMetrics are the KIP-714 client metrics subscriptions
+	// (CLIENT_METRICS config resources): name -> configs as set.
+	ClientMetrics map[string]map[string]string
 }
 
 // SortedTopics returns topics by name.
@@ -160,6 +163,7 @@ func (s *Store) commit(rec *record) error {
 // skipped so an older binary can read a newer log's known parts.
 func apply(im *Image, rec *record) *Image {
 	next := &Image{ClusterID: im.ClusterID, Topics: maps.Clone(im.Topics), ByID: maps.Clone(im.ByID), NextProducerID: im.NextProducerID, BrokerConfigs: im.BrokerConfigs}
+	next.ClientMetrics = im.ClientMetrics
 	switch rec.Type {
 	case "cluster":
 		next.ClusterID = rec.ClusterID
@@ -190,6 +194,16 @@ func apply(im *Image, rec *record) *Image {
 	case "producer_ids":
 		if rec.NextPID > next.NextProducerID {
 			next.NextProducerID = rec.NextPID
+		}
+	case "client_metrics":
+		next.ClientMetrics = maps.Clone(im.ClientMetrics)
+		if len(rec.Configs) == 0 {
+			delete(next.ClientMetrics, rec.Name)
+		} else {
+			if next.ClientMetrics == nil {
+				next.ClientMetrics = map[string]map[string]string{}
+			}
+			next.ClientMetrics[rec.Name] = rec.Configs
 		}
 	}
 	return next
@@ -281,4 +295,19 @@ func (s *Store) SetBrokerConfigs(configs map[string]string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.commit(&record{Type: "broker_configs", Configs: maps.Clone(configs)})
+}
+
+// SetClientMetrics replaces the configs of the client metrics subscription
+// name; empty configs delete it (as Kafka removes a CLIENT_METRICS resource
+// whose last config is deleted). The caller validates the configs.
+func (s *Store) SetClientMetrics(name string, configs map[string]string) error {
+	if name == "" {
+		return errors.New("metadata: client metrics subscription name must not be empty")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.Image().ClientMetrics[name]; !ok && len(configs) == 0 {
+		return nil
+	}
+	return s.commit(&record{Type: "client_metrics", Name: name, Configs: maps.Clone(configs)})
 }

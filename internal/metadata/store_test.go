@@ -385,3 +385,35 @@ func TestBrokerConfigsPersist(t *testing.T) {
 		t.Fatalf("Apply: %+v", d)
 	}
 }
+
+func TestClientMetricsPersist(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	if err := s.SetClientMetrics("", map[string]string{"metrics": "*"}); err == nil {
+		t.Fatal("empty name accepted")
+	}
+	if err := s.SetClientMetrics("gone", nil); err != nil { // deleting an unknown one: no record
+		t.Fatal(err)
+	}
+	a := map[string]string{"metrics": "org.apache.kafka.producer.", "interval.ms": "1000"}
+	if err := s.SetClientMetrics("a", a); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetClientMetrics("b", map[string]string{"metrics": "*"}); err != nil {
+		t.Fatal(err)
+	}
+	im := s.Image()
+	if err := s.SetClientMetrics("b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := im.ClientMetrics["b"]; !ok {
+		t.Fatal("an older image changed")
+	}
+	s.Close()
+	s = openStore(t, dir)
+	defer s.Close()
+	got := s.Image().ClientMetrics
+	if len(got) != 1 || !maps.Equal(got["a"], a) {
+		t.Fatalf("after reopen: %v", got)
+	}
+}

@@ -103,6 +103,7 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_cleaner_bytes_reclaimed_total", "Log bytes freed by compaction.", func() float64 { return float64(b.Cleaner().BytesReclaimed) })
 	counter("chronik_cleaner_records_removed_total", "Records removed by compaction (superseded values, expired tombstones, keyless records).", func() float64 { return float64(b.Cleaner().RecordsRemoved) })
 	reg.MustRegister(&topicSizeCollector{b: b, desc: prometheus.NewDesc("chronik_log_size_bytes", "On-disk log size per topic.", []string{"topic"}, nil)})
+	reg.MustRegister(b.ClientMetrics())
 }
 
 type topicSizeCollector struct {
@@ -146,6 +147,7 @@ func brokerConfigs(cfg config.Config) []kafka.BrokerConfig {
 		b("producer.id.expiration.ms", i(cfg.ProducerIDExpiration.Milliseconds()), i(def.ProducerIDExpiration.Milliseconds())),
 		b("group.consumer.session.timeout.ms", i(cfg.ConsumerGroupSessionTimeout.Milliseconds()), i(def.ConsumerGroupSessionTimeout.Milliseconds())),
 		b("group.consumer.heartbeat.interval.ms", i(cfg.ConsumerGroupHeartbeatInterval.Milliseconds()), i(def.ConsumerGroupHeartbeatInterval.Milliseconds())),
+		b("telemetry.max.bytes", i(int64(cfg.TelemetryMaxBytes)), i(int64(def.TelemetryMaxBytes))),
 		b("chronik.produce.profile", cfg.ProduceProfile.String(), def.ProduceProfile.String()),
 	}
 }

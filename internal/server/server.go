@@ -143,6 +143,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		OffsetsRetention:      cfg.OffsetsRetention,
 		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
 		TransactionVersion:    int16(cfg.TransactionVersion),
+		NoClientTelemetry:     !cfg.ClientMetrics,
+		TelemetryMaxBytes:     cfg.TelemetryMaxBytes,
 		DropBehind:            cfg.DropBehind,
 		ProducerIDExpiration:  cfg.ProducerIDExpiration,
 	}, s.meta, s.committer)

@@ -54,6 +54,15 @@ var zstdDecoder = sync.OnceValues(func() (*zstd.Decoder, error) {
 // (everything after the 61-byte header) for the given codec. CodecNone returns
 // in unchanged. The result never exceeds MaxDecompressedBytes.
 func Decompress(codec int8, in []byte) ([]byte, error) {
+	return DecompressLimit(codec, in, maxDecompressed)
+}
+
+// DecompressLimit is Decompress with a smaller bound on the output (limit is
+// capped at MaxDecompressedBytes): a payload that would decompress to more
+// fails with ErrDecompressTooBig. Telemetry pushes use it (KIP-714 payloads
+// are bounded by telemetry.max.bytes compressed, so far less decompressed).
+func DecompressLimit(codec int8, in []byte, limit int) ([]byte, error) {
+	limit = min(limit, maxDecompressed)
 	switch codec {
 	case CodecNone:
 		return in, nil
@@ -62,18 +71,18 @@ func Decompress(codec int8, in []byte) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: gzip: %v", ErrCorruptPayload, err)
 		}
-		return readLimited(zr, "gzip")
+		return readLimited(zr, "gzip", limit)
 	case CodecSnappy:
-		return decodeSnappy(in)
+		return decodeSnappy(in, limit)
 	case CodecLZ4:
-		return readLimited(lz4.NewReader(bytes.NewReader(in)), "lz4")
+		return readLimited(lz4.NewReader(bytes.NewReader(in)), "lz4", limit)
 	case CodecZstd:
 		dec, err := zstdDecoder()
 		if err != nil {
 			return nil, fmt.Errorf("storage: zstd decoder: %w", err)
 		}
 		out, err := dec.DecodeAll(in, nil)
-		if err == nil && len(out) > maxDecompressed {
+		if err == nil && len(out) > limit {
 			err = zstd.ErrDecoderSizeExceeded
 		}
 		if err != nil {
@@ -88,12 +97,12 @@ func Decompress(codec int8, in []byte) ([]byte, error) {
 	}
 }
 
-func readLimited(r io.Reader, name string) ([]byte, error) {
-	out, err := io.ReadAll(io.LimitReader(r, int64(maxDecompressed)+1))
+func readLimited(r io.Reader, name string, limit int) ([]byte, error) {
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCorruptPayload, name, err)
 	}
-	if len(out) > maxDecompressed {
+	if len(out) > limit {
 		return nil, ErrDecompressTooBig
 	}
 	return out, nil
@@ -102,9 +111,9 @@ func readLimited(r io.Reader, name string) ([]byte, error) {
 // decodeSnappy accepts a raw snappy block or the xerial framing: a 16-byte
 // header (magic, version, compatible version) followed by chunks, each a
 // big-endian uint32 length and a raw snappy block.
-func decodeSnappy(in []byte) ([]byte, error) {
+func decodeSnappy(in []byte, limit int) ([]byte, error) {
 	if len(in) < 16 || !bytes.Equal(in[:8], xerialHeader) {
-		return snappyBlock(nil, in)
+		return snappyBlock(nil, in, limit)
 	}
 	var out []byte
 	rest := in[16:]
@@ -118,7 +127,7 @@ func decodeSnappy(in []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: snappy: xerial chunk of %d bytes, %d remain", ErrCorruptPayload, n, len(rest))
 		}
 		var err error
-		if out, err = snappyBlock(out, rest[:n]); err != nil {
+		if out, err = snappyBlock(out, rest[:n], limit); err != nil {
 			return nil, err
 		}
 		rest = rest[n:]
@@ -131,12 +140,12 @@ func decodeSnappy(in []byte) ([]byte, error) {
 
 // snappyBlock decodes one raw snappy block and appends it to dst. s2 decodes
 // snappy blocks (it is a superset of the format).
-func snappyBlock(dst, block []byte) ([]byte, error) {
+func snappyBlock(dst, block []byte, limit int) ([]byte, error) {
 	n, err := s2.DecodedLen(block)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %v", ErrCorruptPayload, err)
 	}
-	if len(dst)+n > maxDecompressed {
+	if len(dst)+n > limit {
 		return nil, ErrDecompressTooBig
 	}
 	start := len(dst)

@@ -93,6 +93,9 @@ type Conn struct {
 	closeMu  sync.Once
 	stopping atomic.Bool
 	done     chan struct{}
+	// software is the client's name and version from its ApiVersions
+	// request (v3+), for KIP-714 subscription matching.
+	software atomic.Pointer[[2]string]
 }
 
 type pending struct {
@@ -204,6 +207,25 @@ func (c *Conn) Done() <-chan struct{} {
 		return nil
 	}
 	return c.done
+}
+
+// SetClientSoftware records the client software name and version the
+// connection's ApiVersions request announced. A nil Conn ignores it.
+func (c *Conn) SetClientSoftware(name, version string) {
+	if c != nil {
+		c.software.Store(&[2]string{name, version})
+	}
+}
+
+// ClientSoftware returns what SetClientSoftware recorded ("" if nothing).
+func (c *Conn) ClientSoftware() (name, version string) {
+	if c == nil {
+		return "", ""
+	}
+	if p := c.software.Load(); p != nil {
+		return p[0], p[1]
+	}
+	return "", ""
 }
 
 // readFailed closes the connection after a failed read, unless StopReading
