@@ -42,13 +42,7 @@ func TestServedAtKmsgMax(t *testing.T) {
 
 func withGroups(t *testing.T, f *brokerFixture) *group.Coordinator {
 	t.Helper()
-	g, err := group.Open(group.Options{DataDir: f.dir, OffsetsRetention: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { g.Close() })
-	f.b.SetGroups(g)
-	return g
+	return f.openGroups(group.Options{OffsetsRetention: time.Hour})
 }
 
 // commitByID sends a standalone OffsetCommit v10 of offset for partition 0

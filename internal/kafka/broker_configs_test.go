@@ -173,13 +173,7 @@ func TestDynamicInitialRebalanceDelay(t *testing.T) {
 	dir := t.TempDir()
 	f := openFixture(t, dir, func(o *Options) { o.InitialRebalanceDelay = 3 * time.Second })
 	install := func(f *brokerFixture) *group.Coordinator {
-		g, err := group.Open(group.Options{DataDir: f.dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { g.Close() })
-		f.b.SetGroups(g)
-		return g
+		return f.openGroups(group.Options{})
 	}
 	g := install(f)
 	if got := g.InitialRebalanceDelay(); got != 3*time.Second {
