@@ -10,10 +10,12 @@
 // caller waits on a per-request reply channel. Nothing on the heartbeat path
 // takes a lock shared between groups: the registry is a sync.Map. Timers
 // (session and rebalance timeouts) post back into the owning goroutine.
-// Committed offsets live in the offsets log (offsets.go), which has its own
-// locks; the group actor only validates a commit (member, generation), the
-// durable write happens on the caller's goroutine so an fsync never delays a
-// group's heartbeats.
+// Committed offsets live in the internal topic __consumer_offsets
+// (offsets.go), reached through statelog.Partition; the group actor only
+// validates a commit (member, generation), the durable write happens on the
+// caller's goroutine so an fsync never delays a group's heartbeats. The
+// actor appends its own group-metadata records (persist.go) without waiting
+// for them.
 //
 // # State machine
 //
@@ -41,7 +43,10 @@
 // Invariant: at any moment each partition has at most one member in the
 // owners map, and a member is told it may own only partitions it holds there.
 //
-// Membership is not persisted: after a restart every group is Empty, members
-// get UNKNOWN_MEMBER_ID and rejoin, which forms a new generation. Offsets are
-// persisted (see offsets.go for the log format).
+// Persistence: offsets and classic group state are records of
+// __consumer_offsets in Kafka's schemas (offsets.go, persist.go); after a
+// restart a Stable classic group is restored and its members carry on. The
+// private offsets log of earlier releases is migrated at the first start
+// (migrate.go). KIP-848 membership is not persisted yet: after a restart
+// such members get UNKNOWN_MEMBER_ID and rejoin with a new epoch.
 package group
