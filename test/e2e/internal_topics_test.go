@@ -53,6 +53,31 @@ func TestInternalTopicsWithClients(t *testing.T) {
 	if plain, _ := adm.ListTopics(ctx); plain.Has(offsetsTopic) {
 		t.Fatal("kadm.ListTopics (which filters internal topics by the flag) listed it")
 	}
+	rcs, err := adm.DescribeTopicConfigs(ctx, offsetsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := rcs.On(offsetsTopic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy string
+	for _, c := range rc.Configs {
+		if c.Key == "cleanup.policy" {
+			policy = c.MaybeValue()
+		}
+	}
+	if policy != "compact" {
+		t.Fatalf("DescribeConfigs of %s: cleanup.policy %q", offsetsTopic, policy)
+	}
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	dtpt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+	dtpt.Topic = offsetsTopic
+	dtp.Topics = append(dtp.Topics, dtpt)
+	dresp, err := dtp.RequestWith(ctx, cl)
+	if err != nil || len(dresp.Topics) != 1 || !dresp.Topics[0].IsInternal || len(dresp.Topics[0].Partitions) != 50 {
+		t.Fatalf("DescribeTopicPartitions of %s: %v %+v", offsetsTopic, err, dresp)
+	}
 
 	// franz-go regex consumer in a group: gets every data record, nothing internal.
 	gc := b.Client(t, kgo.ConsumeRegex(), kgo.ConsumeTopics(".*"), kgo.ConsumerGroup("rx-franz"),
