@@ -59,9 +59,9 @@ func handleAlterConfigs(b *Broker, r *kmsg.AlterConfigsRequest) (*kmsg.AlterConf
 		var msg string
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
-			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, replaceBrokerConfigs(rr.Configs))
+			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, brokerConfigEdit.replace(rr.Configs))
 		case kmsg.ConfigResourceTypeClientMetrics:
-			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, replaceClientMetrics(rr.Configs))
+			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, clientMetricsEdit.replace(rr.Configs))
 		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(_ map[string]string) (map[string]string, error) {
 				next := map[string]string{}

@@ -43,12 +43,12 @@ func handleIncrementalAlterConfigs(b *Broker, r *kmsg.IncrementalAlterConfigsReq
 		var msg string
 		switch rr.ResourceType {
 		case kmsg.ConfigResourceTypeBroker:
-			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, incrementalBrokerConfigs(rr.Configs))
+			code, msg = b.alterBrokerConfigs(rr.ResourceName, r.ValidateOnly, brokerConfigEdit.incremental(rr.Configs))
 		case kmsg.ConfigResourceTypeClientMetrics:
-			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, incrementalClientMetrics(rr.Configs))
+			code, msg = b.alterClientMetrics(rr.ResourceName, r.ValidateOnly, clientMetricsEdit.incremental(rr.Configs))
 		case kmsg.ConfigResourceTypeTopic:
 			code, msg = b.alterTopicConfigs(rr.ResourceName, r.ValidateOnly, func(cur map[string]string) (map[string]string, error) {
-				return b.incrementalConfigs(cur, rr.Configs)
+				return b.topicConfigEdit().incremental(rr.Configs)(cur)
 			})
 		default:
 			code, msg = nonTopicConfigResource(rr.ResourceType)
@@ -61,43 +61,28 @@ func handleIncrementalAlterConfigs(b *Broker, r *kmsg.IncrementalAlterConfigsReq
 	return resp, nil
 }
 
-// incrementalConfigs applies the ops to cur (which it may modify).
-func (b *Broker) incrementalConfigs(cur map[string]string, ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) (map[string]string, error) {
-	if cur == nil {
-		cur = map[string]string{}
-	}
-	seen := map[string]bool{}
-	for _, c := range ops {
-		if seen[c.Name] {
-			return nil, fmt.Errorf("%w: config %q given twice", errInvalidConfigRequest, c.Name)
-		}
-		seen[c.Name] = true
-		d, ok := metadata.TopicConfigDef(c.Name)
-		if !ok {
-			return nil, fmt.Errorf("unknown topic config %q", c.Name)
-		}
-		switch c.Op {
-		case kmsg.IncrementalAlterConfigOpSet:
-			if c.Value == nil {
-				return nil, fmt.Errorf("%w: SET of %q without a value", errInvalidConfigRequest, c.Name)
+// topicConfigEdit changes a topic's configs: known topic configs only; a
+// list edit starts from the topic's value or, unset, the broker default.
+func (b *Broker) topicConfigEdit() configEdit {
+	return configEdit{
+		check: func(name string) error {
+			if _, ok := metadata.TopicConfigDef(name); !ok {
+				return fmt.Errorf("unknown topic config %q", name)
 			}
-			cur[c.Name] = *c.Value
-		case kmsg.IncrementalAlterConfigOpDelete:
-			delete(cur, c.Name)
-		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			return nil
+		},
+		list: func(cur map[string]string, name string) (string, bool) {
+			d, _ := metadata.TopicConfigDef(name)
 			if d.Type != metadata.TypeList {
-				return nil, fmt.Errorf("%s applies only to list configs; %s is not a list", c.Op, c.Name)
+				return "", false
 			}
-			eff, ok := cur[c.Name]
-			if !ok {
-				eff = b.settings().defaults[c.Name]
+			if v, ok := cur[name]; ok {
+				return v, true
 			}
-			cur[c.Name] = editList(eff, derefOr(c.Value), c.Op == kmsg.IncrementalAlterConfigOpAppend)
-		default:
-			return nil, fmt.Errorf("%w: unknown op %d for %q", errInvalidConfigRequest, c.Op, c.Name)
-		}
+			return b.settings().defaults[name], true
+		},
+		notList: listOpNotAllowed,
 	}
-	return cur, nil
 }
 
 // editList adds (or removes) the comma-separated items of change to (from)

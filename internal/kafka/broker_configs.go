@@ -17,7 +17,6 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // brokerSettings is an immutable snapshot of the effective broker settings.
@@ -157,59 +156,7 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, change func(
 	return 0, ""
 }
 
-// replaceBrokerConfigs is AlterConfigs' change: the listed configs replace
-// the dynamic ones as a whole.
-func replaceBrokerConfigs(cfgs []kmsg.AlterConfigsRequestResourceConfig) func(map[string]string) (map[string]string, error) {
-	return func(map[string]string) (map[string]string, error) {
-		next := map[string]string{}
-		seen := map[string]bool{}
-		for _, c := range cfgs {
-			if seen[c.Name] {
-				return nil, fmt.Errorf("%w: config %q given twice", errInvalidConfigRequest, c.Name)
-			}
-			seen[c.Name] = true
-			if err := checkDynamicBrokerKey(c.Name); err != nil {
-				return nil, err
-			}
-			if c.Value != nil {
-				next[c.Name] = *c.Value
-			}
-		}
-		return next, nil
-	}
-}
-
-// incrementalBrokerConfigs is IncrementalAlterConfigs' change: SET and
-// DELETE; APPEND and SUBTRACT answer INVALID_CONFIG (no broker list configs
-// are dynamic).
-func incrementalBrokerConfigs(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) func(map[string]string) (map[string]string, error) {
-	return func(cur map[string]string) (map[string]string, error) {
-		if cur == nil {
-			cur = map[string]string{}
-		}
-		seen := map[string]bool{}
-		for _, c := range ops {
-			if seen[c.Name] {
-				return nil, fmt.Errorf("%w: config %q given twice", errInvalidConfigRequest, c.Name)
-			}
-			seen[c.Name] = true
-			if err := checkDynamicBrokerKey(c.Name); err != nil {
-				return nil, err
-			}
-			switch c.Op {
-			case kmsg.IncrementalAlterConfigOpSet:
-				if c.Value == nil {
-					return nil, fmt.Errorf("%w: SET of %q without a value", errInvalidConfigRequest, c.Name)
-				}
-				cur[c.Name] = *c.Value
-			case kmsg.IncrementalAlterConfigOpDelete:
-				delete(cur, c.Name)
-			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-				return nil, fmt.Errorf("%s applies only to list configs; %s is not a list", c.Op, c.Name)
-			default:
-				return nil, fmt.Errorf("%w: unknown op %d for %q", errInvalidConfigRequest, c.Op, c.Name)
-			}
-		}
-		return cur, nil
-	}
-}
+// brokerConfigEdit changes the dynamic broker configs: only the keys in
+// metadata.BrokerConfigDefs, and no list edits (no broker list config is
+// dynamic).
+var brokerConfigEdit = configEdit{check: checkDynamicBrokerKey, notList: listOpNotAllowed}

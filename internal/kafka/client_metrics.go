@@ -61,63 +61,18 @@ func (b *Broker) alterClientMetrics(name string, validateOnly bool, change func(
 	return 0, ""
 }
 
-// replaceClientMetrics is AlterConfigs' change: the listed configs (null
-// values left out) replace the subscription's.
-func replaceClientMetrics(cfgs []kmsg.AlterConfigsRequestResourceConfig) func(map[string]string) (map[string]string, error) {
-	return func(map[string]string) (map[string]string, error) {
-		next := map[string]string{}
-		seen := map[string]bool{}
-		for _, c := range cfgs {
-			if seen[c.Name] {
-				return nil, fmt.Errorf("%w: config %q given twice", errInvalidConfigRequest, c.Name)
-			}
-			seen[c.Name] = true
-			if c.Value != nil {
-				next[c.Name] = *c.Value
-			}
-		}
-		return next, nil
-	}
-}
-
-// incrementalClientMetrics is IncrementalAlterConfigs' change: SET, DELETE,
-// and APPEND / SUBTRACT on the list keys (metrics, match; others:
-// INVALID_CONFIG).
-func incrementalClientMetrics(ops []kmsg.IncrementalAlterConfigsRequestResourceConfig) func(map[string]string) (map[string]string, error) {
-	return func(cur map[string]string) (map[string]string, error) {
-		if cur == nil {
-			cur = map[string]string{}
-		}
-		seen := map[string]bool{}
-		for _, c := range ops {
-			if seen[c.Name] {
-				return nil, fmt.Errorf("%w: config %q given twice", errInvalidConfigRequest, c.Name)
-			}
-			seen[c.Name] = true
-			switch c.Op {
-			case kmsg.IncrementalAlterConfigOpSet:
-				if c.Value == nil {
-					return nil, fmt.Errorf("%w: SET of %q without a value", errInvalidConfigRequest, c.Name)
-				}
-				cur[c.Name] = *c.Value
-			case kmsg.IncrementalAlterConfigOpDelete:
-				delete(cur, c.Name)
-			case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
-				if d, ok := clientmetrics.ConfigDef(c.Name); !ok || !d.List {
-					return nil, fmt.Errorf("can't %s to key %s because its type is not LIST", c.Op, c.Name)
-				}
-				v := editList(cur[c.Name], derefOr(c.Value), c.Op == kmsg.IncrementalAlterConfigOpAppend)
-				if v == "" {
-					delete(cur, c.Name)
-				} else {
-					cur[c.Name] = v
-				}
-			default:
-				return nil, fmt.Errorf("%w: unknown op %d for %q", errInvalidConfigRequest, c.Op, c.Name)
-			}
-		}
-		return cur, nil
-	}
+// clientMetricsEdit changes a subscription: any key (validation happens on
+// the whole result), list edits on metrics and match; a list edited to
+// nothing is removed.
+var clientMetricsEdit = configEdit{
+	list: func(cur map[string]string, name string) (string, bool) {
+		d, ok := clientmetrics.ConfigDef(name)
+		return cur[name], ok && d.List
+	},
+	notList: func(op kmsg.IncrementalAlterConfigOp, name string) error {
+		return fmt.Errorf("can't %s to key %s because its type is not LIST", op, name)
+	},
+	dropEmpty: true,
 }
 
 // describeClientMetrics lists the configs set on a subscription (none for
