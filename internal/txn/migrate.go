@@ -10,28 +10,18 @@ package txn
 // __transaction_state.compact and swapping it in.
 //
 // On the first start of this release the coordinator, after replaying
-// __transaction_state's partitions and before recovering any entry:
-//  1. finishes or discards a compaction of the old log cut by a crash
-//     (storage.FinishSwap, as the old release did at start);
-//  2. reads the old log, the last record of an id winning;
-//  3. writes every live id's record to its partition in Kafka's format,
-//     waiting until each partition's batch is durable, and takes the
-//     entries over;
-//  4. renames the old directory to __transaction_state.migrated and fsyncs
-//     the data dir: from here on the migration is done;
-//  5. removes the renamed directory.
-//
-// A crash anywhere before 4 leaves the old log in place, and the next start
-// migrates again: step 3 then rewrites the same states over the partial
-// copy (nothing else writes transaction state before the migration
-// finishes, so the old log is still the truth; recovery of Prepare*
-// entries runs only after it). A crash after 4 leaves only a directory to
-// remove, which the next start does.
+// __transaction_state's partitions and before recovering any entry,
+// migrates it with statelog.Migrate (which makes it crash-safe): it reads
+// the old log, the last record of an id winning, writes every live id's
+// record to its partition in Kafka's format, waiting until each
+// partition's batch is durable, and takes the entries over. Nothing else
+// writes transaction state before that (recovery of Prepare* entries runs
+// after it), so a crash before the old directory is retired migrates the
+// same states again over the partial copy.
 
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/chronik-stream/chronik/internal/statelog"
@@ -42,18 +32,9 @@ import (
 // legacyStateDir is where releases before internal topics kept the state.
 const legacyStateDir = "__transaction_state"
 
-const migratedSuffix = ".migrated"
-
 // migrateHook, when set by a test, runs at each step of the migration and
 // stops it (as a crash would) when it returns an error.
 var migrateHook func(step string) error
-
-func migrateStep(step string) error {
-	if migrateHook == nil {
-		return nil
-	}
-	return migrateHook(step)
-}
 
 // migrateBatch bounds the records of one batch of the migration.
 const migrateBatch = 500
@@ -62,29 +43,30 @@ func (c *Coordinator) migrateLegacy() error {
 	if c.opts.DataDir == "" {
 		return nil
 	}
-	dir := filepath.Join(c.opts.DataDir, legacyStateDir)
-	if err := os.RemoveAll(dir + migratedSuffix); err != nil {
-		return fmt.Errorf("txn: remove migrated state log: %w", err)
+	n, found, err := statelog.Migrate(statelog.Legacy{DataDir: c.opts.DataDir, Name: legacyStateDir, Copy: c.copyLegacy, Step: migrateHook}, c.lg)
+	if found {
+		c.lg.Info("migrated transaction state to the internal topic __transaction_state", "transactional_ids", n,
+			"from", filepath.Join(c.opts.DataDir, legacyStateDir))
 	}
-	if err := storage.FinishSwap(dir); err != nil {
-		return fmt.Errorf("txn: finish old state log compaction: %w", err)
-	}
-	if _, err := os.Stat(dir); os.IsNotExist(err) {
-		return nil
-	}
+	return err
+}
+
+// copyLegacy writes the live ids of the old log in dir to their partitions
+// and loads them.
+func (c *Coordinator) copyLegacy(dir string, step func(string) error) (int, error) {
 	entries, err := readLegacyState(dir)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := migrateStep("read"); err != nil {
-		return err
+	if err := step("read"); err != nil {
+		return 0, err
 	}
 	byPart := make([][]kmsg.Record, len(c.parts))
 	for _, id := range sortedKeys(entries) {
 		e := entries[id]
 		v, err := encodeValue(&e)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		p := statelog.PartitionFor(id, len(c.parts))
 		byPart[p] = append(byPart[p], kmsg.Record{Key: encodeKey(id), Value: v})
@@ -93,42 +75,24 @@ func (c *Coordinator) migrateLegacy() error {
 		if len(recs) == 0 {
 			continue
 		}
-		for len(recs) > 0 {
-			n := min(len(recs), migrateBatch)
-			if err := c.appendDurable(p, recs[:n]); err != nil {
-				return fmt.Errorf("txn: migrate state: %w", err)
+		for rest := recs; len(rest) > 0; {
+			n := min(len(rest), migrateBatch)
+			if err := c.appendDurable(p, rest[:n]); err != nil {
+				return 0, fmt.Errorf("txn: migrate state: %w", err)
 			}
-			recs = recs[n:]
+			rest = rest[n:]
 		}
-		if err := migrateStep("partition"); err != nil {
-			return err
-		}
-	}
-	for _, recs := range byPart {
 		for _, r := range recs {
 			id, _ := decodeKey(r.Key)
 			if err := c.load(id, r.Value); err != nil {
-				return err
+				return 0, err
 			}
 		}
+		if err := step("partition"); err != nil {
+			return 0, err
+		}
 	}
-	if err := migrateStep("written"); err != nil {
-		return err
-	}
-	if err := os.Rename(dir, dir+migratedSuffix); err != nil {
-		return fmt.Errorf("txn: retire old state log: %w", err)
-	}
-	if err := storage.SyncDir(c.opts.DataDir); err != nil {
-		return fmt.Errorf("txn: retire old state log: %w", err)
-	}
-	if err := migrateStep("renamed"); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(dir + migratedSuffix); err != nil {
-		c.lg.Warn("could not remove the migrated transaction state log; the next start retries", "dir", dir+migratedSuffix, "err", err)
-	}
-	c.lg.Info("migrated transaction state to the internal topic __transaction_state", "transactional_ids", len(entries), "from", dir)
-	return nil
+	return len(entries), nil
 }
 
 // readLegacyState replays the old log: the last record of an id wins, null

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/statelog/statelogtest"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,26 +21,6 @@ import (
 // (producer 2, epoch 0, timeout 15 minutes) was left Ongoing with events-1
 // enrolled and offset 5 of events-0 staged for group "etl-open".
 var v1Written = time.UnixMilli(1796619312044)
-
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // checkV1 checks the migrated state of testdata/v1-state.
 func checkV1(t *testing.T, c *Coordinator) {
@@ -76,12 +57,12 @@ func TestMigrateLegacyState(t *testing.T) {
 			case "swap":
 				// The old release crashed between renaming its log
 				// aside and its compacted copy in.
-				copyDir(t, "testdata/v1-state", legacy+storage.CompactSuffix)
-				copyDir(t, "testdata/v1-state", legacy+storage.OldSuffix)
+				statelogtest.CopyDir(t, "testdata/v1-state", legacy+storage.CompactSuffix)
+				statelogtest.CopyDir(t, "testdata/v1-state", legacy+storage.OldSuffix)
 			case "":
-				copyDir(t, "testdata/v1-state", legacy)
+				statelogtest.CopyDir(t, "testdata/v1-state", legacy)
 			default:
-				copyDir(t, "testdata/v1-state", legacy)
+				statelogtest.CopyDir(t, "testdata/v1-state", legacy)
 				crash := errors.New("injected crash at " + step)
 				migrateHook = func(s string) error {
 					if s == step {
@@ -101,7 +82,7 @@ func TestMigrateLegacyState(t *testing.T) {
 			if len(m.markers) != 0 {
 				t.Fatalf("migration wrote markers %+v", m.markers)
 			}
-			for _, d := range []string{"", migratedSuffix, storage.CompactSuffix, storage.OldSuffix} {
+			for _, d := range []string{"", statelog.MigratedSuffix, storage.CompactSuffix, storage.OldSuffix} {
 				if _, err := os.Stat(legacy + d); err == nil {
 					t.Fatalf("%s left behind", legacyStateDir+d)
 				}
@@ -121,7 +102,7 @@ func TestMigrateLegacyState(t *testing.T) {
 func TestMigratedTransactionCarriesOn(t *testing.T) {
 	t.Run("committed", func(t *testing.T) {
 		dir := t.TempDir()
-		copyDir(t, "testdata/v1-state", filepath.Join(dir, legacyStateDir))
+		statelogtest.CopyDir(t, "testdata/v1-state", filepath.Join(dir, legacyStateDir))
 		clk := newClock()
 		clk.ms.Store(v1Written.Add(time.Minute).UnixMilli())
 		m := &fakeMarkers{}
@@ -142,7 +123,7 @@ func TestMigratedTransactionCarriesOn(t *testing.T) {
 	})
 	t.Run("timed out", func(t *testing.T) {
 		dir := t.TempDir()
-		copyDir(t, "testdata/v1-state", filepath.Join(dir, legacyStateDir))
+		statelogtest.CopyDir(t, "testdata/v1-state", filepath.Join(dir, legacyStateDir))
 		clk := newClock()
 		clk.ms.Store(v1Written.Add(16 * time.Minute).UnixMilli())
 		m := &fakeMarkers{}
