@@ -7,8 +7,10 @@ package txn
 //	       state (Kafka's TransactionState numbering), partitions by topic
 //	       (null when Empty, as Kafka writes it), last update and start
 //	       timestamps (-1 when no transaction was started), and the tagged
-//	       fields previous producer id, next producer id/epoch (always -1:
-//	       see Entry.Marker) and client transaction version
+//	       fields previous producer id (Entry.Prev), next producer
+//	       id/epoch (always -1: the exhausted epoch is Entry.Marker) and
+//	       client transaction version (2 once a KIP-890 EndTxn set Prev,
+//	       else 0: the coordinator does not track it otherwise)
 //	null value: a tombstone, the id expired
 //
 // What Chronik keeps beyond Kafka's record travels in one tagged field,
