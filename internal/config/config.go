@@ -48,6 +48,9 @@ type Config struct {
 	// offsets.topic.num.partitions: partitions of __consumer_offsets when
 	// it is created (an existing topic keeps its count).
 	OffsetsTopicPartitions int32
+	// TransactionStateLogPartitions is transaction.state.log.num.partitions:
+	// partitions of __transaction_state, used when it is created.
+	TransactionStateLogPartitions int32
 	// group.initial.rebalance.delay.ms: the first rebalance of an empty
 	// classic group waits this long for more members (0: none).
 	GroupInitialRebalanceDelay time.Duration
@@ -94,6 +97,7 @@ func Default() Config {
 		GroupCommitWAL:                 true,
 		OffsetsRetention:               7 * 24 * time.Hour,
 		OffsetsTopicPartitions:         50,
+		TransactionStateLogPartitions:  50,
 		GroupInitialRebalanceDelay:     3 * time.Second,
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ProducerIDExpiration:           24 * time.Hour,
@@ -187,6 +191,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OffsetsTopicPartitions < 1 || c.OffsetsTopicPartitions > 10000 {
 		bad("offsets-topic-num-partitions", "%d is not 1-10000", c.OffsetsTopicPartitions)
+	}
+	if c.TransactionStateLogPartitions < 1 || c.TransactionStateLogPartitions > 10000 {
+		bad("transaction-state-log-num-partitions", "%d is not 1-10000", c.TransactionStateLogPartitions)
 	}
 	if c.OffsetsRetention < time.Minute {
 		bad("offsets-retention-minutes", "must be at least 1")

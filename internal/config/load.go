@@ -182,6 +182,9 @@ var settings = func() []setting {
 	set, get = int32Setting(func(c *Config) *int32 { return &c.OffsetsTopicPartitions })
 	add([]string{"offsets-topic-num-partitions"}, []string{"CHRONIK_OFFSETS_TOPIC_NUM_PARTITIONS"},
 		"offsets.topic.num.partitions: partitions of the internal topic __consumer_offsets, used when it is created", set, get)
+	set, get = int32Setting(func(c *Config) *int32 { return &c.TransactionStateLogPartitions })
+	add([]string{"transaction-state-log-num-partitions"}, []string{"CHRONIK_TRANSACTION_STATE_LOG_NUM_PARTITIONS"},
+		"transaction.state.log.num.partitions: partitions of the internal topic __transaction_state, used when it is created", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.GroupInitialRebalanceDelay })
 	add([]string{"group-initial-rebalance-delay-ms"}, []string{"CHRONIK_GROUP_INITIAL_REBALANCE_DELAY_MS"},
 		"group.initial.rebalance.delay.ms: the first rebalance of an empty classic group waits this long for more members to join, extended by as much for each that does, up to the largest rebalance timeout (0: none; ms or duration)", set, get)

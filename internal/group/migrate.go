@@ -10,21 +10,10 @@ package group
 // __consumer_offsets.compact and swapping it in.
 //
 // On the first start of this release the coordinator, after replaying
-// __consumer_offsets' partitions:
-//  1. finishes or discards a compaction of the old log cut by a crash
-//     (storage.FinishSwap, as the old release did at start);
-//  2. reads the old log, last record of a key winning;
-//  3. writes every live offset to its partition in Kafka's format, waiting
-//     until each partition's batch is durable;
-//  4. renames the old directory to __consumer_offsets.migrated and fsyncs
-//     the data dir: from here on the migration is done;
-//  5. removes the renamed directory.
-//
-// A crash anywhere before 4 leaves the old log in place, and the next start
-// migrates again: step 3 then rewrites the same values over the partial
-// copy (nothing else writes offsets before the migration finishes, so the
-// old log is still the truth). A crash after 4 leaves only a directory to
-// remove, which the next start does.
+// __consumer_offsets' partitions, migrates it with statelog.Migrate (which
+// makes it crash-safe): it reads the old log, last record of a key winning,
+// and writes every live offset to its partition in Kafka's format, waiting
+// until each partition's batch is durable.
 
 import (
 	"context"
@@ -32,9 +21,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -42,36 +31,27 @@ import (
 // legacyOffsetsDir is where releases before internal topics kept offsets.
 const legacyOffsetsDir = "__consumer_offsets"
 
-const migratedSuffix = ".migrated"
-
 // migrateHook, when set by a test, runs at each step of the migration and
 // stops it (as a crash would) when it returns an error.
 var migrateHook func(step string) error
 
-func migrateStep(step string) error {
-	if migrateHook == nil {
-		return nil
+func (c *Coordinator) migrateLegacy() error {
+	n, found, err := statelog.Migrate(statelog.Legacy{DataDir: c.opts.DataDir, Name: legacyOffsetsDir, Copy: c.copyLegacy, Step: migrateHook}, c.lg)
+	if found {
+		c.lg.Info("migrated committed offsets to the internal topic __consumer_offsets", "offsets", n, "from", filepath.Join(c.opts.DataDir, legacyOffsetsDir))
 	}
-	return migrateHook(step)
+	return err
 }
 
-func (c *Coordinator) migrateLegacy() error {
-	dir := filepath.Join(c.opts.DataDir, legacyOffsetsDir)
-	if err := os.RemoveAll(dir + migratedSuffix); err != nil {
-		return fmt.Errorf("group: remove migrated offsets log: %w", err)
-	}
-	if err := storage.FinishSwap(dir); err != nil {
-		return fmt.Errorf("group: finish old offsets compaction: %w", err)
-	}
-	if _, err := os.Stat(dir); os.IsNotExist(err) {
-		return nil
-	}
+// copyLegacy writes the live offsets of the old log in dir to their
+// partitions.
+func (c *Coordinator) copyLegacy(dir string, step func(string) error) (int, error) {
 	offsets, err := readLegacyOffsets(dir, c.lg)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if err := migrateStep("read"); err != nil {
-		return err
+	if err := step("read"); err != nil {
+		return 0, err
 	}
 	byPart := map[int][]change{}
 	for k, off := range offsets {
@@ -86,33 +66,17 @@ func (c *Coordinator) migrateLegacy() error {
 			err := c.offsets.write(ctx, changes[:n])
 			cancel()
 			if err != nil {
-				return fmt.Errorf("group: migrate offsets: %w", err)
+				return 0, fmt.Errorf("group: migrate offsets: %w", err)
 			}
 			changes = changes[n:]
 		}
 		if len(byPart[p]) > 0 {
-			if err := migrateStep("partition"); err != nil {
-				return err
+			if err := step("partition"); err != nil {
+				return 0, err
 			}
 		}
 	}
-	if err := migrateStep("written"); err != nil {
-		return err
-	}
-	if err := os.Rename(dir, dir+migratedSuffix); err != nil {
-		return fmt.Errorf("group: retire old offsets log: %w", err)
-	}
-	if err := storage.SyncDir(c.opts.DataDir); err != nil {
-		return fmt.Errorf("group: retire old offsets log: %w", err)
-	}
-	if err := migrateStep("renamed"); err != nil {
-		return err
-	}
-	if err := os.RemoveAll(dir + migratedSuffix); err != nil {
-		c.lg.Warn("could not remove the migrated offsets log; the next start retries", "dir", dir+migratedSuffix, "err", err)
-	}
-	c.lg.Info("migrated committed offsets to the internal topic __consumer_offsets", "offsets", len(offsets), "from", dir)
-	return nil
+	return len(offsets), nil
 }
 
 type legacyKey struct {

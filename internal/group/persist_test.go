@@ -168,26 +168,6 @@ func checkLegacy(t *testing.T, c *Coordinator) {
 	}
 }
 
-func copyDir(t *testing.T, from, to string) {
-	t.Helper()
-	if err := os.MkdirAll(to, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	ents, err := os.ReadDir(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(to, e.Name()), raw, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // TestMigrateLegacyOffsets migrates an offsets log written by the previous
 // release, and again with a crash injected at each step: the next start
 // always ends with the same offsets and no old directory.
@@ -195,7 +175,7 @@ func TestMigrateLegacyOffsets(t *testing.T) {
 	for _, step := range []string{"", "read", "partition", "written", "renamed"} {
 		t.Run("crash at "+step, func(t *testing.T) {
 			dir := t.TempDir()
-			copyDir(t, "testdata/v1-offsets", filepath.Join(dir, legacyOffsetsDir))
+			statelogtest.CopyDir(t, "testdata/v1-offsets", filepath.Join(dir, legacyOffsetsDir))
 			if step != "" {
 				crash := errors.New("injected crash at " + step)
 				migrateHook = func(s string) error {
@@ -212,7 +192,7 @@ func TestMigrateLegacyOffsets(t *testing.T) {
 			}
 			c := openTest(t, dir, nil)
 			checkLegacy(t, c)
-			for _, d := range []string{legacyOffsetsDir, legacyOffsetsDir + migratedSuffix} {
+			for _, d := range []string{legacyOffsetsDir, legacyOffsetsDir + statelog.MigratedSuffix} {
 				if _, err := os.Stat(filepath.Join(dir, d)); err == nil {
 					t.Fatalf("%s left behind", d)
 				}

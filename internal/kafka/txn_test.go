@@ -13,7 +13,11 @@ import (
 // withTxn installs a transaction coordinator (no timeout loop) on f.
 func withTxn(t *testing.T, f *brokerFixture) *txn.Coordinator {
 	t.Helper()
-	c, err := txn.Open(txn.Options{DataDir: f.dir, Markers: f.b.TxnMarkers(), CheckEvery: -1})
+	parts, err := f.b.EnsureInternalTopic(TxnStateTopic, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := txn.Open(txn.Options{State: parts, DataDir: f.dir, Markers: f.b.TxnMarkers(), CheckEvery: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@
 // Shutdown order: stop accepting; stop reading from connections but let
 // queued replies (produce acks waiting for fsync) finish; wait for the
 // connections (bounded by ShutdownTimeout); run a last commit round; close
-// the transaction coordinator (state log); the group coordinator (offsets log); close partition logs (sync, indexes, clean markers); close the metadata log;
+// the transaction coordinator and the group coordinator (their state is in
+// the internal topics __transaction_state and __consumer_offsets); close
+// partition logs (sync, indexes, clean markers); close the metadata log;
 // release the directory lock.
 package server
 
@@ -176,9 +178,16 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.broker.SetGroups(s.groups)
 	s.metrics.registerBroker(s.registry, s.broker, s.committer, s)
 	s.broker.StartRetention(cfg.RetentionCheck)
-	// After the committer runs: recovery may write transaction markers.
+	// After the committer runs: the migration waits for rounds and
+	// recovery may write transaction markers.
+	txnState, err := s.broker.EnsureInternalTopic(kafka.TxnStateTopic, cfg.TransactionStateLogPartitions)
+	if err != nil {
+		s.cancel()
+		<-s.commitEnd
+		return nil, err
+	}
 	if s.txn, err = txn.Open(txn.Options{
-		DataDir: cfg.DataDir, Logger: lg.With("component", "txn"), Markers: s.broker.TxnMarkers(),
+		State: txnState, DataDir: cfg.DataDir, Logger: lg.With("component", "txn"), Markers: s.broker.TxnMarkers(),
 		IDExpiration: cfg.TransactionalIDExpiration,
 	}); err != nil {
 		s.cancel()

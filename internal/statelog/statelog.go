@@ -12,7 +12,8 @@
 //
 // This package names that contract; the broker (internal/kafka) implements
 // it with its partitions and group committer, so a coordinator's write is
-// durable exactly when a produce with acks=all would be.
+// durable exactly when a produce with acks=all would be. Migrate moves the
+// private state log of an older release into the internal topic.
 package statelog
 
 import (

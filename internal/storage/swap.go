@@ -1,20 +1,18 @@
 package storage
 
-// Whole-log replacement for the broker's internal state logs (committed
-// offsets, transaction state), which are compacted by rewriting their live
-// records into a fresh log and swapping directories:
-//
-//  1. the caller writes the live records to a new log in <dir>.compact,
-//     fsyncs and closes it, and closes the log in <dir>;
-//  2. SwapCompacted renames <dir> to <dir>.old and <dir>.compact to <dir>,
-//     fsyncs the parent directory and removes <dir>.old.
-//
-// FinishSwap, called before opening <dir>, makes every crash point safe: a
-// missing <dir> with <dir>.compact present means the crash fell between the
-// two renames (the compacted log is complete: it was closed before the first
-// rename), so the swap is completed; anything else left in <dir>.compact (a
-// partial copy) or <dir>.old (the replaced log) is discarded. Either way
-// <dir> then replays to the same state it had before the compaction began.
+// Leftovers of the whole-log compaction of the internal state logs of
+// releases before internal topics (committed offsets, transaction state).
+// Those rewrote a log's live records into a fresh log in <dir>.compact,
+// fsynced and closed it, renamed <dir> to <dir>.old and <dir>.compact to
+// <dir>, fsynced the parent directory and removed <dir>.old. Their logs are
+// now migrated into internal topics (group/migrate.go, txn/migrate.go),
+// which call FinishSwap first, as those releases did before opening <dir>:
+// a missing <dir> with <dir>.compact present means a crash fell between the
+// two renames (the compacted log is complete: it was closed before the
+// first rename), so the swap is completed; anything else left in
+// <dir>.compact (a partial copy) or <dir>.old (the replaced log) is
+// discarded. Either way <dir> then replays to the state it had before the
+// compaction began.
 
 import (
 	"errors"
@@ -23,26 +21,11 @@ import (
 	"path/filepath"
 )
 
-// Suffixes of the directories a compaction swap uses next to the log.
+// Suffixes of the directories a compaction swap used next to the log.
 const (
 	CompactSuffix = ".compact"
 	OldSuffix     = ".old"
 )
-
-// SwapStep names the points SwapCompacted passes, for crash-injection tests.
-type SwapStep int
-
-// The steps, in order.
-const (
-	SwapMovedOld   SwapStep = iota + 1 // <dir> renamed to <dir>.old
-	SwapMovedNew                       // <dir>.compact renamed to <dir>
-	SwapSyncedDir                      // parent directory fsynced
-	SwapRemovedOld                     // <dir>.old removed
-	swapStepsEnd
-)
-
-// SwapSteps is how many SwapSteps there are.
-const SwapSteps = int(swapStepsEnd) - 1
 
 // FinishSwap completes or discards a compaction swap of dir cut by a crash.
 // Call it before opening dir.
@@ -65,41 +48,6 @@ func FinishSwap(dir string) error {
 		return fmt.Errorf("storage: remove %s: %w", old, err)
 	}
 	return nil
-}
-
-// SwapCompacted replaces the closed log in dir by the complete, fsynced and
-// closed log in dir+CompactSuffix (see the file comment). after, if not
-// nil, is called after each step; an error from it stops the swap there (a
-// simulated crash; FinishSwap then repairs). A failure to remove the old
-// copy is not an error (FinishSwap removes it at the next open).
-func SwapCompacted(dir string, after func(SwapStep) error) error {
-	tmp, old := dir+CompactSuffix, dir+OldSuffix
-	step := func(s SwapStep) error {
-		if after == nil {
-			return nil
-		}
-		return after(s)
-	}
-	if err := os.Rename(dir, old); err != nil {
-		return fmt.Errorf("storage: swap %s: %w", dir, err)
-	}
-	if err := step(SwapMovedOld); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, dir); err != nil {
-		return fmt.Errorf("storage: swap %s: %w", dir, err)
-	}
-	if err := step(SwapMovedNew); err != nil {
-		return err
-	}
-	if err := SyncDir(filepath.Dir(dir)); err != nil {
-		return err
-	}
-	if err := step(SwapSyncedDir); err != nil {
-		return err
-	}
-	_ = os.RemoveAll(old)
-	return step(SwapRemovedOld)
 }
 
 // SyncDir fsyncs a directory (making renames and creations in it durable).

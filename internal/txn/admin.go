@@ -2,7 +2,7 @@ package txn
 
 // Read-only views for the admin APIs (DescribeTransactions,
 // ListTransactions). They answer from the durable state, the last record of
-// each id in the state log (Coordinator.latest), not from the entries: an
+// each id in __transaction_state (Coordinator.latest), not from the entries: an
 // entry's lock is held across a whole EndTxn including marker writes, and an
 // admin request must not wait behind one. A transition is visible here as
 // soon as its record is durable, i.e. at the same moment it takes effect.
@@ -13,7 +13,7 @@ import (
 )
 
 // Statuses that Kafka has and this coordinator never keeps in its state:
-// Dead marks an expired entry while it is removed (compact.go);
+// Dead marks an expired entry while it is removed (expire.go);
 // PrepareEpochFence is Kafka's state while it fences an epoch, which this
 // coordinator does within one locked request. Both are valid list filters.
 const (
@@ -108,4 +108,17 @@ func (c *Coordinator) List(f ListFilter) []Entry {
 		out = append(out, e)
 	}
 	return out // decodeLatest sorted by id
+}
+
+// decodeLatest decodes a copy of latest values (not under any lock), sorted
+// by id. Every value came from encodeValue or was decoded at replay, so
+// none fails here.
+func decodeLatest(vals map[string][]byte) []Entry {
+	out := make([]Entry, 0, len(vals))
+	for _, id := range sortedKeys(vals) {
+		if e, err := decodeValue(id, vals[id]); err == nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -1,16 +1,15 @@
 package txn
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -42,7 +41,9 @@ type Offset struct {
 	Metadata    string `json:"m,omitempty"`
 }
 
-// Entry is the state of one transactional id, as written to the state log.
+// Entry is the state of one transactional id. __transaction_state holds it
+// as record.go describes; the JSON tags are the record format of the state
+// log of older releases (migrate.go).
 type Entry struct {
 	ID         string              `json:"id"`
 	PID        int64               `json:"pid"`
@@ -54,7 +55,7 @@ type Entry struct {
 	Partitions []TP                `json:"partitions,omitempty"`
 	Groups     []string            `json:"groups,omitempty"`
 	Offsets    map[string][]Offset `json:"offsets,omitempty"` // group -> pending offsets (written with Prepare*)
-	// UpdateMs is the time of the last transition (id expiry, compact.go).
+	// UpdateMs is the time of the last transition (id expiry, expire.go).
 	UpdateMs int64 `json:"update_ms,omitempty"`
 	// Marker is the producer id and epoch a Prepare* transaction's markers
 	// carry when they are not PID/Epoch: the epoch ran out at the bump and
@@ -90,6 +91,11 @@ type Markers interface {
 
 // Options configure a Coordinator.
 type Options struct {
+	// State holds the partitions of __transaction_state (statelog); an
+	// id's records go to partition statelog.PartitionFor(id, len(State)).
+	State []statelog.Partition
+	// DataDir is where a state log of an older release may wait to be
+	// migrated (migrate.go).
 	DataDir string
 	Logger  *slog.Logger
 	Markers Markers
@@ -100,39 +106,36 @@ type Options struct {
 	// (0: 1 s; negative: never, for tests that call AbortExpired).
 	CheckEvery time.Duration
 	Now        func() time.Time
-	// CompactBytes: compact the state log when it grows past this size
-	// (0: 16 MiB; compact.go).
-	CompactBytes int64
 	// IDExpiration is transactional.id.expiration.ms: an id idle (Empty or
-	// Complete*) this long is forgotten (0: 7 days; compact.go).
+	// Complete*) this long is forgotten (0: 7 days; expire.go).
 	IDExpiration time.Duration
 	// ExpireEvery is how often idle ids are looked for (0: 1 minute;
 	// negative: never, for tests that call ExpireIDs).
 	ExpireEvery time.Duration
-	// swapHook, if set (tests), runs at each compaction step; it panics to
-	// simulate a crash there.
-	swapHook func(step string)
 }
 
 // Coordinator is the transaction coordinator.
 type Coordinator struct {
-	opts Options
-	lg   *slog.Logger
+	opts  Options
+	lg    *slog.Logger
+	parts []statelog.Partition
 
 	mu      sync.Mutex
 	entries map[string]*entry
 
-	logMu sync.Mutex
-	log   *storage.Log // nil after a failed compaction could not reopen it
-	// latest holds the value of each id's last record in the log (what a
-	// compaction keeps); compactAt is the log size that triggers one.
-	// Both under logMu (compact.go).
-	latest    map[string][]byte
-	compactAt int64
+	// logMu guards latest, the value of each id's last durable record
+	// (what the admin reads decode), and closed; appends take it only
+	// to be refused after Close and counted in inflight.
+	logMu    sync.Mutex
+	latest   map[string][]byte
+	closed   bool
+	inflight sync.WaitGroup // appends waiting to be durable
 
+	ctx    context.Context // cancelled by Close: durability waits give up
+	cancel context.CancelFunc
 	stop   chan struct{}
 	done   chan struct{}
-	hkDone chan struct{} // the expiry loop (compact.go) ended
+	hkDone chan struct{} // the expiry loop (expire.go) ended
 }
 
 type entry struct {
@@ -143,9 +146,10 @@ type entry struct {
 // ErrClosed is returned once the coordinator is closed.
 var ErrClosed = errors.New("txn: coordinator closed")
 
-// Open replays the state log, finishes transactions a crash left in
-// Prepare*, keeps those left Ongoing open (their producers carry on, or the
-// timeout aborts them), and starts the timeout check.
+// Open replays __transaction_state, migrates the state log of an older
+// release, finishes transactions a crash left in Prepare*, keeps those left
+// Ongoing open (their producers carry on, or the timeout aborts them), and
+// starts the timeout check.
 func Open(opts Options) (*Coordinator, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -159,24 +163,25 @@ func Open(opts Options) (*Coordinator, error) {
 	if opts.Markers == nil {
 		return nil, errors.New("txn: Options.Markers is required")
 	}
-	dir := filepath.Join(opts.DataDir, StateDir)
-	if err := storage.FinishSwap(dir); err != nil { // compact.go
-		return nil, fmt.Errorf("txn: %w", err)
+	if len(opts.State) == 0 {
+		return nil, errors.New("txn: Options.State (the __transaction_state partitions) is required")
 	}
-	l, err := storage.Open(dir, storage.Options{SegmentBytes: 64 << 20, Logger: opts.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("txn: open state log: %w", err)
-	}
-	c := &Coordinator{opts: opts, lg: opts.Logger, entries: map[string]*entry{}, log: l, stop: make(chan struct{}), done: make(chan struct{}),
-		latest: map[string][]byte{}, hkDone: make(chan struct{})}
-	if err := c.replay(); err != nil {
-		l.Close()
+	c := &Coordinator{opts: opts, lg: opts.Logger, parts: opts.State, entries: map[string]*entry{}, latest: map[string][]byte{},
+		stop: make(chan struct{}), done: make(chan struct{}), hkDone: make(chan struct{})}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	fail := func(err error) (*Coordinator, error) {
+		c.cancel()
 		return nil, err
+	}
+	if err := c.replay(); err != nil {
+		return fail(err)
+	}
+	if err := c.migrateLegacy(); err != nil { // migrate.go
+		return fail(err)
 	}
 	for _, e := range c.entries {
 		if err := c.recoverEntry(e); err != nil {
-			l.Close()
-			return nil, err
+			return fail(err)
 		}
 	}
 	if opts.CheckEvery >= 0 {
@@ -184,25 +189,42 @@ func Open(opts Options) (*Coordinator, error) {
 	} else {
 		close(c.done)
 	}
-	c.startHousekeeping() // compact.go
+	c.startExpiry() // expire.go
 	return c, nil
 }
 
+// replay loads every partition, the last record of an id winning.
 func (c *Coordinator) replay() error {
-	return storage.ReplayRecords(c.log, -1, nil, func(off int64, r *kmsg.Record) error {
-		if r.Value == nil { // an expired id (compact.go)
-			delete(c.entries, string(r.Key))
-			delete(c.latest, string(r.Key))
-			return nil
+	for i, p := range c.parts {
+		err := p.Replay(func(off int64, r *kmsg.Record) error {
+			id, err := decodeKey(r.Key)
+			if err != nil {
+				return fmt.Errorf("offset %d: %w", off, err)
+			}
+			return c.load(id, r.Value)
+		})
+		if err != nil {
+			return fmt.Errorf("txn: replay __transaction_state-%d: %w", i, err)
 		}
-		var e Entry
-		if err := json.Unmarshal(r.Value, &e); err != nil || e.ID == "" {
-			return fmt.Errorf("txn: bad record at offset %d: %v", off, err)
-		}
-		c.entries[e.ID] = &entry{Entry: e}
-		c.latest[e.ID] = slices.Clone(r.Value)
+	}
+	return nil
+}
+
+// load makes value (nil: a tombstone) id's state. Only Open calls it,
+// before the coordinator is shared.
+func (c *Coordinator) load(id string, value []byte) error {
+	if value == nil { // an expired id (expire.go)
+		delete(c.entries, id)
+		delete(c.latest, id)
 		return nil
-	})
+	}
+	e, err := decodeValue(id, value)
+	if err != nil {
+		return err
+	}
+	c.entries[id] = &entry{Entry: e}
+	c.latest[id] = slices.Clone(value)
+	return nil
 }
 
 // recoverEntry completes what a crash interrupted.
@@ -233,60 +255,75 @@ func (c *Coordinator) recoverEntry(e *entry) error {
 	return nil
 }
 
-// Close stops the timeout check and closes the state log.
+// Close stops the background checks and waits for appends in flight; a
+// transition waiting for durability fails (the partitions belong to the
+// broker, which closes them after the coordinator).
 func (c *Coordinator) Close() error {
-	select {
-	case <-c.stop:
-	default:
+	c.logMu.Lock()
+	if !c.closed {
+		c.closed = true
 		close(c.stop)
 	}
+	c.logMu.Unlock()
+	c.cancel()
 	<-c.done
 	<-c.hkDone
-	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	if c.log == nil {
-		return nil
-	}
-	return c.log.Close()
+	c.inflight.Wait()
+	return nil
 }
 
-// persist appends e's state and fsyncs it. Caller holds e.mu.
+// persist makes e's state durable in __transaction_state. Caller holds e.mu.
 func (c *Coordinator) persist(e *Entry) error {
 	e.OffsetsLogged = true
-	v, err := json.Marshal(e)
+	v, err := encodeValue(e)
 	if err != nil {
-		return fmt.Errorf("txn: encode: %w", err)
+		return err
 	}
 	return c.appendRecord(e.ID, v)
 }
 
+// writeWait bounds how long a transition waits for its record to become
+// durable.
+const writeWait = 30 * time.Second
+
 // appendRecord appends id's record (a nil value is a tombstone: replay
-// forgets id), fsyncs it and compacts the log when it grew past the
-// threshold (compact.go). Caller holds id's entry lock.
+// forgets id) to its partition and waits until it is durable. Caller holds
+// id's entry lock, so an id's records are appended and made visible in
+// order.
 func (c *Coordinator) appendRecord(id string, v []byte) error {
-	batch := storage.EncodeBatch(c.opts.Now().UnixMilli(), []kmsg.Record{{Key: []byte(id), Value: v}})
 	c.logMu.Lock()
-	defer c.logMu.Unlock()
-	select {
-	case <-c.stop:
+	if c.closed {
+		c.logMu.Unlock()
 		return ErrClosed
-	default:
 	}
-	if c.log == nil {
-		return errNoLog
+	c.inflight.Add(1)
+	c.logMu.Unlock()
+	defer c.inflight.Done()
+	if err := c.appendDurable(statelog.PartitionFor(id, len(c.parts)), []kmsg.Record{{Key: encodeKey(id), Value: v}}); err != nil {
+		return fmt.Errorf("txn: %w", err)
 	}
-	if _, err := c.log.Append(batch); err != nil {
-		return fmt.Errorf("txn: append: %w", err)
-	}
+	c.logMu.Lock()
 	if v == nil {
 		delete(c.latest, id)
 	} else {
 		c.latest[id] = v
 	}
-	if _, err := c.log.Sync(); err != nil {
-		return fmt.Errorf("txn: sync: %w", err)
+	c.logMu.Unlock()
+	return nil
+}
+
+// appendDurable appends recs to partition p and waits until they are
+// durable.
+func (c *Coordinator) appendDurable(p int, recs []kmsg.Record) error {
+	_, wait, err := c.parts[p].Append(recs)
+	if err != nil {
+		return fmt.Errorf("append to __transaction_state-%d: %w", p, err)
 	}
-	c.maybeCompactLocked()
+	ctx, cancel := context.WithTimeout(c.ctx, writeWait)
+	defer cancel()
+	if err := wait(ctx); err != nil {
+		return fmt.Errorf("__transaction_state-%d: %w", p, err)
+	}
 	return nil
 }
 
@@ -301,7 +338,7 @@ func (c *Coordinator) lookup(id string, create bool) *entry {
 	c.mu.Unlock()
 	if e != nil {
 		e.mu.Lock()
-		if e.Status == Dead { // expired while we waited (compact.go)
+		if e.Status == Dead { // expired while we waited (expire.go)
 			e.mu.Unlock()
 			return c.lookup(id, create)
 		}

@@ -53,13 +53,15 @@ func (f *fakeMarkers) AllocatePID() (int64, error) {
 	return f.nextPID, nil
 }
 
+// testPartitions is the number of __transaction_state partitions in tests.
+const testPartitions = 3
+
+// open opens a coordinator on dir's __transaction_state partitions (each
+// call opens them afresh, so a reopen without Close sees what a crash
+// would leave).
 func open(t *testing.T, dir string, m *fakeMarkers, now func() time.Time) *Coordinator {
 	t.Helper()
-	c, err := Open(Options{DataDir: dir, Markers: m, CheckEvery: -1, Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return openOpts(t, dir, m, func(o *Options) { o.Now, o.ExpireEvery = now, 0 })
 }
 
 func wantErr(t *testing.T, what string, got, want *kerr.Error) {

@@ -160,7 +160,7 @@ func (c *Coordinator) AddGroup(id string, pid int64, epoch int16, group string) 
 
 // CommitOffsets stages offsets of a group added with AddGroup; they become
 // visible when the transaction commits and are dropped if it aborts. The
-// staged offsets are logged (fsynced) before the answer, so a transaction
+// staged offsets are logged (durably) before the answer, so a transaction
 // survives a broker restart with them (recoverEntry).
 func (c *Coordinator) CommitOffsets(id string, pid int64, epoch int16, group string, offsets []Offset) *kerr.Error {
 	e, err := c.producer(id, pid, epoch)

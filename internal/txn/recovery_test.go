@@ -1,7 +1,6 @@
 package txn
 
 import (
-	"encoding/json"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -26,7 +25,7 @@ func TestRecoveryAbortFencesProducer(t *testing.T) {
 	// Rewrite the last record as an older version wrote it.
 	old, _ := c.State("a")
 	old.OffsetsLogged = false
-	raw, err := json.Marshal(old)
+	raw, err := encodeValue(&old)
 	if err != nil {
 		t.Fatal(err)
 	}

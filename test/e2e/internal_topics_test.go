@@ -408,14 +408,20 @@ func TestMigrateDataDirFromPreviousRelease(t *testing.T) {
 			t.Fatalf("orders: %d records", len(recs))
 		}
 	}
+	migrateAndRestart(t, dir, "migrated committed offsets", check)
+}
+
+// migrateAndRestart starts a broker on dir, which must log logged (its
+// migration), and checks it; then kills it (-9) and checks a restart.
+func migrateAndRestart(t *testing.T, dir, logged string, check func(*Broker)) {
+	t.Helper()
 	b := StartBrokerIn(t, dir)
-	if !strings.Contains(b.Logs(), "migrated committed offsets") {
+	if !strings.Contains(b.Logs(), logged) {
 		t.Fatalf("no migration logged:\n%s", tail(b.Logs(), 30))
 	}
 	check(b)
 	b.Kill()
-	b = StartBrokerIn(t, dir)
-	check(b)
+	check(StartBrokerIn(t, dir))
 }
 
 func untar(t *testing.T, archive, dir string) {

@@ -7,6 +7,7 @@ package statelogtest
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -57,4 +58,26 @@ func (p *Partition) Append(recs []kmsg.Record) (int64, func(context.Context) err
 // Replay reads the log from its start.
 func (p *Partition) Replay(fn func(int64, *kmsg.Record) error) error {
 	return storage.ReplayRecords(p.Log, -1, nil, fn)
+}
+
+// CopyDir copies the files of from (a fixture: a state log of an older
+// release) into a new directory to.
+func CopyDir(t testing.TB, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		raw, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
