@@ -101,16 +101,3 @@ func SwapCompacted(dir string, after func(SwapStep) error) error {
 	_ = os.RemoveAll(old)
 	return step(SwapRemovedOld)
 }
-
-// SyncDir fsyncs a directory (making renames and creations in it durable).
-func SyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: open dir %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("storage: fsync dir %s: %w", dir, err)
-	}
-	return nil
-}
