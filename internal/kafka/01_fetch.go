@@ -13,7 +13,7 @@ package kafka
 //     to MaxWaitMillis, on the group committer's rounds (every round that
 //     makes data durable may satisfy it), without blocking the connection's
 //     reader. A graceful shutdown (Broker.EndWaits) answers parked fetches
-//     at once.
+//     at once; a client that disconnects ends its parked fetch unanswered.
 //   - An offset outside [log start, log end] answers
 //     OFFSET_OUT_OF_RANGE; a CurrentLeaderEpoch other than ours answers
 //     FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.

@@ -2,7 +2,10 @@
 // file per API key (00_produce.go, 01_fetch.go, ...). Each file opens with its
 // behaviour and version notes. The versions table in api.go is the single
 // source for ApiVersions and for the version check in dispatch, so what is
-// advertised and what is handled cannot drift apart.
+// advertised and what is handled cannot drift apart. Its adapters give each
+// handler its typed request: immediate for answers made at once, deferred for
+// handlers that may wait (their wait runs in the reply's Later, under a
+// context that ends when the connection closes or at EndWaits).
 //
 // Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
 // partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
