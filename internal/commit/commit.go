@@ -7,6 +7,15 @@
 // of batches per fsync grows with load and an idle broker adds no latency: a
 // lone producer waits for exactly one fsync.
 //
+// A round spread over several logs and small (WALMaxRoundBytes, 1 MiB) is
+// instead made durable by one write and fdatasync of the shared write-ahead
+// log (internal/wal): the logs' tails go there and the logs are marked
+// durable without an fsync of their own. When the WAL reaches
+// WALCheckpointBytes (64 MiB), or fails, a checkpoint fsyncs every log it
+// covers and then resets it (one recycled file, a new generation; see
+// package wal). A log that fails its checkpoint fsync keeps the WAL as it
+// is, and rounds go to the logs directly until a checkpoint succeeds.
+//
 // Invariant: a log marked dirty in round R was appended to before R began, so
 // R's Sync covers that append. Rounds complete in order.
 package commit
@@ -110,7 +119,7 @@ type Options struct {
 	// the bandwidth.
 	WALMaxRoundBytes int64
 	// WALCheckpointBytes is the WAL size at which the logs it covers are
-	// fsynced and its files deleted (default 64 MiB).
+	// fsynced and the WAL is reset (default 64 MiB).
 	WALCheckpointBytes int64
 	// MaxBufferBytes bounds appended-but-unsynced bytes: WaitBuffer blocks
 	// producers while the bound is reached (the profile's buffer). 0 means
@@ -346,9 +355,9 @@ func (c *Committer) walRound(logs []Log, bytes int64) bool {
 	return true
 }
 
-// maybeCheckpoint fsyncs every log with WAL-only data and deletes the WAL
-// files once they reach the checkpoint size. Called by the round goroutine
-// after releasing the round's waiters.
+// maybeCheckpoint checkpoints once the WAL reaches the checkpoint size, or
+// failed while covering logs. Called by the round goroutine after releasing
+// the round's waiters.
 func (c *Committer) maybeCheckpoint() {
 	if c.wal == nil {
 		return
@@ -362,8 +371,8 @@ func (c *Committer) maybeCheckpoint() {
 	c.Checkpoint()
 }
 
-// Checkpoint fsyncs the logs covered by the WAL and deletes its files. If a
-// log fails to sync, the WAL is kept (it still holds that log's data for the
+// Checkpoint fsyncs the logs covered by the WAL and resets the WAL. If a log
+// fails to sync, the WAL is kept (it still holds that log's data for the
 // next start). Call it only from the round goroutine or when rounds stopped.
 func (c *Committer) Checkpoint() {
 	if c.wal == nil {
@@ -387,6 +396,6 @@ func (c *Committer) Checkpoint() {
 		return // already logged by the WAL; every covered log is fsynced now
 	}
 	if err := c.wal.Reset(); err != nil {
-		c.log.Error("checkpoint: could not delete WAL files", "err", err)
+		c.log.Error("checkpoint: could not reset the WAL", "err", err)
 	}
 }

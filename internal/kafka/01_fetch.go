@@ -13,7 +13,7 @@ package kafka
 //     to MaxWaitMillis, on the group committer's rounds (every round that
 //     makes data durable may satisfy it), without blocking the connection's
 //     reader. A graceful shutdown (Broker.EndWaits) answers parked fetches
-//     at once.
+//     at once; a client that disconnects ends its parked fetch unanswered.
 //   - An offset outside [log start, log end] answers
 //     OFFSET_OUT_OF_RANGE; a CurrentLeaderEpoch other than ours answers
 //     FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
@@ -73,17 +73,12 @@ type fetchPlan struct {
 	incremental bool
 }
 
-func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.FetchRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (*kmsg.FetchResponse, waitFunc[*kmsg.FetchResponse], error) {
 	plan, code := b.planFetch(r, req.Version)
 	if code != 0 {
 		resp := r.ResponseKind().(*kmsg.FetchResponse)
-		resp.SetVersion(req.Version)
 		resp.ErrorCode = code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	if r.IsolationLevel == 1 {
 		for i := range plan.parts { // plan.parts is this request's own copy
@@ -93,10 +88,10 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 	round := b.committer.Next() // taken before reading so no round is missed
 	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
 	if n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 {
-		return wire.Reply{Resp: b.fetchResponse(r, req.Version, plan, results)}, nil
+		return b.fetchResponse(r, req.Version, plan, results), nil, nil
 	}
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
-	return wire.Reply{Later: func() kmsg.Response {
+	return nil, func(ctx context.Context) *kmsg.FetchResponse {
 		t := time.NewTimer(time.Until(deadline))
 		defer t.Stop()
 		for {
@@ -105,11 +100,15 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 			case <-t.C:
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
 				return b.fetchResponse(r, req.Version, plan, results)
-			case <-b.waitsEnded: // shutting down
+			case <-ctx.Done():
+				if clientGone(req) {
+					// Nothing to answer, and the session must not
+					// record what the client never saw.
+					return nil
+				}
+				// Shutting down: answer with what there is.
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
 				return b.fetchResponse(r, req.Version, plan, results)
-			case <-req.Conn.Done():
-				return nil // client gone: nothing to answer
 			}
 			round = b.committer.Next()
 			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
@@ -117,7 +116,7 @@ func handleFetch(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, e
 				return b.fetchResponse(r, req.Version, plan, results)
 			}
 		}
-	}}, nil
+	}, nil
 }
 
 // requestParts flattens the request's partitions, keyed by topic id from

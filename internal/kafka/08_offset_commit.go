@@ -35,13 +35,8 @@ import (
 // names topics by id (TxnOffsetCommit's is txnOffsetsTopicIDVersion).
 const offsetsTopicIDVersion = 10
 
-func handleOffsetCommit(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.OffsetCommitRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleOffsetCommit(b *Broker, req *wire.Request, r *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, waitFunc[*kmsg.OffsetCommitResponse], error) {
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	var commits []group.Commit
 	var pending []*int16 // codes of the partitions in commits
@@ -82,22 +77,19 @@ func handleOffsetCommit(b *Broker, _ context.Context, req *wire.Request) (wire.R
 		}
 	}
 	if len(commits) == 0 {
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	wait := c.CommitOffsets(r.Group, group.MemberRef{MemberID: r.MemberID, InstanceID: r.InstanceID}, r.Generation, commits)
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.OffsetCommitResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		code, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			code = kerr.CoordinatorNotAvailable.Code
 		}
 		for _, p := range pending {
 			*p = code
 		}
 		return resp
-	}}, nil
+	}, nil
 }

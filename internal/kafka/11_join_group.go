@@ -40,50 +40,19 @@ func (b *Broker) SetGroups(c *group.Coordinator) {
 	b.applyGroupSettings() // dynamic group settings survive restarts
 }
 
-// groupWait is the context a deferred group reply waits under: it ends when
-// the client disconnects, the broker shuts down, or after limit.
-func (b *Broker) groupWait(req *wire.Request, limit time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	go func() {
-		select {
-		case <-req.Conn.Done():
-			cancel()
-		case <-b.waitsEnded:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
-}
-
-// clientGone reports whether the request's connection closed.
-func clientGone(req *wire.Request) bool {
-	select {
-	case <-req.Conn.Done():
-		return true
-	default:
-		return false
-	}
-}
-
 // groupReplyTimeout bounds waits for answers that need no rebalance.
 const groupReplyTimeout = 30 * time.Second
 
 func ms(n int32) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.JoinGroupRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleJoinGroup(b *Broker, req *wire.Request, r *kmsg.JoinGroupRequest) (*kmsg.JoinGroupResponse, waitFunc[*kmsg.JoinGroupResponse], error) {
 	resp := r.ResponseKind().(*kmsg.JoinGroupResponse)
-	resp.SetVersion(req.Version)
 	resp.Generation = -1
 	resp.MemberID = r.MemberID
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	jr := &group.JoinRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, ClientID: req.ClientID,
@@ -98,16 +67,13 @@ func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
 	wait := c.Join(jr)
-	return wire.Reply{Later: func() kmsg.Response {
+	return nil, func(ctx context.Context) *kmsg.JoinGroupResponse {
 		// A new group's first join may wait the initial rebalance delay
 		// even when it is longer than the rebalance timeout.
-		ctx, cancel := b.groupWait(req, max(jr.RebalanceTimeout, c.InitialRebalanceDelay())+groupReplyTimeout)
+		ctx, cancel := context.WithTimeout(ctx, max(jr.RebalanceTimeout, c.InitialRebalanceDelay())+groupReplyTimeout)
 		defer cancel()
 		res, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			return resp
 		}
@@ -120,5 +86,5 @@ func handleJoinGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 			resp.Members = append(resp.Members, rm)
 		}
 		return resp
-	}}, nil
+	}, nil
 }

@@ -19,30 +19,22 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleHeartbeat(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.HeartbeatRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleHeartbeat(b *Broker, req *wire.Request, r *kmsg.HeartbeatRequest) (*kmsg.HeartbeatResponse, waitFunc[*kmsg.HeartbeatResponse], error) {
 	resp := r.ResponseKind().(*kmsg.HeartbeatResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	wait := c.Heartbeat(r.Group, group.MemberRef{MemberID: r.MemberID, InstanceID: r.InstanceID}, r.Generation)
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.HeartbeatResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		code, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			code = kerr.CoordinatorNotAvailable.Code
 		}
 		resp.ErrorCode = code
 		return resp
-	}}, nil
+	}, nil
 }

@@ -20,17 +20,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleLeaveGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.LeaveGroupRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleLeaveGroup(b *Broker, req *wire.Request, r *kmsg.LeaveGroupRequest) (*kmsg.LeaveGroupResponse, waitFunc[*kmsg.LeaveGroupResponse], error) {
 	resp := r.ResponseKind().(*kmsg.LeaveGroupResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	var refs []group.MemberRef
 	if req.Version < 3 {
@@ -40,14 +35,11 @@ func handleLeaveGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Rep
 		refs = append(refs, group.MemberRef{MemberID: m.MemberID, InstanceID: m.InstanceID})
 	}
 	wait := c.Leave(r.Group, refs)
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.LeaveGroupResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		codes, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			return resp
 		}
@@ -61,5 +53,5 @@ func handleLeaveGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Rep
 			resp.Members = append(resp.Members, rm)
 		}
 		return resp
-	}}, nil
+	}, nil
 }

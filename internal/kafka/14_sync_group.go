@@ -22,17 +22,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleSyncGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.SyncGroupRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleSyncGroup(b *Broker, req *wire.Request, r *kmsg.SyncGroupRequest) (*kmsg.SyncGroupResponse, waitFunc[*kmsg.SyncGroupResponse], error) {
 	resp := r.ResponseKind().(*kmsg.SyncGroupResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	sr := &group.SyncRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, Generation: r.Generation,
@@ -42,16 +37,13 @@ func handleSyncGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 		sr.Assignments[a.MemberID] = a.MemberAssignment
 	}
 	wait := c.Sync(sr)
-	return wire.Reply{Later: func() kmsg.Response {
+	return nil, func(ctx context.Context) *kmsg.SyncGroupResponse {
 		// The leader may take up to the rebalance timeout; the client
 		// bounds its own wait the same way.
-		ctx, cancel := b.groupWait(req, 10*groupReplyTimeout)
+		ctx, cancel := context.WithTimeout(ctx, 10*groupReplyTimeout)
 		defer cancel()
 		res, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			return resp
 		}
@@ -62,5 +54,5 @@ func handleSyncGroup(b *Broker, _ context.Context, req *wire.Request) (wire.Repl
 			resp.MemberAssignment = []byte{}
 		}
 		return resp
-	}}, nil
+	}, nil
 }

@@ -21,13 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleDescribeGroups(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.DescribeGroupsRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleDescribeGroups(b *Broker, req *wire.Request, r *kmsg.DescribeGroupsRequest) (*kmsg.DescribeGroupsResponse, waitFunc[*kmsg.DescribeGroupsResponse], error) {
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	waits := make([]func(context.Context) (group.Description, bool), len(r.Groups))
 	if c != nil {
@@ -35,8 +30,8 @@ func handleDescribeGroups(b *Broker, _ context.Context, req *wire.Request) (wire
 			waits[i] = c.Describe(g)
 		}
 	}
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.DescribeGroupsResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		for i, gid := range r.Groups {
 			sg := kmsg.NewDescribeGroupsResponseGroup()
@@ -49,9 +44,6 @@ func handleDescribeGroups(b *Broker, _ context.Context, req *wire.Request) (wire
 			d, ok := waits[i](ctx)
 			switch {
 			case !ok:
-				if clientGone(req) {
-					return nil
-				}
 				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			case d.State == "":
 				sg.State = "Dead"
@@ -71,7 +63,7 @@ func handleDescribeGroups(b *Broker, _ context.Context, req *wire.Request) (wire
 			resp.Groups = append(resp.Groups, sg)
 		}
 		return resp
-	}}, nil
+	}, nil
 }
 
 func nonNil(b []byte) []byte {

@@ -18,13 +18,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleDeleteGroups(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.DeleteGroupsRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleDeleteGroups(b *Broker, req *wire.Request, r *kmsg.DeleteGroupsRequest) (*kmsg.DeleteGroupsResponse, waitFunc[*kmsg.DeleteGroupsResponse], error) {
 	resp := r.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	waits := make([]func(context.Context) (int16, bool), len(r.Groups))
 	if c != nil {
@@ -32,8 +27,8 @@ func handleDeleteGroups(b *Broker, _ context.Context, req *wire.Request) (wire.R
 			waits[i] = c.Delete(g)
 		}
 	}
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.DeleteGroupsResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		for i, gid := range r.Groups {
 			sg := kmsg.NewDeleteGroupsResponseGroup()
@@ -43,9 +38,6 @@ func handleDeleteGroups(b *Broker, _ context.Context, req *wire.Request) (wire.R
 			} else if code, ok := waits[i](ctx); ok {
 				sg.ErrorCode = code
 			} else {
-				if clientGone(req) {
-					return nil
-				}
 				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			}
 			if sg.ErrorCode != 0 && req.Version >= 3 {
@@ -54,5 +46,5 @@ func handleDeleteGroups(b *Broker, _ context.Context, req *wire.Request) (wire.R
 			resp.Groups = append(resp.Groups, sg)
 		}
 		return resp
-	}}, nil
+	}, nil
 }

@@ -19,17 +19,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleOffsetDelete(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.OffsetDeleteRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleOffsetDelete(b *Broker, req *wire.Request, r *kmsg.OffsetDeleteRequest) (*kmsg.OffsetDeleteResponse, waitFunc[*kmsg.OffsetDeleteResponse], error) {
 	resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	var tps []group.TP
 	var pending []*int16
@@ -52,14 +47,11 @@ func handleOffsetDelete(b *Broker, _ context.Context, req *wire.Request) (wire.R
 		}
 	}
 	wait := c.DeleteOffsets(r.Group, tps)
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.OffsetDeleteResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		code, codes, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			code = kerr.CoordinatorNotAvailable.Code
 		}
 		if code != 0 {
@@ -71,5 +63,5 @@ func handleOffsetDelete(b *Broker, _ context.Context, req *wire.Request) (wire.R
 			*p = codes[i]
 		}
 		return resp
-	}}, nil
+	}, nil
 }

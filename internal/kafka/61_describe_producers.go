@@ -10,9 +10,10 @@ package kafka
 //     transaction marker was written for it, -1 before: a single node's
 //     coordinator epoch is always 0) and the first offset of its open
 //     transaction (-1 if none). Producers are listed by producer id.
-//   - Producer state is never expired (Kafka drops producers idle for
-//     producer.id.expiration.ms), so every producer that ever wrote to the
-//     partition is listed.
+//   - Producers idle for producer.id.expiration.ms (1 day; by the broker's
+//     clock of their last write here) are forgotten by the retention sweep,
+//     unless they have a transaction open in the partition, as in Kafka;
+//     until then they are listed.
 //   - An unknown topic or partition answers UNKNOWN_TOPIC_OR_PARTITION for
 //     that partition only.
 //

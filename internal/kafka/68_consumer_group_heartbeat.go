@@ -55,17 +55,12 @@ func (v imageTopics) Names() []string {
 	return out
 }
 
-func handleConsumerGroupHeartbeat(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.ConsumerGroupHeartbeatRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleConsumerGroupHeartbeat(b *Broker, req *wire.Request, r *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, waitFunc[*kmsg.ConsumerGroupHeartbeatResponse], error) {
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	if c == nil {
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	hb := &group.ConsumerHeartbeat{
 		Group: r.Group, MemberID: r.MemberID, Epoch: r.MemberEpoch, InstanceID: r.InstanceID, RackID: r.RackID,
@@ -83,14 +78,11 @@ func handleConsumerGroupHeartbeat(b *Broker, _ context.Context, req *wire.Reques
 		}
 	}
 	wait := c.ConsumerHeartbeat(hb)
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.ConsumerGroupHeartbeatResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		res, ok := wait(ctx)
 		if !ok {
-			if clientGone(req) {
-				return nil
-			}
 			resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			return resp
 		}
@@ -111,5 +103,5 @@ func handleConsumerGroupHeartbeat(b *Broker, _ context.Context, req *wire.Reques
 			resp.Assignment = a
 		}
 		return resp
-	}}, nil
+	}, nil
 }

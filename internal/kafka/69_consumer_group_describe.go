@@ -21,13 +21,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleConsumerGroupDescribe(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.ConsumerGroupDescribeRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleConsumerGroupDescribe(b *Broker, req *wire.Request, r *kmsg.ConsumerGroupDescribeRequest) (*kmsg.ConsumerGroupDescribeResponse, waitFunc[*kmsg.ConsumerGroupDescribeResponse], error) {
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
-	resp.SetVersion(req.Version)
 	c := b.groups.Load()
 	waits := make([]func(context.Context) (group.ConsumerDescription, bool), len(r.Groups))
 	if c != nil {
@@ -37,8 +32,8 @@ func handleConsumerGroupDescribe(b *Broker, _ context.Context, req *wire.Request
 			}
 		}
 	}
-	return wire.Reply{Later: func() kmsg.Response {
-		ctx, cancel := b.groupWait(req, groupReplyTimeout)
+	return nil, func(ctx context.Context) *kmsg.ConsumerGroupDescribeResponse {
+		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)
 		defer cancel()
 		for i, gid := range r.Groups {
 			sg := kmsg.NewConsumerGroupDescribeResponseGroup()
@@ -51,9 +46,6 @@ func handleConsumerGroupDescribe(b *Broker, _ context.Context, req *wire.Request
 			default:
 				d, ok := waits[i](ctx)
 				if !ok {
-					if clientGone(req) {
-						return nil
-					}
 					sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 					break
 				}
@@ -62,7 +54,7 @@ func handleConsumerGroupDescribe(b *Broker, _ context.Context, req *wire.Request
 			resp.Groups = append(resp.Groups, sg)
 		}
 		return resp
-	}}, nil
+	}, nil
 }
 
 func fillConsumerGroup(sg *kmsg.ConsumerGroupDescribeResponseGroup, d group.ConsumerDescription) {

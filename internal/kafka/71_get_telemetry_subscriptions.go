@@ -28,7 +28,6 @@ package kafka
 //   - v0 only (flexible).
 
 import (
-	"context"
 	"net"
 
 	"github.com/chronik-stream/chronik/internal/clientmetrics"
@@ -36,17 +35,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handleGetTelemetrySubscriptions(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.GetTelemetrySubscriptionsRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handleGetTelemetrySubscriptions(b *Broker, req *wire.Request, r *kmsg.GetTelemetrySubscriptionsRequest) (*kmsg.GetTelemetrySubscriptionsResponse, waitFunc[*kmsg.GetTelemetrySubscriptionsResponse], error) {
 	resp := r.ResponseKind().(*kmsg.GetTelemetrySubscriptionsResponse)
-	resp.SetVersion(req.Version)
 	s, code := b.clientMetrics.Get(r.ClientInstanceID, telemetryClient(req))
 	if code != 0 {
 		resp.ErrorCode = code
-		return wire.Reply{Resp: resp}, nil
+		return resp, nil, nil
 	}
 	resp.ClientInstanceID = s.InstanceID
 	resp.SubscriptionID = s.SubscriptionID
@@ -58,7 +52,7 @@ func handleGetTelemetrySubscriptions(b *Broker, _ context.Context, req *wire.Req
 	if resp.RequestedMetrics == nil {
 		resp.RequestedMetrics = []string{}
 	}
-	return wire.Reply{Resp: resp}, nil
+	return resp, nil, nil
 }
 
 // telemetryClient describes the requesting client for subscription

@@ -27,23 +27,16 @@ package kafka
 //   - v0 only (flexible).
 
 import (
-	"context"
-
 	"github.com/chronik-stream/chronik/internal/clientmetrics"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func handlePushTelemetry(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
-	r, ok := req.Body.(*kmsg.PushTelemetryRequest)
-	if !ok {
-		return wire.Reply{}, errWrongType
-	}
+func handlePushTelemetry(b *Broker, req *wire.Request, r *kmsg.PushTelemetryRequest) (*kmsg.PushTelemetryResponse, waitFunc[*kmsg.PushTelemetryResponse], error) {
 	resp := r.ResponseKind().(*kmsg.PushTelemetryResponse)
-	resp.SetVersion(req.Version)
 	_, resp.ErrorCode = b.clientMetrics.Push(clientmetrics.Push{
 		InstanceID: r.ClientInstanceID, SubscriptionID: r.SubscriptionID, Terminating: r.Terminating,
 		Compression: r.CompressionType, Metrics: r.Metrics,
 	}, telemetryClient(req))
-	return wire.Reply{Resp: resp}, nil
+	return resp, nil, nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// handlerFunc serves one request; ctx is the connection's (wire.Conn.Context).
 type handlerFunc func(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error)
 
 type apiVersion struct {
@@ -21,8 +22,8 @@ var versions map[int16]apiVersion
 
 func init() {
 	versions = map[int16]apiVersion{
-		kmsg.Produce.Int16():          {3, 13, handleProduce},
-		kmsg.Fetch.Int16():            {4, 18, handleFetch},
+		kmsg.Produce.Int16():          {3, 13, handleProduce}, // Reply.Ready, acks=0: its own path
+		kmsg.Fetch.Int16():            {4, 18, deferred(handleFetch)},
 		kmsg.ListOffsets.Int16():      {0, 11, immediate(handleListOffsets)}, // v0: sarama-based tools (Burrow)
 		kmsg.Metadata.Int16():         {0, 13, immediate(handleMetadata)},
 		kmsg.ApiVersions.Int16():      {0, 5, apiVersions},
@@ -32,20 +33,20 @@ func init() {
 		kmsg.DescribeConfigs.Int16():  {1, 4, immediate(handleDescribeConfigs)},
 		kmsg.CreatePartitions.Int16(): {0, 3, immediate(handleCreatePartitions)},
 		kmsg.DescribeCluster.Int16():  {0, 2, immediate(handleDescribeCluster)},
-		kmsg.OffsetCommit.Int16():     {2, 10, handleOffsetCommit},
+		kmsg.OffsetCommit.Int16():     {2, 10, deferred(handleOffsetCommit)},
 		kmsg.OffsetFetch.Int16():      {1, 10, immediate(handleOffsetFetch)},
 		kmsg.FindCoordinator.Int16():  {0, 6, immediate(handleFindCoordinator)},
-		kmsg.JoinGroup.Int16():        {2, 9, handleJoinGroup},
-		kmsg.Heartbeat.Int16():        {0, 4, handleHeartbeat},
-		kmsg.LeaveGroup.Int16():       {0, 5, handleLeaveGroup},
-		kmsg.SyncGroup.Int16():        {0, 5, handleSyncGroup},
-		kmsg.DescribeGroups.Int16():   {0, 6, handleDescribeGroups},
+		kmsg.JoinGroup.Int16():        {2, 9, deferred(handleJoinGroup)},
+		kmsg.Heartbeat.Int16():        {0, 4, deferred(handleHeartbeat)},
+		kmsg.LeaveGroup.Int16():       {0, 5, deferred(handleLeaveGroup)},
+		kmsg.SyncGroup.Int16():        {0, 5, deferred(handleSyncGroup)},
+		kmsg.DescribeGroups.Int16():   {0, 6, deferred(handleDescribeGroups)},
 		kmsg.ListGroups.Int16():       {0, 5, immediate(handleListGroups)},
-		kmsg.DeleteGroups.Int16():     {0, 3, handleDeleteGroups},
-		kmsg.OffsetDelete.Int16():     {0, 0, handleOffsetDelete},
+		kmsg.DeleteGroups.Int16():     {0, 3, deferred(handleDeleteGroups)},
+		kmsg.OffsetDelete.Int16():     {0, 0, deferred(handleOffsetDelete)},
 		// KIP-848 consumer group protocol.
-		kmsg.ConsumerGroupHeartbeat.Int16(): {0, 1, handleConsumerGroupHeartbeat},
-		kmsg.ConsumerGroupDescribe.Int16():  {0, 1, handleConsumerGroupDescribe},
+		kmsg.ConsumerGroupHeartbeat.Int16(): {0, 1, deferred(handleConsumerGroupHeartbeat)},
+		kmsg.ConsumerGroupDescribe.Int16():  {0, 1, deferred(handleConsumerGroupDescribe)},
 
 		// Log lifecycle (issue 7).
 		kmsg.DeleteRecords.Int16():           {0, 2, immediate(handleDeleteRecords)},
@@ -71,8 +72,8 @@ func init() {
 		kmsg.ListTransactions.Int16():     {0, 2, immediate(handleListTransactions)},
 
 		// KIP-714 client metrics (issue 12; client_metrics.go).
-		kmsg.GetTelemetrySubscriptions.Int16(): {0, 0, handleGetTelemetrySubscriptions},
-		kmsg.PushTelemetry.Int16():             {0, 0, handlePushTelemetry},
+		kmsg.GetTelemetrySubscriptions.Int16(): {0, 0, deferred(handleGetTelemetrySubscriptions)},
+		kmsg.PushTelemetry.Int16():             {0, 0, deferred(handlePushTelemetry)},
 		kmsg.ListConfigResources.Int16():       {0, 1, immediate(handleListConfigResources)},
 	}
 }
@@ -91,4 +92,57 @@ func immediate[Req kmsg.Request, Resp kmsg.Response](f func(b *Broker, req Req) 
 		resp.SetVersion(req.Version)
 		return wire.Reply{Resp: resp}, nil
 	}
+}
+
+// waitFunc is a deferred handler's second half: it runs in the reply's
+// Later, on the connection's writer goroutine, and returns the response. ctx
+// is cancelled when the connection closes or the broker ends waits
+// (EndWaits, a graceful shutdown); a wait must then return promptly, with
+// what it has. It may bound itself further (context.WithTimeout).
+type waitFunc[Resp kmsg.Response] func(ctx context.Context) Resp
+
+// deferred adapts a handler that may have to wait for its answer (a group's
+// goroutine, a fetch long poll), or that needs the wire request (client id,
+// connection). f runs on the connection's reader goroutine, so one
+// connection's requests take effect in order; it gets the typed request and
+// returns either the response, answered at once, or a wait. A wait's
+// response is not sent when the connection closed meanwhile: nobody is left
+// to read it, and the connection is done. The adapter sets the response's
+// version either way.
+//
+// Produce does not use it: its Later carries Ready (see wire.Reply), and
+// acks=0 answers nothing at all.
+func deferred[Req kmsg.Request, Resp kmsg.Response](f func(b *Broker, req *wire.Request, r Req) (Resp, waitFunc[Resp], error)) handlerFunc {
+	return func(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error) {
+		r, ok := req.Body.(Req)
+		if !ok {
+			return wire.Reply{}, errWrongType
+		}
+		resp, w, err := f(b, req, r)
+		if err != nil {
+			return wire.Reply{}, err
+		}
+		if w == nil {
+			resp.SetVersion(req.Version)
+			return wire.Reply{Resp: resp}, nil
+		}
+		return wire.Reply{Later: func() kmsg.Response {
+			wctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(b.waits, cancel)
+			defer stop()
+			resp := w(wctx)
+			if ctx.Err() != nil {
+				return nil // the connection closed
+			}
+			resp.SetVersion(req.Version)
+			return resp
+		}}, nil
+	}
+}
+
+// clientGone reports whether the request's connection closed, for a wait
+// that must not act (commit fetch session state) for a client that left.
+func clientGone(req *wire.Request) bool {
+	return req.Conn.Context().Err() != nil
 }

@@ -2,7 +2,10 @@
 // file per API key (00_produce.go, 01_fetch.go, ...). Each file opens with its
 // behaviour and version notes. The versions table in api.go is the single
 // source for ApiVersions and for the version check in dispatch, so what is
-// advertised and what is handled cannot drift apart.
+// advertised and what is handled cannot drift apart. Its adapters give each
+// handler its typed request: immediate for answers made at once, deferred for
+// handlers that may wait (their wait runs in the reply's Later, under a
+// context that ends when the connection closes or at EndWaits).
 //
 // Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
 // partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
@@ -128,10 +131,10 @@ type Broker struct {
 	// txns is the transaction coordinator, installed by SetTxn (txn.go).
 	txns atomic.Pointer[txn.Coordinator]
 
-	// waitsEnded is closed by EndWaits: deferred replies waiting for data
-	// (fetch long polls) answer at once.
-	waitsEnded   chan struct{}
-	endWaitsOnce sync.Once
+	// waits is cancelled by EndWaits: deferred replies (fetch long polls,
+	// group waits; see deferred in api.go) answer at once.
+	waits    context.Context
+	endWaits context.CancelFunc
 
 	// clientMetrics holds the KIP-714 subscriptions and client instances
 	// (client_metrics.go).
@@ -167,9 +170,9 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	b := &Broker{
 		opts: opts, log: lg, meta: meta, committer: committer, topics: map[string]*topicState{},
-		waitsEnded: make(chan struct{}),
-		sessions:   newFetchSessions(opts.MaxFetchSessions),
+		sessions: newFetchSessions(opts.MaxFetchSessions),
 	}
+	b.waits, b.endWaits = context.WithCancel(context.Background())
 	b.refreshBrokerSettings()
 	im := meta.Image()
 	b.clientMetrics = clientmetrics.New(clientmetrics.Options{MaxBytes: opts.TelemetryMaxBytes, Logger: lg.With("component", "client_metrics")})
@@ -212,10 +215,11 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	return b, nil
 }
 
-// EndWaits makes fetch long polls, parked now or later, answer at once with
-// what they have. A graceful shutdown calls it so consumers waiting up to
-// their max wait (franz-go 5 s, some clients more) do not hold it that long.
-func (b *Broker) EndWaits() { b.endWaitsOnce.Do(func() { close(b.waitsEnded) }) }
+// EndWaits makes deferred replies, waiting now or later, answer at once:
+// fetch long polls with what they have, group waits COORDINATOR_NOT_AVAILABLE.
+// A graceful shutdown calls it so consumers waiting up to their max wait
+// (franz-go 5 s, some clients more) do not hold it that long.
+func (b *Broker) EndWaits() { b.endWaits() }
 
 // Close closes every partition log (syncing it and writing producer-state
 // snapshots).

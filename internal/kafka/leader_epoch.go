@@ -13,7 +13,7 @@ package kafka
 // OffsetForLeaderEpoch answers from it. A single node is always leader at
 // epoch 0; clustering bumps the epoch (bump) when leadership changes, which
 // adds an entry at the next append. The file is rewritten atomically
-// (writeFileSync) only when an epoch starts, so it costs nothing on the
+// (storage.WriteFileAtomic) only when an epoch starts, so it costs nothing on the
 // append path otherwise, and when the log start moves (truncateFromStart).
 
 import (
@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/chronik-stream/chronik/internal/storage"
 )
 
 const leaderEpochFile = "leader-epoch-checkpoint"
@@ -129,7 +131,7 @@ func formatLeaderEpochs(entries []epochEntry) []byte {
 
 // write persists the entries. Caller holds mu (or owns le).
 func (le *leaderEpochs) write() error {
-	if err := writeFileSync(le.path, formatLeaderEpochs(le.entries)); err != nil {
+	if err := storage.WriteFileAtomic(le.path, formatLeaderEpochs(le.entries)); err != nil {
 		return fmt.Errorf("kafka: write %s: %w", le.path, err)
 	}
 	return nil

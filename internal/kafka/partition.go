@@ -120,7 +120,7 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 	}
 	if _, err := os.Stat(metaPath); err != nil {
 		raw, _ := json.Marshal(partitionMeta{TopicID: t.ID})
-		if err := writeFileSync(metaPath, raw); err != nil {
+		if err := storage.WriteFileAtomic(metaPath, raw); err != nil {
 			l.Close()
 			return nil, fmt.Errorf("kafka: write %s: %w", metaPath, err)
 		}
@@ -237,7 +237,7 @@ func (p *partition) close() error {
 	err := p.log.Close()
 	if err == nil {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
-		err = writeFileSync(filepath.Join(p.log.Dir(), producerSnapFile), raw)
+		err = storage.WriteFileAtomic(filepath.Join(p.log.Dir(), producerSnapFile), raw)
 	}
 	return err
 }
@@ -453,34 +453,4 @@ func storageErr(err error) *kerr.Error {
 	default:
 		return kerr.KafkaStorageError
 	}
-}
-
-// writeFileSync writes a small file atomically and durably (tmp, fsync,
-// rename, fsync dir).
-func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

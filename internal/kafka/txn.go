@@ -99,7 +99,7 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts []tx
 	select {
 	case <-round.Done():
 	case <-t.C:
-	case <-b.waitsEnded:
+	case <-b.waits.Done():
 		// Shutting down: the committer may stop before this round. A
 		// marker not durable yet fails the completion, which the
 		// coordinator finishes after the restart (Prepare* is durable).

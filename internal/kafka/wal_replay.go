@@ -9,7 +9,8 @@ import (
 )
 
 // replayWAL appends to each partition log the WAL batches beyond its end,
-// fsyncs the logs it touched and deletes the WAL files. Records of partitions
+// fsyncs the logs it touched and resets the WAL (keeping a copy first if a
+// partition had a gap). Records of partitions
 // that no longer exist are skipped; batches already in a log (the common
 // case: kill -9 keeps the page cache) are skipped; a batch that would leave a
 // gap stops that partition's replay with an error line, since it means data

@@ -98,7 +98,7 @@ func ratio(v string) error {
 // TopicConfigDefs lists the topic configs accepted by CreateTopics and shown
 // by DescribeConfigs. Defaults come from the broker (see TopicDefaults).
 var TopicConfigDefs = []ConfigDef{
-	{"cleanup.policy", TypeList, "delete (time and size retention remove old segments) and/or compact (compaction not yet implemented)", listOf("delete", "compact")},
+	{"cleanup.policy", TypeList, "delete (time and size retention remove old segments) and/or compact (the log cleaner keeps the latest record of each key)", listOf("delete", "compact")},
 	{"compression.type", TypeString, "codec for stored batches; producer keeps what the client sent", oneOf("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")},
 	{"delete.retention.ms", TypeLong, "how long tombstones are kept in compacted topics", longAtLeast(0)},
 	{"max.message.bytes", TypeInt, "largest record batch accepted, in bytes", intRange(0, 1<<31-1)},

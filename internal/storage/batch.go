@@ -188,8 +188,9 @@ func SetLeaderEpoch(b []byte, epoch int32) {
 	binary.BigEndian.PutUint32(b[offLeaderEpoch:], uint32(epoch))
 }
 
-// SetMaxTimestamp overwrites the max timestamp and timestamp type for
-// LogAppendTime topics and fixes the CRC, since both are inside it.
+// SetLogAppendTime stamps a batch for a LogAppendTime topic: timestamp type
+// LogAppendTime and max timestamp ts, with the CRC fixed, since both are
+// inside it.
 func SetLogAppendTime(b []byte, ts int64) {
 	be := binary.BigEndian
 	attrs := be.Uint16(b[offAttributes:]) | AttrTimestampType

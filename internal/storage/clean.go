@@ -545,12 +545,12 @@ func (l *Log) swapSegment(old, ns *segment) error {
 		func() error { return l.advanceCleaned(next) },
 		func() error { return cleanStep("checkpoint") },
 		func() error { return os.Rename(ns.f.Name(), old.path(logSuffix+swapSuffix)) },
-		func() error { return syncDir(l.dir) },
+		func() error { return SyncDir(l.dir) },
 		func() error { return cleanStep("swap") },
 		func() error { return old.removeIndexFiles() },
 		func() error { return cleanStep("indexes") },
 		func() error { return os.Rename(old.path(logSuffix+swapSuffix), old.path(logSuffix)) },
-		func() error { return syncDir(l.dir) },
+		func() error { return SyncDir(l.dir) },
 		func() error { return cleanStep("renamed") },
 	}
 	for i, step := range steps {
@@ -618,10 +618,7 @@ func (l *Log) writeCleanCheckpoint(offset int64) error {
 	b = append(b, cleanerMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(offset))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	if err := writeFileAtomic(filepath.Join(l.dir, cleanCheckpointName), b); err != nil {
-		return err
-	}
-	if err := syncDir(l.dir); err != nil {
+	if err := WriteFileAtomic(filepath.Join(l.dir, cleanCheckpointName), b); err != nil {
 		return err
 	}
 	l.cleanedTo.Store(offset)

@@ -48,7 +48,12 @@
 // segment is sealed so that the file also holds the segment's max timestamp.
 // A search for timestamp ts starts at the last entry with T < ts.
 //
-// Files ending in ".tmp" are incomplete atomic writes and are deleted on Open.
+// Every file above other than the segments is written with WriteFileAtomic
+// (file.go): a ".tmp" copy, fsynced, renamed over the file, then the
+// directory fsynced; the partition layer writes its own files in the
+// directory the same way (partition.metadata, producers.snapshot,
+// leader-epoch-checkpoint). Files ending in ".tmp" are incomplete atomic
+// writes and are deleted on Open.
 //
 // # Invariants
 //

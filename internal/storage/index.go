@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 )
 
@@ -107,47 +106,4 @@ func decodeTimeIndex(b []byte) ([]timeEntry, error) {
 		tidx = append(tidx, e)
 	}
 	return tidx, nil
-}
-
-// writeFileAtomic writes data to path through a temporary file that is
-// fsynced and renamed over path, so a crash leaves either the old or the new
-// file, never a torn one. The caller fsyncs the directory.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("storage: create %s: %w", tmp, err)
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("storage: write %s: %w", tmp, werr)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("storage: rename %s: %w", tmp, err)
-	}
-	return nil
-}
-
-// syncDir makes creations, renames and removals in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("storage: fsync dir %s: %w", dir, err)
-	}
-	return nil
 }

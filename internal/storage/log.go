@@ -153,7 +153,7 @@ func Open(dir string, opts Options) (*Log, error) {
 			return nil, fmt.Errorf("storage: create %s: %w", dir, err)
 		}
 		// The new directory entry must survive a power loss like the data.
-		if err := syncDir(filepath.Dir(dir)); err != nil {
+		if err := SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 	}
@@ -410,7 +410,7 @@ func (l *Log) syncFiles(active *segment, pending []*segment, dirSync bool) error
 		l.dropBehind(s, size)
 	}
 	if dirSync {
-		if err := syncDir(l.dir); err != nil {
+		if err := SyncDir(l.dir); err != nil {
 			return l.fail("fsync", l.dir, err)
 		}
 	}
@@ -427,20 +427,12 @@ func (l *Log) fail(op, path string, err error) error {
 // durable. Failure is not fatal: a segment without valid index files is
 // fully validated and re-indexed on the next Open.
 func (l *Log) persistSealed(segs []*segment) {
-	wrote := false
 	for _, s := range segs {
 		if s.persisted {
 			continue
 		}
 		if err := s.persistIndexes(); err != nil {
 			l.logger.Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
-			continue
-		}
-		wrote = true
-	}
-	if wrote {
-		if err := syncDir(l.dir); err != nil {
-			l.logger.Warn("storage: fsync after index write failed", "err", err)
 		}
 	}
 }
@@ -601,5 +593,5 @@ func (l *Log) Delete() error {
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("storage: delete %s: %w", l.dir, err)
 	}
-	return syncDir(filepath.Dir(l.dir))
+	return SyncDir(filepath.Dir(l.dir))
 }

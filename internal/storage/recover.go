@@ -50,10 +50,7 @@ func decodeCleanMarker(b []byte) (cleanMarker, bool) {
 
 func (l *Log) writeCleanMarker(active *segment) error {
 	m := cleanMarker{base: active.base, size: active.size.Load(), end: l.end.Load()}
-	if err := writeFileAtomic(filepath.Join(l.dir, cleanMarkerName), m.encode()); err != nil {
-		return err
-	}
-	return syncDir(l.dir)
+	return WriteFileAtomic(filepath.Join(l.dir, cleanMarkerName), m.encode())
 }
 
 // recover rebuilds the in-memory state from the directory. See doc.go for
@@ -132,7 +129,7 @@ func (l *Log) recover() error {
 			return fmt.Errorf("storage: fsync %s: %w", active.f.Name(), err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := SyncDir(l.dir); err != nil {
 		closeAll(kept)
 		return err
 	}
@@ -466,7 +463,7 @@ func (l *Log) Truncate(offset int64) error {
 	if l.synced.Load() > s.next {
 		l.synced.Store(s.next)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := SyncDir(l.dir); err != nil {
 		return l.failLocked("fsync", l.dir, err)
 	}
 	l.lowerCleaned(s.next)

@@ -124,7 +124,7 @@ func (l *Log) SetLogStartOffset(offset int64) (segments int, bytes int64, err er
 			l.logger.Warn("storage: removing deleted segment failed", "path", s.path(logSuffix), "err", err)
 		}
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := SyncDir(l.dir); err != nil {
 		l.logger.Warn("storage: fsync dir after segment deletion failed", "err", err)
 	}
 	l.logger.Debug("storage: deleted segments below log start", "log_start", l.start.Load(), "segments", len(victims), "bytes", bytes)
@@ -175,10 +175,7 @@ func decodeStartCheckpoint(b []byte) (int64, bool) {
 }
 
 func (l *Log) writeStartCheckpoint(offset int64) error {
-	if err := writeFileAtomic(filepath.Join(l.dir, startCheckpointName), encodeStartCheckpoint(offset)); err != nil {
-		return err
-	}
-	return syncDir(l.dir)
+	return WriteFileAtomic(filepath.Join(l.dir, startCheckpointName), encodeStartCheckpoint(offset))
 }
 
 // readStartCheckpoint returns the persisted log start offset, or -1 if there
@@ -224,7 +221,7 @@ func (l *Log) loadStart() {
 	}
 	kept := slices.Clone(segs[n:])
 	l.segs.Store(&kept)
-	if err := syncDir(l.dir); err != nil {
+	if err := SyncDir(l.dir); err != nil {
 		l.logger.Warn("storage: fsync dir after segment deletion failed", "err", err)
 	}
 }

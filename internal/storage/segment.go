@@ -170,10 +170,10 @@ func (s *segment) persistIndexes() error {
 	s.mu.RLock()
 	idx, tidx := encodeIndex(s.idx), encodeTimeIndex(s.tidx)
 	s.mu.RUnlock()
-	if err := writeFileAtomic(s.path(indexSuffix), idx); err != nil {
+	if err := WriteFileAtomic(s.path(indexSuffix), idx); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.path(timeIndexSuffix), tidx); err != nil {
+	if err := WriteFileAtomic(s.path(timeIndexSuffix), tidx); err != nil {
 		return err
 	}
 	s.persisted = true

@@ -49,16 +49,3 @@ func FinishSwap(dir string) error {
 	}
 	return nil
 }
-
-// SyncDir fsyncs a directory (making renames and creations in it durable).
-func SyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("storage: open dir %s: %w", dir, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("storage: fsync dir %s: %w", dir, err)
-	}
-	return nil
-}

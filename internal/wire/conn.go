@@ -9,6 +9,11 @@
 // fetch long poll) that the writer goroutine waits on, so the reader keeps
 // decoding pipelined requests meanwhile. The queue between them is bounded:
 // a client with too many requests in flight is simply not read from.
+//
+// The context a handler gets is the connection's: it is cancelled when the
+// connection closes (the client left, a protocol violation, the server's
+// context ended), so a deferred reply waiting under it ends with the
+// connection instead of at its own deadline.
 package wire
 
 import (
@@ -59,6 +64,9 @@ type Handler interface {
 	// Versions returns the supported version range of key, ok=false if the
 	// key is not served at all.
 	Versions(key int16) (min, max int16, ok bool)
+	// Handle serves one request on the connection's reader goroutine. ctx
+	// is the connection's context (Conn.Context): a Later may keep it and
+	// wait under it.
 	Handle(ctx context.Context, req *Request) (Reply, error)
 	// UnsupportedVersion builds the response for a request whose version is
 	// outside the supported range, if the API has such an answer (ApiVersions
@@ -92,7 +100,9 @@ type Conn struct {
 	queue    chan pending
 	closeMu  sync.Once
 	stopping atomic.Bool
-	done     chan struct{}
+	// ctx is cancelled by Close (Context).
+	ctx    context.Context
+	cancel context.CancelFunc
 	// software is the client's name and version from its ApiVersions
 	// request (v3+), for KIP-714 subscription matching.
 	software atomic.Pointer[[2]string]
@@ -138,9 +148,10 @@ func NewConn(nc net.Conn, h Handler, opts Options) *Conn {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	return &Conn{
 		nc: nc, Remote: nc.RemoteAddr().String(), opts: opts, handler: h,
-		log: lg, queue: make(chan pending, opts.MaxInFlight), done: make(chan struct{}),
+		log: lg, queue: make(chan pending, opts.MaxInFlight), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -148,22 +159,15 @@ func NewConn(nc net.Conn, h Handler, opts Options) *Conn {
 // violation closes it, StopReading is called, or ctx ends (which closes the
 // socket at once). It returns after both goroutines stop.
 func (c *Conn) Serve(ctx context.Context) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	stop := context.AfterFunc(ctx, c.Close)
+	defer stop()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		c.writeLoop()
 	}()
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close()
-		case <-c.done:
-		}
-	}()
-	c.readLoop(ctx)
+	c.readLoop()
 	close(c.queue)
 	watched := make(chan struct{})
 	go func() {
@@ -190,23 +194,25 @@ func (c *Conn) StopReading() {
 	c.nc.SetReadDeadline(time.Now())
 }
 
-// Close closes the socket; both loops then end.
+// Close closes the socket and cancels the connection's context; both loops
+// then end.
 func (c *Conn) Close() {
 	c.closeMu.Do(func() {
-		close(c.done)
+		c.cancel()
 		c.nc.Close()
 	})
 }
 
-// Done is closed when the connection is closed. Deferred replies (Later)
-// that may wait long, such as fetch long polls, select on it so a departed
-// client does not hold its connection's goroutines (and a graceful shutdown)
-// until the wait ends. A nil Conn (handlers called directly) never closes.
-func (c *Conn) Done() <-chan struct{} {
+// Context is cancelled when the connection closes. It is the context
+// handlers get: deferred replies (Later) that may wait long, such as fetch
+// long polls and group joins, wait under it so a departed client does not
+// hold its connection's goroutines (and a graceful shutdown) until the wait
+// ends. A nil Conn (handlers called directly) has a context that never ends.
+func (c *Conn) Context() context.Context {
 	if c == nil {
-		return nil
+		return context.Background()
 	}
-	return c.done
+	return c.ctx
 }
 
 // SetClientSoftware records the client software name and version the
@@ -238,7 +244,7 @@ func (c *Conn) readFailed() {
 	}
 }
 
-func (c *Conn) readLoop(ctx context.Context) {
+func (c *Conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	var sizeBuf [4]byte
 	var reuse []byte // a produce frame's buffer, free for the next frame
@@ -282,7 +288,7 @@ func (c *Conn) readLoop(ctx context.Context) {
 		if c.opts.Hooks.BytesIn != nil {
 			c.opts.Hooks.BytesIn(int(size) + 4)
 		}
-		p, ok := c.handleFrame(ctx, frame)
+		p, ok := c.handleFrame(frame)
 		p.size = size
 		if binary.BigEndian.Uint16(frame) == produceKey && cap(frame) <= maxReusedFrame {
 			reuse = frame
@@ -306,7 +312,7 @@ func (c *Conn) enqueue(br *bufio.Reader, p pending) bool {
 	select {
 	case c.queue <- p:
 		return true
-	case <-c.done:
+	case <-c.ctx.Done():
 		return false
 	default:
 	}
@@ -336,7 +342,7 @@ func (c *Conn) enqueue(br *bufio.Reader, p pending) bool {
 			if !errors.Is(err, bufio.ErrBufferFull) {
 				c.readFailed()
 			}
-		case <-c.done:
+		case <-c.ctx.Done():
 			return false // the socket is closed, so the peek returns too
 		}
 		break
@@ -344,14 +350,14 @@ func (c *Conn) enqueue(br *bufio.Reader, p pending) bool {
 	select {
 	case c.queue <- p:
 		return true
-	case <-c.done:
+	case <-c.ctx.Done():
 		return false
 	}
 }
 
 // handleFrame decodes and dispatches one frame. ok=false closes the
 // connection after p (if it carries a reply) is written.
-func (c *Conn) handleFrame(ctx context.Context, frame []byte) (p pending, ok bool) {
+func (c *Conn) handleFrame(frame []byte) (p pending, ok bool) {
 	start := time.Now()
 	hdr, body, err := parseHeader(frame)
 	if err != nil {
@@ -389,7 +395,7 @@ func (c *Conn) handleFrame(ctx context.Context, frame []byte) (p pending, ok boo
 			"api", kmsg.NameForKey(hdr.key), "version", hdr.version, "err", err)
 		return pending{}, false
 	}
-	reply, err := c.safeHandle(ctx, &Request{
+	reply, err := c.safeHandle(c.ctx, &Request{
 		Key: hdr.key, Version: hdr.version, CorrelationID: hdr.corr, ClientID: hdr.clientID, Body: req, Conn: c,
 	})
 	if err != nil {

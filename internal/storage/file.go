@@ -1,0 +1,66 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// WriteFileAtomic replaces the small file at path with data, for every
+// checkpoint kept beside a log (segment indexes, the log start and cleaner
+// checkpoints, the clean-shutdown marker, and the partition layer's
+// partition.metadata, producers.snapshot and leader-epoch-checkpoint). The
+// steps, and what a crash or an error at each leaves:
+//
+//  1. write data to path+".tmp" (created or truncated), fsync it, close it.
+//     A crash leaves the old file and a stray ".tmp", which Open of a log
+//     directory deletes; an error removes the ".tmp".
+//  2. rename the ".tmp" over path. A crash before the rename reaches the
+//     disk leaves the old file, after it the new one: never a torn or empty
+//     file. An error removes the ".tmp" and keeps the old file.
+//  3. fsync path's directory, so the rename survives a power loss. An error
+//     leaves the new file in place but perhaps not durable: the write
+//     failed, and the caller must not act as if it was persisted.
+//
+// A nil error means data is durably at path. Writers of one path must not
+// run concurrently (they share the ".tmp").
+func WriteFileAtomic(path string, data []byte) error {
+	tmp := path + tmpSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("storage: create %s: %w", tmp, err)
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("storage: write %s: %w", tmp, werr)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("storage: rename %s: %w", tmp, err)
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir fsyncs a directory, making creations, renames and removals in it
+// durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("storage: open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("storage: fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
