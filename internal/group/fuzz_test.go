@@ -27,7 +27,7 @@ func FuzzApplyRecord(f *testing.F) {
 		o.applyRecord(10, &kmsg.Record{Key: k, Value: v})
 		var key kmsg.OffsetCommitKey
 		var val kmsg.OffsetCommitValue
-		if key.ReadFrom(k) != nil || key.Version > keyOffsetCommit || v == nil || val.ReadFrom(v) != nil {
+		if key.ReadFrom(k) != nil || key.Version < 0 || key.Version > keyOffsetCommit || v == nil || val.ReadFrom(v) != nil {
 			return
 		}
 		got := o.fetch(key.Group, []TP{{key.Topic, key.Partition}})[TP{key.Topic, key.Partition}]
