@@ -119,6 +119,10 @@ type cgroup struct {
 	owners             map[TP]string // member owning or revoking each partition
 	fingerprint        string        // subscribed topics' partition counts
 	view               TopicView     // the latest metadata seen
+	// touched: members whose records persistConsumer must compare;
+	// targetChanged: the target assignment was recomputed (persist848.go).
+	touched       map[string]bool
+	targetChanged bool
 }
 
 func newCGroup() *cgroup {
@@ -207,6 +211,7 @@ func (g *group) consumerHeartbeat(req *ConsumerHeartbeat) ConsumerHeartbeatResul
 		g.released(m, req.Owned)
 	}
 	g.reconcile(m)
+	cg.touch(m.id)
 	m.deadline = time.Now().Add(g.c.opts.ConsumerSessionTimeout)
 	res := ConsumerHeartbeatResult{MemberID: m.id, Epoch: m.epoch, IntervalMs: int32(g.c.opts.ConsumerHeartbeatInterval.Milliseconds())}
 	if m.dirty || req.Epoch == 0 || (req.Owned != nil && !g.ownedEquals(m, req.Owned)) {
@@ -262,6 +267,9 @@ func (g *group) consumerJoin(req *ConsumerHeartbeat) (*cmember, bool, int16) {
 				delete(cg.target, oldID)
 				cg.target[req.MemberID] = t
 			}
+			cg.touch(oldID)
+			cg.touch(req.MemberID)
+			cg.targetChanged = true
 			old.id, old.staticLeft, old.dirty = req.MemberID, false, true
 			cg.members[old.id] = old
 			cg.static[*req.InstanceID] = old.id
@@ -373,11 +381,9 @@ func (g *group) fingerprint() string {
 // the assignor most members ask for (ties: by name; default uniform).
 func (g *group) computeTarget() {
 	cg := g.cg
-	votes := map[string]int{}
 	var ms []assignMember
 	parts := map[string]int32{}
 	for _, m := range cg.members {
-		votes[m.assignor]++
 		ts := g.topicsOf(m)
 		for _, t := range ts {
 			meta, _ := cg.view.Topic(t)
@@ -385,15 +391,10 @@ func (g *group) computeTarget() {
 		}
 		ms = append(ms, assignMember{id: m.id, topics: ts})
 	}
-	best := AssignorUniform
-	for a, n := range votes {
-		if n > votes[best] || (n == votes[best] && a < best) {
-			best = a
-		}
-	}
-	cg.assignor = best
-	cg.target = assign(best, ms, parts, cg.target)
+	cg.assignor = chooseAssignor(cg.members)
+	cg.target = assign(cg.assignor, ms, parts, cg.target)
 	cg.assignEpoch = cg.epoch
+	cg.targetChanged = true
 }
 
 func (g *group) resolveOwned(owned []OwnedTopic) map[TP]bool {
@@ -539,6 +540,7 @@ func (g *group) consumerLeave(req *ConsumerHeartbeat) ConsumerHeartbeatResult {
 	}
 	if req.Epoch == -2 && m.instanceID != nil {
 		m.staticLeft = true
+		cg.touch(m.id)
 		m.deadline = time.Now().Add(g.c.opts.ConsumerSessionTimeout)
 		return ConsumerHeartbeatResult{MemberID: m.id, Epoch: -2}
 	}
@@ -551,6 +553,7 @@ func (g *group) removeConsumer(m *cmember) {
 	cg := g.cg
 	m.timer.Stop()
 	g.releaseAll(m)
+	cg.touch(m.id)
 	delete(cg.members, m.id)
 	delete(cg.target, m.id)
 	if m.instanceID != nil && cg.static[*m.instanceID] == m.id {

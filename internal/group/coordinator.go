@@ -42,6 +42,10 @@ type Options struct {
 	// rebalance timeout in total. 0 (the zero value) means no delay; the
 	// broker's default is Kafka's 3 s (internal/config).
 	InitialRebalanceDelay time.Duration
+	// Topics resolves topic ids when consumer groups (KIP-848) are restored
+	// at Open: their records name partitions by topic id. Nil: consumer
+	// groups are not restored (their members rejoin).
+	Topics func() TopicView
 	// Now replaces time.Now for the retention sweep (tests).
 	Now func() time.Time
 }
@@ -118,7 +122,28 @@ func Open(opts Options) (*Coordinator, error) {
 		c.group(id, true)
 	}
 	restored := 0
-	for id, lg := range c.offsets.takeLoaded() {
+	classic, consumer := c.offsets.takeLoaded(), c.offsets.takeLoadedCG()
+	var view TopicView
+	if opts.Topics != nil {
+		view = opts.Topics()
+	}
+	for id, lc := range consumer {
+		if !lc.live {
+			continue
+		}
+		if lg := classic[id]; lg != nil && lg.v != nil && lg.seq > lc.seq {
+			continue // turned classic later (written by an older release)
+		}
+		delete(classic, id)
+		if view == nil {
+			c.lg.Warn("consumer group not restored: no topic view", "group", id)
+			continue
+		}
+		if c.do(id, true, func(g *group) { g.restoreConsumer(lc, view) }) {
+			restored++
+		}
+	}
+	for id, lg := range classic {
 		if lg.v == nil {
 			continue
 		}

@@ -14,8 +14,8 @@
 // (offsets.go), reached through statelog.Partition; the group actor only
 // validates a commit (member, generation), the durable write happens on the
 // caller's goroutine so an fsync never delays a group's heartbeats. The
-// actor appends its own group-metadata records (persist.go) without waiting
-// for them.
+// actor appends its own group-metadata records (persist.go, persist848.go)
+// without waiting for them.
 //
 // # State machine
 //
@@ -43,10 +43,13 @@
 // Invariant: at any moment each partition has at most one member in the
 // owners map, and a member is told it may own only partitions it holds there.
 //
-// Persistence: offsets and classic group state are records of
-// __consumer_offsets in Kafka's schemas (offsets.go, persist.go); after a
-// restart a Stable classic group is restored and its members carry on. The
-// private offsets log of earlier releases is migrated at the first start
-// (migrate.go). KIP-848 membership is not persisted yet: after a restart
-// such members get UNKNOWN_MEMBER_ID and rejoin with a new epoch.
+// Persistence: offsets and group state are records of __consumer_offsets
+// in Kafka's schemas: offsets (offsets.go), classic groups (persist.go) and
+// KIP-848 consumer groups as key versions 3-8 (persist848.go, encoded in
+// records848.go since kmsg has no types for them). After a restart a Stable
+// group of either protocol is restored (a consumer group with its group and
+// assignment epochs, target assignment and every member's epochs and
+// partitions, the owners map rebuilt from them) and its members carry on
+// heartbeating without a rebalance. The private offsets log of earlier
+// releases is migrated at the first start (migrate.go).
 package group

@@ -22,8 +22,12 @@ func FuzzApplyRecord(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0}, []byte{0, 3})
 	f.Add([]byte{0, 2, 0xff, 0xff}, []byte(nil))
 	f.Add([]byte{0, 9}, []byte{1, 2, 3})
+	f.Add(cgKey{Type: keyCGMetadata, Group: "g"}.encode(), encodeCGEpoch(4))
+	f.Add(cgKey{Type: keyCGCurrent, Group: "g", Member: "m"}.encode(),
+		encodeCGCurrent(&cgCurrentValue{MemberEpoch: 4, Assigned: []cgTopicPartitions{{Partitions: []int32{0}}}}))
+	f.Add(cgKey{Type: keyCGMember, Group: "g", Member: "m"}.encode(), []byte(nil))
 	f.Fuzz(func(t *testing.T, k, v []byte) {
-		o := &offsetStore{lg: slog.New(slog.DiscardHandler), groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}}
+		o := &offsetStore{lg: slog.New(slog.DiscardHandler), groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}, loadedCG: map[string]*loadedCGroup{}}
 		o.applyRecord(10, &kmsg.Record{Key: k, Value: v})
 		var key kmsg.OffsetCommitKey
 		var val kmsg.OffsetCommitValue

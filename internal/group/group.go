@@ -162,6 +162,9 @@ type group struct {
 	// persisted is the persistKey of the last group-metadata record
 	// written (persist.go).
 	persisted string
+	// csaved summarises the consumer-group records written (persist848.go);
+	// nil when there are none.
+	csaved *cgSaved
 
 	// initialJoin: this join phase started from Empty and waits out
 	// group.initial.rebalance.delay.ms (Kafka's InitialDelayedJoin); only

@@ -11,6 +11,8 @@ package group
 //	group metadata: key GroupMetadataKey v2 (group), value
 //	                GroupMetadataValue v3 (persist.go); null value: the
 //	                group was deleted
+//	consumer groups (KIP-848): key versions 3-8 (persist848.go,
+//	                records848.go)
 //
 // A group's records all go to partition statelog.PartitionFor(group, n),
 // as in Kafka. One request is one batch, appended and made durable by the
@@ -58,8 +60,8 @@ type offsetEntry struct {
 const (
 	keyOffsetCommit  = 1 // 0 and 1 share the schema; Kafka writes 1
 	keyGroupMetadata = 2
-	// 3-8 are the KIP-848 consumer-group records, 9+ share groups: not
-	// written here yet; replay skips them.
+	// 3-8 are the KIP-848 consumer-group records (records848.go); 9+
+	// (share groups, regular expressions) are skipped on replay.
 	valueOffsetCommit = 3
 )
 
@@ -73,6 +75,9 @@ type offsetStore struct {
 	// loaded holds each group's last group-metadata record found by
 	// replay (persist.go), until Open has restored the groups.
 	loaded map[string]*loadedGroup
+	// loadedCG holds the consumer groups (KIP-848) found by replay
+	// (persist848.go), until Open has restored them.
+	loadedCG map[string]*loadedCGroup
 }
 
 var errNoPartitions = errors.New("group: no __consumer_offsets partitions")
@@ -81,7 +86,7 @@ func newOffsetStore(parts []statelog.Partition, lg *slog.Logger) (*offsetStore, 
 	if len(parts) == 0 {
 		return nil, errNoPartitions
 	}
-	return &offsetStore{parts: parts, lg: lg, groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}}, nil
+	return &offsetStore{parts: parts, lg: lg, groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}, loadedCG: map[string]*loadedCGroup{}}, nil
 }
 
 // partitionOf is the __consumer_offsets partition of group id.
@@ -130,6 +135,8 @@ func (o *offsetStore) applyRecord(off int64, r *kmsg.Record) {
 		o.mu.Unlock()
 	case keyGroupMetadata:
 		o.applyGroupRecord(off, r) // persist.go
+	case keyCGMetadata, keyCGPartitionMetadata, keyCGMember, keyCGTargetMetadata, keyCGTargetMember, keyCGCurrent:
+		o.applyCGRecord(off, r) // persist848.go
 	}
 }
 

@@ -18,8 +18,8 @@ package group
 // heartbeats of the newer generation answer ILLEGAL_GENERATION, so they
 // rejoin: a rebalance, never a wrong assignment.
 //
-// KIP-848 groups are not persisted yet (Kafka writes them as key versions
-// 3-8, which kmsg has no schema for); after a restart their members rejoin.
+// KIP-848 groups are persisted as Kafka's key versions 3-8
+// (persist848.go).
 
 import (
 	"bytes"
@@ -119,12 +119,16 @@ func (g *group) persistKey() string {
 // persist writes the group's record if its persisted state changed. It runs
 // on the group's goroutine after every operation.
 func (g *group) persist() {
+	g.persistConsumer() // persist848.go
 	key := g.persistKey()
 	if key == g.persisted || (key == "D" && g.persisted == "") {
 		return
 	}
 	var value []byte
-	if key != "D" {
+	switch {
+	case g.cg != nil:
+		key = "" // an empty classic group turned consumer group: tombstone, as Kafka
+	case key != "D":
 		value = g.metadataValue().AppendTo(nil)
 	}
 	if err := g.c.offsets.appendGroup(g.id, value); err != nil {

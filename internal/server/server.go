@@ -170,6 +170,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		ConsumerSessionTimeout: cfg.ConsumerGroupSessionTimeout, ConsumerHeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
 		Offsets:               offsets,
 		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
+		Topics:                func() group.TopicView { return groupTopics{s.meta.Image()} },
 	}); err != nil {
 		s.cancel()
 		<-s.commitEnd

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,4 +208,171 @@ func TestGroups848Regex(t *testing.T) {
 	if counts["other"] != 0 || counts["rx-a"] != 100 || counts["rx-b"] != 50 {
 		t.Fatalf("consumed %v", counts)
 	}
+}
+
+// TestGroups848SurvivesBrokerRestart: a Stable KIP-848 group (3 franz-go
+// consumers with the server-side balancer) goes on after a broker restart
+// on the same port: the broker restored its epochs, members and assignments
+// from __consumer_offsets, so every member keeps its member epoch, no
+// assignment or revocation callback runs, and no record is consumed twice.
+func TestGroups848SurvivesBrokerRestart(t *testing.T) {
+	hb := []string{"--group-consumer-heartbeat-interval-ms", "300"}
+	b := StartBroker(t, hb...)
+	_, port, _ := strings.Cut(b.Addr, ":")
+	adm := clientsAdmin(t, b)
+	ctx := Ctx(t, 3*time.Minute)
+	const topic, group, parts, per = "restart-848", "restart-848-group", 6, 300
+	clientsCreateTopic(t, adm, topic, parts, nil)
+	produce := func(b *Broker, tag string) {
+		cl := b.Client(t, kgo.DefaultProduceTopic(topic))
+		rs := make([]*kgo.Record, per)
+		for i := range rs {
+			rs[i] = &kgo.Record{Value: []byte(fmt.Sprint(tag, i))}
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+	}
+	produce(b, "a")
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var restarted bool
+	var afterRestart []string
+	cls := make([]*kgo.Client, 3)
+	for i := range cls {
+		callback := func(what string) func(context.Context, *kgo.Client, map[string][]int32) {
+			return func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				if restarted {
+					afterRestart = append(afterRestart, fmt.Sprint(what, " ", i, " ", m))
+				}
+			}
+		}
+		cls[i] = b.Client(t, kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic), kgo.ClientID(fmt.Sprint("c", i)),
+			kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()),
+			kgo.AutoCommitInterval(200*time.Millisecond), kgo.FetchMaxWait(200*time.Millisecond),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.OnPartitionsAssigned(callback("assigned")),
+			kgo.OnPartitionsRevoked(callback("revoked")),
+			kgo.OnPartitionsLost(callback("lost")),
+		)
+	}
+	var wg sync.WaitGroup
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	for _, cl := range cls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for pollCtx.Err() == nil {
+				cl.PollFetches(pollCtx).EachRecord(func(r *kgo.Record) {
+					mu.Lock()
+					seen[string(r.Value)]++
+					mu.Unlock()
+				})
+			}
+		}()
+	}
+	t.Cleanup(func() { stopPolling(); wg.Wait() })
+	epochs := func() ([]int32, error) {
+		out := make([]int32, len(cls))
+		for i, cl := range cls {
+			if _, out[i] = cl.GroupMetadata(); out[i] <= 0 {
+				return nil, fmt.Errorf("consumer %d at epoch %d", i, out[i])
+			}
+		}
+		return out, nil
+	}
+	var before []int32
+	CheckFor(t, 60*time.Second, func() error {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n < per {
+			return fmt.Errorf("%d of %d records", n, per)
+		}
+		if err := check848GroupOf(b, group, parts, 3); err != nil {
+			return err
+		}
+		var err error
+		before, err = epochs()
+		return err
+	})
+	time.Sleep(600 * time.Millisecond) // every consumer commits what it has
+
+	b.Stop()
+	mu.Lock()
+	restarted = true
+	mu.Unlock()
+	b = StartBrokerIn(t, b.DataDir, append([]string{"--kafka-port", port}, hb...)...)
+	if !strings.Contains(b.Logs(), `"groups_restored":1`) {
+		t.Fatalf("the broker did not restore the group:\n%s", tail(b.Logs(), 40))
+	}
+	produce(b, "b")
+	CheckFor(t, 60*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(seen) < 2*per {
+			return fmt.Errorf("%d of %d records after the restart", len(seen), 2*per)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // heartbeats after the restart
+	if err := check848GroupOf(b, group, parts, 3); err != nil {
+		t.Fatal(err)
+	}
+	after, err := epochs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(after) != fmt.Sprint(before) {
+		t.Fatalf("member epochs %v after the restart, %v before", after, before)
+	}
+	if len(afterRestart) > 0 {
+		t.Fatalf("rebalance callbacks after the restart: %v", afterRestart)
+	}
+	for v, c := range seen {
+		if c != 1 {
+			t.Fatalf("record %s consumed %d times", v, c)
+		}
+	}
+}
+
+// check848GroupOf: ConsumerGroupDescribe shows a Stable group of n members
+// at one epoch with every partition of the group's topic assigned once.
+func check848GroupOf(b *Broker, group string, parts, n int) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrConsumerGroupDescribeRequest()
+	req.Groups = []string{group}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	d := resp.Groups[0]
+	if d.ErrorCode != 0 || d.State != "Stable" || len(d.Members) != n {
+		return fmt.Errorf("describe: error %d state %s, %d members", d.ErrorCode, d.State, len(d.Members))
+	}
+	owned := 0
+	for _, m := range d.Members {
+		if m.MemberEpoch != d.Epoch {
+			return fmt.Errorf("member %s at epoch %d, group at %d", m.MemberID, m.MemberEpoch, d.Epoch)
+		}
+		for _, tp := range m.Assignment.TopicPartitions {
+			owned += len(tp.Partitions)
+		}
+	}
+	if owned != parts {
+		return fmt.Errorf("%d partitions assigned, want %d", owned, parts)
+	}
+	return nil
 }
