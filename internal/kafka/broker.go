@@ -226,17 +226,37 @@ func (b *Broker) EndWaits() { b.endWaits() }
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var errs []error
+	var parts []*partition
 	for _, ts := range b.topics {
-		for _, p := range ts.parts {
-			if err := p.close(); err != nil {
-				errs = append(errs, err)
-			}
-		}
+		parts = append(parts, ts.parts...)
 	}
 	b.topics = map[string]*topicState{}
+	// Closing a partition costs a few fsyncs (tail, index files, the
+	// clean-shutdown marker, the producer snapshot); closing them in
+	// parallel lets the disk overlap them. Measured with the 100 idle
+	// partitions of the internal topics: 670-850 ms one by one.
+	errs := make([]error, len(parts))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(closeWorkers, len(parts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = parts[i].close()
+			}
+		}()
+	}
+	for i := range parts {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// closeWorkers bounds the partitions closed at once by Close.
+const closeWorkers = 16
 
 func partitionDir(dataDir, topic string, p int32) string {
 	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))
