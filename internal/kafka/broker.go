@@ -4,7 +4,7 @@
 // source for ApiVersions and for the version check in dispatch, so what is
 // advertised and what is handled cannot drift apart.
 //
-// Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
+// Lock order: Broker.mu (topic map) -> partition.Partition.mu -> storage.Log's own lock;
 // partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
 // -> fetchSession.mu, neither held while reading logs. The committer's lock
 // is never held while taking any of these. A transactional id's lock
@@ -32,6 +32,8 @@ import (
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -153,7 +155,7 @@ func (b *Broker) DataStats() (recordsIn, bytesIn, recordsOut, bytesOut int64) {
 // new one under Broker.mu and swap it in.
 type topicState struct {
 	meta  *metadata.Topic
-	parts []*partition // shorter than meta.Partitions if some failed to open
+	parts []*partition.Partition // shorter than meta.Partitions if some failed to open
 	// retryOpen is when b.topic may next retry opening missing partitions.
 	retryOpen time.Time
 }
@@ -199,7 +201,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	for _, ts := range b.topics {
 		for _, p := range ts.parts {
-			if err := p.loadProducers(); err != nil {
+			if err := p.LoadProducers(); err != nil {
 				b.Close()
 				return nil, err
 			}
@@ -225,13 +227,42 @@ func (b *Broker) Close() error {
 	var errs []error
 	for _, ts := range b.topics {
 		for _, p := range ts.parts {
-			if err := p.close(); err != nil {
+			if err := p.Close(); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
 	b.topics = map[string]*topicState{}
 	return errors.Join(errs...)
+}
+
+// openPartition opens (or creates) partition i of t and restores its
+// idempotent-producer state.
+func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition.Partition, error) {
+	p, err := b.openLog(t, i)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.LoadProducers(); err != nil {
+		p.Log().Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openLog opens (or creates) partition i of t without producer state (New
+// loads it after replaying the WAL), with the topic's segment configs.
+func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition.Partition, error) {
+	return partition.Open(partitionDir(b.opts.DataDir, t.Name, i), partition.Options{
+		Topic: t.Name, Index: i, TopicID: t.ID,
+		Storage: storage.Options{
+			SegmentBytes: b.topicInt(t, "segment.bytes"),
+			SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
+			Fsync:        b.opts.Fsync,
+			DropBehind:   b.opts.DropBehind,
+			Logger:       b.log.With("topic", t.Name, "partition", i),
+		},
+	})
 }
 
 func partitionDir(dataDir, topic string, p int32) string {
@@ -257,7 +288,7 @@ func (b *Broker) removeOrphans(im *metadata.Image) error {
 		if t, ok := im.Topics[m[1]]; ok && int32(n) < t.Partitions {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(b.opts.DataDir, e.Name(), partitionMetaFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(b.opts.DataDir, e.Name(), partition.MetaFile)); err != nil {
 			continue // not ours
 		}
 		b.log.Info("removing directory of deleted topic", "dir", e.Name())
@@ -291,7 +322,7 @@ func (b *Broker) openMissing(name string) *topicState {
 	if ts == nil || int32(len(ts.parts)) >= ts.meta.Partitions || time.Now().Before(ts.retryOpen) {
 		return ts
 	}
-	next := &topicState{meta: ts.meta, parts: append([]*partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
+	next := &topicState{meta: ts.meta, parts: append([]*partition.Partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
 	if err := b.openParts(next); err != nil {
 		b.log.Warn("partition still cannot be opened", "topic", name, "partition", len(next.parts), "err", err)
 	} else {
@@ -346,7 +377,7 @@ const topicIDVersion = 13
 // partition returns partition i of the topic, or nil and the error code to
 // answer (UNKNOWN_TOPIC_ID when the request named topics by id). ts may be
 // nil.
-func (ts *topicState) partition(i int32, version int16) (*partition, int16) {
+func (ts *topicState) partition(i int32, version int16) (*partition.Partition, int16) {
 	if ts != nil && i >= 0 && int(i) < len(ts.parts) {
 		return ts.parts[i], 0
 	}
@@ -356,7 +387,7 @@ func (ts *topicState) partition(i int32, version int16) (*partition, int16) {
 	return nil, kerr.UnknownTopicOrPartition.Code
 }
 
-func (b *Broker) partition(topic string, p int32) *partition {
+func (b *Broker) partition(topic string, p int32) *partition.Partition {
 	ts := b.topic(topic)
 	if ts == nil || p < 0 || int(p) >= len(ts.parts) {
 		return nil
@@ -383,7 +414,7 @@ func (b *Broker) TopicSizes() map[string]int64 {
 	for name, ts := range b.topics {
 		var n int64
 		for _, p := range ts.parts {
-			n += p.log.Size()
+			n += p.Log().Size()
 		}
 		out[name] = n
 	}
