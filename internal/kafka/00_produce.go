@@ -213,7 +213,7 @@ func (b *Broker) producePartition(p *partition.Partition, t *metadata.Topic, txn
 	}
 	res := p.AppendBatches(raws, hdrs)
 	if res.Err != nil {
-		sp.ErrorCode = res.Err.Code
+		sp.ErrorCode = partitionErr(res.Err).Code
 		return 0, nil
 	}
 	b.stats.recordsIn.Add(res.Records)

@@ -272,8 +272,8 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 	sp.HighWatermark = hwm
 	sp.LastStableOffset = p.LastStable()
 	sp.LogStartOffset = p.Log().LogStartOffset()
-	if e := checkLeaderEpoch(p, rp.currentLeaderEpoch); e != nil {
-		sp.ErrorCode = e.Code
+	if err := p.CheckLeaderEpoch(rp.currentLeaderEpoch); err != nil {
+		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
 	if p.Log().Failed() {
@@ -298,13 +298,11 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 		limit = remaining
 	}
 	data, err := p.Log().Read(rp.fetchOffset, limit, upTo, nil)
-	switch {
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return 0
-	case err != nil:
-		b.log.Error("fetch read failed", "topic", p.Topic(), "partition", p.Index(), "offset", rp.fetchOffset, "err", err)
-		sp.ErrorCode = kerr.KafkaStorageError.Code
+	if err != nil {
+		if !errors.Is(err, storage.ErrOffsetOutOfRange) {
+			b.log.Error("fetch read failed", "topic", p.Topic(), "partition", p.Index(), "offset", rp.fetchOffset, "err", err)
+		}
+		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
 	if len(data) > limit && !first {
@@ -313,7 +311,7 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 	}
 	sp.RecordBatches = data
 	if rp.committed {
-		sp.AbortedTransactions = p.AbortedIn(rp.fetchOffset, upTo)
+		sp.AbortedTransactions = abortedTransactions(p.AbortedIn(rp.fetchOffset, upTo))
 	}
 	b.stats.bytesOut.Add(int64(len(data)))
 	storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
@@ -325,15 +323,16 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 	return len(data)
 }
 
-// checkLeaderEpoch validates a client's idea of the leader epoch (-1 = no
-// check): older -> FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH.
-func checkLeaderEpoch(p *partition.Partition, epoch int32) *kerr.Error {
-	switch {
-	case epoch < 0 || epoch == p.LeaderEpoch():
+// abortedTransactions is a partition's aborted transactions as a
+// read_committed fetch reports them.
+func abortedTransactions(aborted []partition.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if len(aborted) == 0 {
 		return nil
-	case epoch < p.LeaderEpoch():
-		return kerr.FencedLeaderEpoch
-	default:
-		return kerr.UnknownLeaderEpoch
 	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(aborted))
+	for i, a := range aborted {
+		out[i].Default()
+		out[i].ProducerID, out[i].FirstOffset = a.PID, a.First
+	}
+	return out
 }

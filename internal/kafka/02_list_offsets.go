@@ -137,12 +137,13 @@ func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, nowMs int64
 // log has not failed. Otherwise nil and the error code to answer.
 func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partition.Partition, int16) {
 	p := b.partition(topic, i)
-	switch {
-	case p == nil:
+	if p == nil {
 		return nil, kerr.UnknownTopicOrPartition.Code
-	case checkLeaderEpoch(p, currentEpoch) != nil:
-		return nil, checkLeaderEpoch(p, currentEpoch).Code
-	case p.Log().Failed():
+	}
+	if err := p.CheckLeaderEpoch(currentEpoch); err != nil {
+		return nil, partitionErr(err).Code
+	}
+	if p.Log().Failed() {
 		return nil, kerr.KafkaStorageError.Code
 	}
 	return p, 0

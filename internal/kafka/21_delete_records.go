@@ -66,12 +66,10 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64, low *int
 	case err == nil:
 		b.log.Debug("log start offset moved by DeleteRecords", "topic", topic, "partition", index, "log_start_offset", *low)
 		return 0
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, storage.ErrClosed): // the topic was deleted meanwhile
 		return kerr.UnknownTopicOrPartition.Code
-	default:
+	case !errors.Is(err, storage.ErrOffsetOutOfRange):
 		b.log.Warn("DeleteRecords failed", "topic", topic, "partition", index, "offset", offset, "err", err)
-		return kerr.KafkaStorageError.Code
 	}
+	return partitionErr(err).Code
 }

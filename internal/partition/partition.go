@@ -3,7 +3,6 @@ package partition
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -15,7 +14,6 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 const (
@@ -63,6 +61,20 @@ func (p *Partition) Index() int32 { return p.index }
 // Log is the partition's log, for reads and offsets. Appends and moves of
 // the log start go through the Partition, which keeps its state with them.
 func (p *Partition) Log() *storage.Log { return p.log }
+
+// CheckLeaderEpoch validates a client's idea of the leader epoch (-1 = no
+// check): older answers ErrFencedLeaderEpoch, newer ErrUnknownLeaderEpoch.
+func (p *Partition) CheckLeaderEpoch(epoch int32) error {
+	current := p.LeaderEpoch()
+	switch {
+	case epoch < 0 || epoch == current:
+		return nil
+	case epoch < current:
+		return ErrFencedLeaderEpoch
+	default:
+		return ErrUnknownLeaderEpoch
+	}
+}
 
 // LeaderEpoch is the partition's leader epoch; a single node never changes
 // leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
@@ -333,7 +345,7 @@ func (p *Partition) ActiveProducers() []ProducerInfo {
 // checkSequence applies Kafka's idempotence rules to a batch about to be
 // appended. dup >= 0 is the base offset of an identical batch already in the
 // log (answer success, do not append). Caller holds p.mu.
-func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.Error) {
+func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err error) {
 	if h.ProducerID < 0 {
 		return -1, nil
 	}
@@ -345,20 +357,20 @@ func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 			// No state: a producer id this partition never saw, or one
 			// whose state expired. Kafka's answer, which clients recover
 			// from by resetting the sequence.
-			return -1, kerr.UnknownProducerID
+			return -1, ErrUnknownProducerID
 		}
 		return -1, nil
 	case h.ProducerEpoch < st.Epoch:
-		return -1, kerr.InvalidProducerEpoch
+		return -1, ErrInvalidProducerEpoch
 	case h.ProducerEpoch > st.Epoch:
 		if first != 0 {
-			return -1, kerr.OutOfOrderSequenceNumber
+			return -1, ErrOutOfOrderSequence
 		}
 		return -1, nil
 	}
 	if len(st.Batches) == 0 { // epoch set by a transaction marker
 		if first != 0 {
-			return -1, kerr.OutOfOrderSequenceNumber
+			return -1, ErrOutOfOrderSequence
 		}
 		return -1, nil
 	}
@@ -369,7 +381,7 @@ func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 	}
 	want := addSequence(st.Batches[len(st.Batches)-1].LastSeq, 1)
 	if first != want {
-		return -1, kerr.OutOfOrderSequenceNumber
+		return -1, ErrOutOfOrderSequence
 	}
 	return -1, nil
 }
@@ -386,7 +398,7 @@ func addSequence(seq, n int32) int32 {
 type AppendResult struct {
 	Base    int64 // -1 on error
 	LastEnd int64 // offset after the last record written (or of the duplicate)
-	Err     *kerr.Error
+	Err     error // ErrUnknownProducerID, ErrInvalidProducerEpoch, ErrOutOfOrderSequence, ErrStorage
 	Batches int
 	Bytes   int64 // appended (not duplicate) bytes
 	Records int64 // appended (not duplicate) records
@@ -404,9 +416,9 @@ func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeade
 	var nowMs int64
 	for i, raw := range batches {
 		h := &headers[i]
-		dup, kerrv := p.checkSequence(h)
-		if kerrv != nil {
-			res.Err = kerrv
+		dup, err := p.checkSequence(h)
+		if err != nil {
+			res.Err = err
 			return res
 		}
 		if dup >= 0 {
@@ -418,7 +430,7 @@ func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeade
 		}
 		base, err := p.appendStamped(raw)
 		if err != nil {
-			res.Err = storageErr(err)
+			res.Err = fmt.Errorf("%w: append to %s-%d: %w", ErrStorage, p.topic, p.index, err)
 			return res
 		}
 		if res.Base < 0 {
@@ -449,7 +461,7 @@ func (p *Partition) Append(raw []byte) (int64, error) {
 	defer p.mu.Unlock()
 	off, err := p.appendStamped(raw)
 	if err != nil {
-		return 0, fmt.Errorf("partition: append to %s-%d: %w", p.topic, p.index, err)
+		return 0, fmt.Errorf("%w: append to %s-%d: %w", ErrStorage, p.topic, p.index, err)
 	}
 	return off, nil
 }
@@ -464,17 +476,6 @@ func (p *Partition) appendStamped(raw []byte) (int64, error) {
 	}
 	storage.SetLeaderEpoch(raw, epoch)
 	return p.log.Append(raw)
-}
-
-func storageErr(err error) *kerr.Error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange
-	default:
-		return kerr.KafkaStorageError
-	}
 }
 
 // writeFileSync writes a small file atomically and durably (tmp, fsync,

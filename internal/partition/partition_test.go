@@ -9,7 +9,6 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -86,28 +85,28 @@ func TestCheckSequence(t *testing.T) {
 		first  int32
 		count  int32
 		dup    int64
-		err    *kerr.Error
+		err    error
 		notPID bool
 	}{
 		{name: "not idempotent", notPID: true, first: -1, count: 1, dup: -1},
 		{name: "new producer seq 0", epoch: 0, first: 0, count: 3, dup: -1},
-		{name: "new producer seq 5", epoch: 0, first: 5, count: 1, dup: -1, err: kerr.UnknownProducerID},
+		{name: "new producer seq 5", epoch: 0, first: 5, count: 1, dup: -1, err: ErrUnknownProducerID},
 		{name: "new producer high epoch seq 0", epoch: 9, first: 0, count: 1, dup: -1},
 		{name: "next seq", state: &five, epoch: 3, first: 10, count: 4, dup: -1},
 		{name: "duplicate newest", state: &five, epoch: 3, first: 8, count: 2, dup: 108},
 		{name: "duplicate oldest in window", state: &five, epoch: 3, first: 0, count: 2, dup: 100},
 		{name: "duplicate middle", state: &five, epoch: 3, first: 4, count: 2, dup: 104},
-		{name: "duplicate beyond window", state: &six, epoch: 3, first: 0, count: 2, dup: -1, err: kerr.OutOfOrderSequenceNumber},
+		{name: "duplicate beyond window", state: &six, epoch: 3, first: 0, count: 2, dup: -1, err: ErrOutOfOrderSequence},
 		{name: "duplicate still in window of six", state: &six, epoch: 3, first: 2, count: 2, dup: 102},
-		{name: "overlapping but not identical", state: &five, epoch: 3, first: 8, count: 3, dup: -1, err: kerr.OutOfOrderSequenceNumber},
-		{name: "gap", state: &five, epoch: 3, first: 11, count: 1, dup: -1, err: kerr.OutOfOrderSequenceNumber},
-		{name: "restart from 0 same epoch", state: &five, epoch: 3, first: 0, count: 5, dup: -1, err: kerr.OutOfOrderSequenceNumber},
-		{name: "older epoch", state: &five, epoch: 2, first: 10, count: 1, dup: -1, err: kerr.InvalidProducerEpoch},
-		{name: "older epoch duplicate", state: &five, epoch: 2, first: 8, count: 2, dup: -1, err: kerr.InvalidProducerEpoch},
+		{name: "overlapping but not identical", state: &five, epoch: 3, first: 8, count: 3, dup: -1, err: ErrOutOfOrderSequence},
+		{name: "gap", state: &five, epoch: 3, first: 11, count: 1, dup: -1, err: ErrOutOfOrderSequence},
+		{name: "restart from 0 same epoch", state: &five, epoch: 3, first: 0, count: 5, dup: -1, err: ErrOutOfOrderSequence},
+		{name: "older epoch", state: &five, epoch: 2, first: 10, count: 1, dup: -1, err: ErrInvalidProducerEpoch},
+		{name: "older epoch duplicate", state: &five, epoch: 2, first: 8, count: 2, dup: -1, err: ErrInvalidProducerEpoch},
 		{name: "newer epoch seq 0", state: &five, epoch: 4, first: 0, count: 1, dup: -1},
-		{name: "newer epoch seq 10", state: &five, epoch: 4, first: 10, count: 1, dup: -1, err: kerr.OutOfOrderSequenceNumber},
+		{name: "newer epoch seq 10", state: &five, epoch: 4, first: 10, count: 1, dup: -1, err: ErrOutOfOrderSequence},
 		{name: "wrap after MaxInt32", state: &atMax, epoch: 1, first: 0, count: 1, dup: -1},
-		{name: "no wrap to 1", state: &atMax, epoch: 1, first: 1, count: 1, dup: -1, err: kerr.OutOfOrderSequenceNumber},
+		{name: "no wrap to 1", state: &atMax, epoch: 1, first: 1, count: 1, dup: -1, err: ErrOutOfOrderSequence},
 		{name: "duplicate at MaxInt32", state: &atMax, epoch: 1, first: math.MaxInt32 - 1, count: 2, dup: 50},
 	}
 	for _, tt := range tests {
@@ -233,7 +232,7 @@ func TestProducerExpiry(t *testing.T) {
 	if infos := p.ActiveProducers(); len(infos) != 2 {
 		t.Fatalf("DescribeProducers state: %d producers, want 2", len(infos))
 	}
-	if res := appendIdem(t, p, idle, 0, 6, 2); res.Err != kerr.UnknownProducerID {
+	if res := appendIdem(t, p, idle, 0, 6, 2); res.Err != ErrUnknownProducerID {
 		t.Fatalf("expired producer continuing at seq 6: %v, want UNKNOWN_PRODUCER_ID", res.Err)
 	}
 	if res := appendIdem(t, p, busy, 0, 6, 2); res.Err != nil {

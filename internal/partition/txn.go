@@ -24,6 +24,7 @@ package partition
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"time"
 
@@ -47,7 +48,7 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool) (int64, in
 	raw := encodeMarker(pid, epoch, commit, now)
 	off, err := p.appendStamped(raw)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, fmt.Errorf("%w: marker for %s-%d: %w", ErrStorage, p.topic, p.index, err)
 	}
 	p.applyMarker(pid, epoch, commit, off)
 	p.noteMarker(pid, now) // partition.go (DescribeProducers)
@@ -97,11 +98,11 @@ func (p *Partition) LastStable() int64 {
 }
 
 // AbortedIn returns the aborted transactions overlapping [from, to).
-func (p *Partition) AbortedIn(from, to int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+func (p *Partition) AbortedIn(from, to int64) []AbortedTxn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := p.log.LogStartOffset()
-	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	var out []AbortedTxn
 	keep := p.aborted[:0]
 	for _, a := range p.aborted {
 		if a.Last < start {
@@ -109,9 +110,7 @@ func (p *Partition) AbortedIn(from, to int64) []kmsg.FetchResponseTopicPartition
 		}
 		keep = append(keep, a)
 		if a.Last >= from && a.First < to {
-			at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
-			at.ProducerID, at.FirstOffset = a.PID, a.First
-			out = append(out, at)
+			out = append(out, a)
 		}
 	}
 	p.aborted = keep
