@@ -4,12 +4,20 @@
 // source for ApiVersions and for the version check in dispatch, so what is
 // advertised and what is handled cannot drift apart.
 //
-// Lock order: Broker.mu (topic map) -> partition.Partition.mu -> storage.Log's own lock;
-// partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
-// -> fetchSession.mu, neither held while reading logs. The committer's lock
-// is never held while taking any of these. A transactional id's lock
-// (internal/txn) may be held while taking partition.mu (marker writes) and
-// is taken by produce validation with no partition lock held.
+// Handlers translate: they decode kmsg requests, call the partition layer
+// (internal/partition: appends, producer and transaction state, epochs,
+// retention and cleaning of one partition) and map its sentinel errors to
+// Kafka codes in one place (partitionErr). The Broker owns what spans
+// partitions: the topic map, opening and closing partitions by topic, the
+// WAL replay at start, the retention, cleaner and producer-expiry sweeps,
+// and the metrics.
+//
+// Lock order: Broker.mu (topic map) -> partition.Partition.mu (see
+// internal/partition for what is below it). Fetch sessions:
+// fetchSessions.mu -> fetchSession.mu, neither held while reading logs. The
+// committer's lock is never held while taking any of these. A transactional
+// id's lock (internal/txn) may be held while taking Partition.mu (marker
+// writes) and is taken by produce validation with no partition lock held.
 package kafka
 
 import (
