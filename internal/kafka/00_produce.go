@@ -39,6 +39,7 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -46,7 +47,7 @@ import (
 )
 
 type producePending struct {
-	part *partition
+	part *partition.Partition
 	resp *kmsg.ProduceResponseTopicPartition
 	end  int64 // durable offset needed
 }
@@ -147,11 +148,11 @@ func waitDurable(round *commit.Round, pend []producePending, timeout time.Durati
 	}
 	for i := range pend {
 		pp := &pend[i]
-		if pp.resp == nil || pp.part.log.DurableOffset() >= pp.end {
+		if pp.resp == nil || pp.part.Log().DurableOffset() >= pp.end {
 			continue
 		}
 		pp.resp.BaseOffset = -1
-		if pp.part.log.Failed() {
+		if pp.part.Log().Failed() {
 			pp.resp.ErrorCode = kerr.KafkaStorageError.Code
 		} else {
 			pp.resp.ErrorCode = kerr.RequestTimedOut.Code
@@ -162,7 +163,7 @@ func waitDurable(round *commit.Round, pend []producePending, timeout time.Durati
 // producePartition validates and appends one partition's records. It returns
 // the durable offset to wait for and the commit round, or a nil round when
 // there is nothing to wait for (an error was set in sp).
-func (b *Broker) producePartition(p *partition, t *metadata.Topic, txnID txnProducer, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
+func (b *Broker) producePartition(p *partition.Partition, t *metadata.Topic, txnID txnProducer, records []byte, now int64, sp *kmsg.ProduceResponseTopicPartition) (int64, *commit.Round) {
 	maxBytes := b.topicInt(t, "max.message.bytes")
 	logAppend := b.topicConfig(t, "message.timestamp.type") == "LogAppendTime"
 	before := b.topicInt(t, "message.timestamp.before.max.ms")
@@ -207,22 +208,22 @@ func (b *Broker) producePartition(p *partition, t *metadata.Topic, txnID txnProd
 	if err != nil {
 		sp.ErrorCode = produceErrCode(err)
 		sp.ErrorMessage = kmsg.StringPtr(err.Error())
-		b.log.Debug("produce rejected", "topic", p.topic, "partition", p.index, "err", err)
+		b.log.Debug("produce rejected", "topic", p.Topic(), "partition", p.Index(), "err", err)
 		return 0, nil
 	}
-	res := p.appendBatches(raws, hdrs)
-	if res.err != nil {
-		sp.ErrorCode = res.err.Code
+	res := p.AppendBatches(raws, hdrs)
+	if res.Err != nil {
+		sp.ErrorCode = partitionErr(res.Err).Code
 		return 0, nil
 	}
-	b.stats.recordsIn.Add(res.records)
-	b.stats.bytesIn.Add(res.bytes)
-	sp.BaseOffset = res.base
-	sp.LogStartOffset = p.log.LogStartOffset()
+	b.stats.recordsIn.Add(res.Records)
+	b.stats.bytesIn.Add(res.Bytes)
+	sp.BaseOffset = res.Base
+	sp.LogStartOffset = p.Log().LogStartOffset()
 	if logAppend {
 		sp.LogAppendTime = now
 	}
-	return res.lastEnd, b.committer.AddBytes(p, res.batches, res.bytes)
+	return res.LastEnd, b.committer.AddBytes(p, res.Batches, res.Bytes)
 }
 
 var (

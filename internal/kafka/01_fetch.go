@@ -45,6 +45,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -265,22 +266,22 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]
 	return out, total
 }
 
-func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
-	hwm := p.highWatermark()
+func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
+	hwm := p.HighWatermark()
 	sp.HighWatermark = hwm
-	sp.LastStableOffset = p.lastStable()
-	sp.LogStartOffset = p.log.LogStartOffset()
-	if e := checkLeaderEpoch(p, rp.currentLeaderEpoch); e != nil {
-		sp.ErrorCode = e.Code
+	sp.LastStableOffset = p.LastStable()
+	sp.LogStartOffset = p.Log().LogStartOffset()
+	if err := p.CheckLeaderEpoch(rp.currentLeaderEpoch); err != nil {
+		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
-	if p.log.Failed() {
+	if p.Log().Failed() {
 		sp.ErrorCode = kerr.KafkaStorageError.Code
 		return 0
 	}
 	// Between the high watermark and the log end the data exists but is not
 	// durable yet: answer empty (Kafka does the same), not out of range.
-	if rp.fetchOffset < sp.LogStartOffset || rp.fetchOffset > p.log.LogEndOffset() {
+	if rp.fetchOffset < sp.LogStartOffset || rp.fetchOffset > p.Log().LogEndOffset() {
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	}
@@ -295,14 +296,12 @@ func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchRespo
 	if limit > remaining {
 		limit = remaining
 	}
-	data, err := p.log.Read(rp.fetchOffset, limit, upTo, nil)
-	switch {
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		sp.ErrorCode = kerr.OffsetOutOfRange.Code
-		return 0
-	case err != nil:
-		b.log.Error("fetch read failed", "topic", p.topic, "partition", p.index, "offset", rp.fetchOffset, "err", err)
-		sp.ErrorCode = kerr.KafkaStorageError.Code
+	data, err := p.Log().Read(rp.fetchOffset, limit, upTo, nil)
+	if err != nil {
+		if !errors.Is(err, storage.ErrOffsetOutOfRange) {
+			b.log.Error("fetch read failed", "topic", p.Topic(), "partition", p.Index(), "offset", rp.fetchOffset, "err", err)
+		}
+		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
 	if len(data) > limit && !first {
@@ -311,7 +310,7 @@ func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchRespo
 	}
 	sp.RecordBatches = data
 	if rp.committed {
-		sp.AbortedTransactions = p.abortedIn(rp.fetchOffset, upTo)
+		sp.AbortedTransactions = abortedTransactions(p.AbortedIn(rp.fetchOffset, upTo))
 	}
 	b.stats.bytesOut.Add(int64(len(data)))
 	storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
@@ -323,15 +322,16 @@ func (b *Broker) fetchPartition(p *partition, rp *fetchPart, sp *kmsg.FetchRespo
 	return len(data)
 }
 
-// checkLeaderEpoch validates a client's idea of the leader epoch (-1 = no
-// check): older -> FENCED_LEADER_EPOCH, newer -> UNKNOWN_LEADER_EPOCH.
-func checkLeaderEpoch(p *partition, epoch int32) *kerr.Error {
-	switch {
-	case epoch < 0 || epoch == p.leaderEpoch():
+// abortedTransactions is a partition's aborted transactions as a
+// read_committed fetch reports them.
+func abortedTransactions(aborted []partition.AbortedTxn) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	if len(aborted) == 0 {
 		return nil
-	case epoch < p.leaderEpoch():
-		return kerr.FencedLeaderEpoch
-	default:
-		return kerr.UnknownLeaderEpoch
 	}
+	out := make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, len(aborted))
+	for i, a := range aborted {
+		out[i].Default()
+		out[i].ProducerID, out[i].FirstOffset = a.PID, a.First
+	}
+	return out
 }

@@ -30,6 +30,8 @@ package kafka
 import (
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/partition"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -50,10 +52,10 @@ func handleListOffsets(b *Broker, r *kmsg.ListOffsetsRequest) (*kmsg.ListOffsets
 			case r.Version == 0:
 				sp.OldStyleOffsets = oldStyleOffsets(p, rp.Timestamp, rp.MaxNumOffsets, time.Now().UnixMilli())
 			default:
-				sp.LeaderEpoch = p.leaderEpoch()
+				sp.LeaderEpoch = p.LeaderEpoch()
 				sp.Offset, sp.Timestamp = listOffset(p, rp.Timestamp)
 				if rp.Timestamp == -1 && r.IsolationLevel == 1 {
-					sp.Offset = p.lastStable()
+					sp.Offset = p.LastStable()
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)
@@ -63,15 +65,15 @@ func handleListOffsets(b *Broker, r *kmsg.ListOffsetsRequest) (*kmsg.ListOffsets
 	return resp, nil
 }
 
-func listOffset(p *partition, ts int64) (offset, timestamp int64) {
-	hwm := p.highWatermark()
+func listOffset(p *partition.Partition, ts int64) (offset, timestamp int64) {
+	hwm := p.HighWatermark()
 	switch ts {
 	case -1:
 		return hwm, -1
 	case -2, -4:
-		return p.log.LogStartOffset(), -1
+		return p.Log().LogStartOffset(), -1
 	case -3:
-		mts, off := p.log.MaxTimestamp()
+		mts, off := p.Log().MaxTimestamp()
 		if off < 0 || off >= hwm {
 			return -1, -1
 		}
@@ -80,7 +82,7 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 	if ts < 0 {
 		return -1, -1 // unknown special value (e.g. -5, tiered storage)
 	}
-	off, found, ok := p.log.OffsetForTimestamp(ts)
+	off, found, ok := p.Log().OffsetForTimestamp(ts)
 	if !ok || off >= hwm {
 		return -1, -1
 	}
@@ -89,11 +91,11 @@ func listOffset(p *partition, ts int64) (offset, timestamp int64) {
 
 // oldStyleOffsets answers a v0 ListOffsets (see Version notes); nowMs
 // stands for the time of the log end offset.
-func oldStyleOffsets(p *partition, ts int64, maxNum int32, nowMs int64) []int64 {
+func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, nowMs int64) []int64 {
 	type candidate struct{ offset, ts int64 }
-	start, end, hwm := p.log.LogStartOffset(), p.log.LogEndOffset(), p.highWatermark()
+	start, end, hwm := p.Log().LogStartOffset(), p.Log().LogEndOffset(), p.HighWatermark()
 	var cands []candidate
-	segs := p.log.Segments()
+	segs := p.Log().Segments()
 	for _, s := range segs {
 		if s.Sealed && s.Next <= start {
 			continue // wholly below the log start, awaiting deletion
@@ -133,14 +135,15 @@ func oldStyleOffsets(p *partition, ts int64, maxNum int32, nowMs int64) []int64 
 // servingPartition returns the partition if it can answer offset queries:
 // it exists, the client's CurrentLeaderEpoch (-1: no check) matches, and its
 // log has not failed. Otherwise nil and the error code to answer.
-func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partition, int16) {
+func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partition.Partition, int16) {
 	p := b.partition(topic, i)
-	switch {
-	case p == nil:
+	if p == nil {
 		return nil, kerr.UnknownTopicOrPartition.Code
-	case checkLeaderEpoch(p, currentEpoch) != nil:
-		return nil, checkLeaderEpoch(p, currentEpoch).Code
-	case p.log.Failed():
+	}
+	if err := p.CheckLeaderEpoch(currentEpoch); err != nil {
+		return nil, partitionErr(err).Code
+	}
+	if p.Log().Failed() {
 		return nil, kerr.KafkaStorageError.Code
 	}
 	return p, 0

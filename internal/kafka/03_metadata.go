@@ -112,8 +112,8 @@ func (b *Broker) topicMetadata(t *metadata.Topic, r *kmsg.MetadataRequest) kmsg.
 		mp.Replicas = []int32{b.opts.NodeID}
 		mp.ISR = []int32{b.opts.NodeID}
 		if ts != nil && int(i) < len(ts.parts) {
-			mp.LeaderEpoch = ts.parts[i].leaderEpoch()
-			if ts.parts[i].log.Failed() {
+			mp.LeaderEpoch = ts.parts[i].LeaderEpoch()
+			if ts.parts[i].Log().Failed() {
 				mp.ErrorCode = kerr.KafkaStorageError.Code
 				mp.OfflineReplicas = []int32{b.opts.NodeID}
 			}

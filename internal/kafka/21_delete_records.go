@@ -49,30 +49,27 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64, low *int
 	if p == nil {
 		return kerr.UnknownTopicOrPartition.Code
 	}
-	if p.log.Failed() {
+	if p.Log().Failed() {
 		return kerr.KafkaStorageError.Code
 	}
-	hwm := p.highWatermark()
+	hwm := p.HighWatermark()
 	if offset == -1 {
 		offset = hwm
 	}
 	if offset < 0 || offset > hwm {
-		*low = p.log.LogStartOffset()
+		*low = p.Log().LogStartOffset()
 		return kerr.OffsetOutOfRange.Code
 	}
-	_, _, err := p.log.SetLogStartOffset(offset)
-	*low = p.log.LogStartOffset()
+	_, _, err := p.SetLogStartOffset(offset)
+	*low = p.Log().LogStartOffset()
 	switch {
 	case err == nil:
-		b.trimLeaderEpochs(p)
 		b.log.Debug("log start offset moved by DeleteRecords", "topic", topic, "partition", index, "log_start_offset", *low)
 		return 0
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, storage.ErrClosed): // the topic was deleted meanwhile
 		return kerr.UnknownTopicOrPartition.Code
-	default:
+	case !errors.Is(err, storage.ErrOffsetOutOfRange):
 		b.log.Warn("DeleteRecords failed", "topic", topic, "partition", index, "offset", offset, "err", err)
-		return kerr.KafkaStorageError.Code
 	}
+	return partitionErr(err).Code
 }

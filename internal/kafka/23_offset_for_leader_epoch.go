@@ -35,7 +35,7 @@ func handleOffsetForLeaderEpoch(b *Broker, r *kmsg.OffsetForLeaderEpochRequest) 
 			case p == nil:
 				sp.ErrorCode = code
 			default:
-				sp.LeaderEpoch, sp.EndOffset = p.epochs.endOffsetFor(rp.LeaderEpoch, p.log.LogStartOffset(), p.log.LogEndOffset())
+				sp.LeaderEpoch, sp.EndOffset = p.EndOffsetForEpoch(rp.LeaderEpoch)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}

@@ -131,7 +131,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 		b.topics[name] = ts
 		segBytes, segAge := b.topicInt(t, "segment.bytes"), time.Duration(b.topicInt(t, "segment.ms"))*time.Millisecond
 		for _, p := range ts.parts {
-			p.log.SetSegmentLimits(segBytes, segAge)
+			p.Log().SetSegmentLimits(segBytes, segAge)
 		}
 	}
 	b.log.Info("topic configs changed", "topic", name, "configs", next)

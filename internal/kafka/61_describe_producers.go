@@ -39,7 +39,7 @@ func handleDescribeProducers(b *Broker, r *kmsg.DescribeProducersRequest) (*kmsg
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			for _, pi := range p.activeProducers() {
+			for _, pi := range p.ActiveProducers() {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 				ap.ProducerID, ap.ProducerEpoch = pi.PID, int32(pi.Epoch)
 				ap.LastSequence, ap.LastTimestamp = pi.LastSeq, pi.LastTs

@@ -112,8 +112,8 @@ func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *
 		dp.LastKnownELR = []int32{}
 		dp.OfflineReplicas = []int32{}
 		if ts != nil && int(i) < len(ts.parts) {
-			dp.LeaderEpoch = ts.parts[i].leaderEpoch()
-			if ts.parts[i].log.Failed() {
+			dp.LeaderEpoch = ts.parts[i].LeaderEpoch()
+			if ts.parts[i].Log().Failed() {
 				dp.ErrorCode = kerr.KafkaStorageError.Code
 				dp.OfflineReplicas = []int32{b.opts.NodeID}
 			}

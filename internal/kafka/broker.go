@@ -7,12 +7,20 @@
 // handlers that may wait (their wait runs in the reply's Later, under a
 // context that ends when the connection closes or at EndWaits).
 //
-// Lock order: Broker.mu (topic map) -> partition.mu -> storage.Log's own lock;
-// partition.mu -> leaderEpochs.mu (a leaf). Fetch sessions: fetchSessions.mu
-// -> fetchSession.mu, neither held while reading logs. The committer's lock
-// is never held while taking any of these. A transactional id's lock
-// (internal/txn) may be held while taking partition.mu (marker writes) and
-// is taken by produce validation with no partition lock held.
+// Handlers translate: they decode kmsg requests, call the partition layer
+// (internal/partition: appends, producer and transaction state, epochs,
+// retention and cleaning of one partition) and map its sentinel errors to
+// Kafka codes in one place (partitionErr). The Broker owns what spans
+// partitions: the topic map, opening and closing partitions by topic, the
+// WAL replay at start, the retention, cleaner and producer-expiry sweeps,
+// and the metrics.
+//
+// Lock order: Broker.mu (topic map) -> partition.Partition.mu (see
+// internal/partition for what is below it). Fetch sessions:
+// fetchSessions.mu -> fetchSession.mu, neither held while reading logs. The
+// committer's lock is never held while taking any of these. A transactional
+// id's lock (internal/txn) may be held while taking Partition.mu (marker
+// writes) and is taken by produce validation with no partition lock held.
 package kafka
 
 import (
@@ -35,6 +43,8 @@ import (
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -156,7 +166,7 @@ func (b *Broker) DataStats() (recordsIn, bytesIn, recordsOut, bytesOut int64) {
 // new one under Broker.mu and swap it in.
 type topicState struct {
 	meta  *metadata.Topic
-	parts []*partition // shorter than meta.Partitions if some failed to open
+	parts []*partition.Partition // shorter than meta.Partitions if some failed to open
 	// retryOpen is when b.topic may next retry opening missing partitions.
 	retryOpen time.Time
 }
@@ -202,7 +212,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	for _, ts := range b.topics {
 		for _, p := range ts.parts {
-			if err := p.loadProducers(); err != nil {
+			if err := p.LoadProducers(); err != nil {
 				b.Close()
 				return nil, err
 			}
@@ -226,7 +236,7 @@ func (b *Broker) EndWaits() { b.endWaits() }
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var parts []*partition
+	var parts []*partition.Partition
 	for _, ts := range b.topics {
 		parts = append(parts, ts.parts...)
 	}
@@ -243,7 +253,7 @@ func (b *Broker) Close() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = parts[i].close()
+				errs[i] = parts[i].Close()
 			}
 		}()
 	}
@@ -257,6 +267,35 @@ func (b *Broker) Close() error {
 
 // closeWorkers bounds the partitions closed at once by Close.
 const closeWorkers = 16
+
+// openPartition opens (or creates) partition i of t and restores its
+// idempotent-producer state.
+func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition.Partition, error) {
+	p, err := b.openLog(t, i)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.LoadProducers(); err != nil {
+		p.Log().Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// openLog opens (or creates) partition i of t without producer state (New
+// loads it after replaying the WAL), with the topic's segment configs.
+func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition.Partition, error) {
+	return partition.Open(partitionDir(b.opts.DataDir, t.Name, i), partition.Options{
+		Topic: t.Name, Index: i, TopicID: t.ID,
+		Storage: storage.Options{
+			SegmentBytes: b.topicInt(t, "segment.bytes"),
+			SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
+			Fsync:        b.opts.Fsync,
+			DropBehind:   b.opts.DropBehind,
+			Logger:       b.log.With("topic", t.Name, "partition", i),
+		},
+	})
+}
 
 func partitionDir(dataDir, topic string, p int32) string {
 	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))
@@ -281,7 +320,7 @@ func (b *Broker) removeOrphans(im *metadata.Image) error {
 		if t, ok := im.Topics[m[1]]; ok && int32(n) < t.Partitions {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(b.opts.DataDir, e.Name(), partitionMetaFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(b.opts.DataDir, e.Name(), partition.MetaFile)); err != nil {
 			continue // not ours
 		}
 		b.log.Info("removing directory of deleted topic", "dir", e.Name())
@@ -315,7 +354,7 @@ func (b *Broker) openMissing(name string) *topicState {
 	if ts == nil || int32(len(ts.parts)) >= ts.meta.Partitions || time.Now().Before(ts.retryOpen) {
 		return ts
 	}
-	next := &topicState{meta: ts.meta, parts: append([]*partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
+	next := &topicState{meta: ts.meta, parts: append([]*partition.Partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
 	if err := b.openParts(next); err != nil {
 		b.log.Warn("partition still cannot be opened", "topic", name, "partition", len(next.parts), "err", err)
 	} else {
@@ -370,7 +409,7 @@ const topicIDVersion = 13
 // partition returns partition i of the topic, or nil and the error code to
 // answer (UNKNOWN_TOPIC_ID when the request named topics by id). ts may be
 // nil.
-func (ts *topicState) partition(i int32, version int16) (*partition, int16) {
+func (ts *topicState) partition(i int32, version int16) (*partition.Partition, int16) {
 	if ts != nil && i >= 0 && int(i) < len(ts.parts) {
 		return ts.parts[i], 0
 	}
@@ -380,7 +419,7 @@ func (ts *topicState) partition(i int32, version int16) (*partition, int16) {
 	return nil, kerr.UnknownTopicOrPartition.Code
 }
 
-func (b *Broker) partition(topic string, p int32) *partition {
+func (b *Broker) partition(topic string, p int32) *partition.Partition {
 	ts := b.topic(topic)
 	if ts == nil || p < 0 || int(p) >= len(ts.parts) {
 		return nil
@@ -407,7 +446,7 @@ func (b *Broker) TopicSizes() map[string]int64 {
 	for name, ts := range b.topics {
 		var n int64
 		for _, p := range ts.parts {
-			n += p.log.Size()
+			n += p.Log().Size()
 		}
 		out[name] = n
 	}

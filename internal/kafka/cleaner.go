@@ -9,7 +9,7 @@ package kafka
 // offset. Tombstones go delete.retention.ms after the pass that first kept
 // them (the delete horizon stamped into their batch, as Kafka does), and
 // the batch holding a producer's last sequence keeps its header when all
-// its records go (producerLastOffsets), so producer state rebuilt from the
+// its records go (partition.Clean), so producer state rebuilt from the
 // log after a crash still knows the producer's epoch and sequence.
 //
 // Work per pass is bounded: cleanerMaxBytesPerPass of segments rewritten
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -84,20 +85,15 @@ func (b *Broker) sweepCleaner(ctx context.Context, now time.Time) {
 	}
 }
 
-// cleanPartition cleans one partition and returns the bytes it examined.
-func (b *Broker) cleanPartition(p *partition, t *metadata.Topic, o storage.CleanOptions) int64 {
-	if p.log.Failed() {
-		return 0
-	}
-	o.UpTo = p.highWatermark()
-	o.ProducerLastOffsets = p.producerLastOffsets()
-	before := p.log.Size()
-	res, err := p.log.Clean(o)
+// cleanPartition cleans one partition (partition.Clean) and returns the
+// bytes it examined.
+func (b *Broker) cleanPartition(p *partition.Partition, t *metadata.Topic, o storage.CleanOptions) int64 {
+	res, before, err := p.Clean(o)
 	if errors.Is(err, storage.ErrClosed) { // topic deleted meanwhile
 		return 0
 	}
 	if err != nil {
-		b.log.Warn("cleaner: compaction failed", "topic", t.Name, "partition", p.index, "err", err)
+		b.log.Warn("cleaner: compaction failed", "topic", t.Name, "partition", p.Index(), "err", err)
 		return before
 	}
 	if !res.Ran {
@@ -107,29 +103,10 @@ func (b *Broker) cleanPartition(p *partition, t *metadata.Topic, o storage.Clean
 	b.cleaner.bytes.Add(res.BytesReclaimed)
 	b.cleaner.records.Add(res.RecordsRemoved)
 	if res.Segments > 0 {
-		b.log.Info("cleaner: compacted partition", "topic", t.Name, "partition", p.index,
+		b.log.Info("cleaner: compacted partition", "topic", t.Name, "partition", p.Index(),
 			"segments", res.Segments, "records_removed", res.RecordsRemoved, "bytes_reclaimed", res.BytesReclaimed)
 	}
 	return before
-}
-
-// producerLastOffsets maps every producer the partition keeps state for to
-// the last offset of its last data batch (Kafka's
-// lastRecordsOfActiveProducers): compaction keeps that batch's header. A
-// batch appended after this snapshot only makes an older batch kept
-// needlessly; an expired producer's batches may all go, as in Kafka.
-func (p *partition) producerLastOffsets() map[int64]int64 {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := make(map[int64]int64, len(p.producers))
-	for pid, st := range p.producers {
-		if n := len(st.Batches); n > 0 {
-			sb := st.Batches[n-1]
-			span := (int64(sb.LastSeq) - int64(sb.FirstSeq) + 1<<31) % (1 << 31) // sequences wrap at 2^31
-			out[pid] = sb.Base + span
-		}
-	}
-	return out
 }
 
 // errNoKey: Kafka rejects records without a key on compacted topics with

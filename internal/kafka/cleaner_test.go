@@ -17,7 +17,7 @@ import (
 func fetchAllRecords(t *testing.T, f *brokerFixture, topic string) map[int64]string {
 	t.Helper()
 	out := map[int64]string{}
-	hwm := f.b.partition(topic, 0).highWatermark()
+	hwm := f.b.partition(topic, 0).HighWatermark()
 	for off := int64(0); off < hwm; {
 		fp := f.fetch(topic, 0, off, 1<<20)
 		wantCode(t, "fetch", fp.ErrorCode, nil)
@@ -46,8 +46,8 @@ func TestCleanerCompactsTopic(t *testing.T) {
 	old := time.Now().Add(-time.Hour).UnixMilli()
 	hwm := f.produceN("cmp", 12, old) // keys "0".."9" in every batch
 	f.produceN("plain", 12, old)
-	plainSize := f.b.partition("plain", 0).log.Size()
-	segs := f.b.partition("cmp", 0).log.Segments()
+	plainSize := f.b.partition("plain", 0).Log().Size()
+	segs := f.b.partition("cmp", 0).Log().Segments()
 	cleanEnd := segs[len(segs)-1].Base
 
 	f.b.sweepCleaner(context.Background(), time.Now())
@@ -55,7 +55,7 @@ func TestCleanerCompactsTopic(t *testing.T) {
 	if st := f.b.Cleaner(); st.Runs != 1 || st.RecordsRemoved == 0 || st.BytesReclaimed == 0 {
 		t.Fatalf("cleaner stats %+v", st)
 	}
-	if f.b.partition("plain", 0).log.Size() != plainSize {
+	if f.b.partition("plain", 0).Log().Size() != plainSize {
 		t.Fatal("delete-policy topic was compacted")
 	}
 	got := fetchAllRecords(t, f, "cmp")

@@ -688,7 +688,7 @@ func TestProduceAcks1WaitsForRound(t *testing.T) {
 	f.stopCommitter()
 	for _, acks := range []int16{1, -1} {
 		p := f.b.partition("t", 0)
-		before := p.log.LogEndOffset()
+		before := p.Log().LogEndOffset()
 		rep := f.handle(produceReq("t", 0, acks, makeRecordBatch(t, plainBatch(2))), 9)
 		if rep.Later == nil {
 			t.Fatalf("acks=%d: reply not deferred", acks)
@@ -700,7 +700,7 @@ func TestProduceAcks1WaitsForRound(t *testing.T) {
 			t.Fatalf("acks=%d: reply returned before the commit round", acks)
 		case <-time.After(50 * time.Millisecond):
 		}
-		if p.highWatermark() != before {
+		if p.HighWatermark() != before {
 			t.Fatalf("HWM moved before the round")
 		}
 		f.com.Flush()
@@ -714,7 +714,7 @@ func TestProduceAcks1WaitsForRound(t *testing.T) {
 		if sp.ErrorCode != 0 || sp.BaseOffset != before {
 			t.Errorf("acks=%d: error %v base %d, want base %d", acks, kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset, before)
 		}
-		if hwm := p.highWatermark(); hwm != before+2 {
+		if hwm := p.HighWatermark(); hwm != before+2 {
 			t.Errorf("acks=%d: HWM %d after reply, want %d", acks, hwm, before+2)
 		}
 	}
@@ -757,7 +757,7 @@ func TestProduceErrors(t *testing.T) {
 			}
 		})
 	}
-	if end := f.b.partition("t", 0).log.LogEndOffset(); end != 0 {
+	if end := f.b.partition("t", 0).Log().LogEndOffset(); end != 0 {
 		t.Errorf("rejected batches were appended: log end %d", end)
 	}
 	// Bad acks and a transactional id reject every partition.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -87,7 +88,7 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 // internalPartition is a partition as a coordinator uses it.
 type internalPartition struct {
 	b *Broker
-	p *partition
+	p *partition.Partition
 }
 
 var errNotDurable = errors.New("kafka: internal write not durable")
@@ -101,17 +102,9 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 	}
 	p := ip.p
 	raw := storage.EncodeBatch(time.Now().UnixMilli(), recs)
-	p.mu.Lock()
-	le, err := p.epochs.assign(p.log.LogEndOffset())
+	off, err := p.Append(raw)
 	if err != nil {
-		p.mu.Unlock()
 		return 0, nil, err
-	}
-	storage.SetLeaderEpoch(raw, le)
-	off, err := p.log.Append(raw)
-	p.mu.Unlock()
-	if err != nil {
-		return 0, nil, fmt.Errorf("kafka: append to %s-%d: %w", p.topic, p.index, err)
 	}
 	round := ip.b.committer.AddBytes(p, 1, int64(len(raw)))
 	end := off + int64(len(recs))
@@ -121,8 +114,8 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if p.log.DurableOffset() < end {
-			return fmt.Errorf("%w: %s-%d at offset %d", errNotDurable, p.topic, p.index, off)
+		if p.Log().DurableOffset() < end {
+			return fmt.Errorf("%w: %s-%d at offset %d", errNotDurable, p.Topic(), p.Index(), off)
 		}
 		return nil
 	}, nil
@@ -132,7 +125,7 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 // (Coordinators write no transactional batches yet, so there is no aborted
 // data to skip.)
 func (ip internalPartition) Replay(fn func(int64, *kmsg.Record) error) error {
-	return storage.ReplayRecords(ip.p.log, -1, func(h *storage.BatchHeader) (bool, error) {
+	return storage.ReplayRecords(ip.p.Log(), -1, func(h *storage.BatchHeader) (bool, error) {
 		return !h.IsControl(), nil
 	}, fn)
 }

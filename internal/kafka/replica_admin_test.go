@@ -32,7 +32,7 @@ func TestDescribeLogDirs(t *testing.T) {
 				sizes[dt.Topic][dp.Partition] = dp.Size
 			}
 		}
-		if len(sizes["a"]) != 2 || len(sizes["b"]) != 1 || sizes["a"][1] != f.b.partition("a", 1).log.Size() || sizes["a"][1] == 0 || sizes["a"][0] != 0 {
+		if len(sizes["a"]) != 2 || len(sizes["b"]) != 1 || sizes["a"][1] != f.b.partition("a", 1).Log().Size() || sizes["a"][1] == 0 || sizes["a"][0] != 0 {
 			t.Errorf("v%d: sizes %v", v, sizes)
 		}
 	}

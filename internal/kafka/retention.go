@@ -28,13 +28,12 @@ package kafka
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
-	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/partition"
 )
 
 // retentionMaxSegmentsPerPass bounds the deletions of one sweep.
@@ -111,99 +110,39 @@ func (b *Broker) sweepRetention(ctx context.Context, now time.Time) {
 	}
 }
 
-// applyRetention deletes at most budget segments of p and returns how many
-// it chose.
-func (b *Broker) applyRetention(p *partition, t *metadata.Topic, now time.Time, retentionMs, retentionBytes int64, budget int) int {
-	if budget <= 0 || p.log.Failed() {
-		return 0
-	}
-	segs := p.log.Segments()
-	n := expiredSegments(segs, p.log.LogStartOffset(), p.highWatermark(), now.UnixMilli(), retentionMs, retentionBytes, budget)
-	if n == 0 {
-		return 0
-	}
-	if n == len(segs) {
-		// The active segment expired too: seal it so it can go. Not
-		// rolled (an append came in since, or it is not all durable):
-		// it stays, and the sealed ones before it still go.
-		rolled, err := p.log.RollActive(segs[n-1].Next)
-		if err != nil && !errors.Is(err, storage.ErrClosed) {
-			b.log.Warn("retention: cannot roll the expired active segment", "topic", t.Name, "partition", p.index, "err", err)
-		}
-		if !rolled {
-			if n--; n == 0 {
-				return 0
-			}
-		}
-	}
-	start := segs[n-1].Next
-	deleted, bytes, err := p.log.SetLogStartOffset(max(start, p.log.LogStartOffset()))
-	if errors.Is(err, storage.ErrClosed) { // topic deleted meanwhile
-		return n
-	}
+// applyRetention deletes at most budget segments of p
+// (partition.ApplyRetention) and returns how many it chose.
+func (b *Broker) applyRetention(p *partition.Partition, t *metadata.Topic, now time.Time, retentionMs, retentionBytes int64, budget int) int {
+	res, err := p.ApplyRetention(now.UnixMilli(), retentionMs, retentionBytes, budget)
 	if err != nil {
-		b.log.Warn("retention: cannot move log start", "topic", t.Name, "partition", p.index, "offset", start, "err", err)
-		return n
+		b.log.Warn("retention: cannot move log start", "topic", t.Name, "partition", p.Index(), "err", err)
+		return res.Chosen
 	}
-	b.trimLeaderEpochs(p)
-	if deleted > 0 {
-		b.retention.segments.Add(int64(deleted))
-		b.retention.bytes.Add(bytes)
-		b.log.Info("retention: deleted segments", "topic", t.Name, "partition", p.index,
-			"segments", deleted, "bytes", bytes, "log_start_offset", p.log.LogStartOffset())
+	if res.Deleted > 0 {
+		b.retention.segments.Add(int64(res.Deleted))
+		b.retention.bytes.Add(res.Bytes)
+		b.log.Info("retention: deleted segments", "topic", t.Name, "partition", p.Index(),
+			"segments", res.Deleted, "bytes", res.Bytes, "log_start_offset", p.Log().LogStartOffset())
 	}
-	return n
-}
-
-// expiredSegments returns how many leading segments retention deletes:
-// segments wholly below hwm that are too old or push the partition over its
-// size bound, or lie wholly below the log start already, at most budget. The
-// last (active) segment counts only if it holds data; the caller must roll
-// it before deleting it.
-func expiredSegments(segs []storage.SegmentInfo, start, hwm, nowMs, retentionMs, retentionBytes int64, budget int) int {
-	var total int64
-	for _, s := range segs {
-		total += s.Size
-	}
-	n := 0
-	for _, s := range segs {
-		if n >= budget || s.Next > hwm || (!s.Sealed && s.Size == 0) {
-			break
-		}
-		ts := s.MaxTimestamp
-		if ts < 0 { // no record timestamp: Kafka's largestTimestamp is the file time
-			ts = s.ModTimeMs
-		}
-		byTime := retentionMs >= 0 && nowMs-ts > retentionMs
-		bySize := retentionBytes >= 0 && total-s.Size >= retentionBytes
-		// Below the log start already (DeleteRecords): a sealed segment
-		// goes without expiring, the active one only by expiry (Kafka's
-		// deleteLogStartOffsetBreachedSegments needs a next segment).
-		if !byTime && !bySize && (s.Next > start || !s.Sealed) {
-			break
-		}
-		total -= s.Size
-		n++
-	}
-	return n
+	return res.Chosen
 }
 
 // sweepProducers forgets idle producers' state in every partition
-// (producer.id.expiration.ms; partition.expireProducers).
+// (producer.id.expiration.ms; Partition.ExpireProducers).
 func (b *Broker) sweepProducers(now time.Time) {
 	ttl := b.opts.ProducerIDExpiration
 	if ttl <= 0 {
 		ttl = 24 * time.Hour
 	}
 	b.mu.RLock()
-	var parts []*partition
+	var parts []*partition.Partition
 	for _, ts := range b.topics {
 		parts = append(parts, ts.parts...)
 	}
 	b.mu.RUnlock()
 	n := 0
 	for _, p := range parts {
-		n += p.expireProducers(now.UnixMilli(), ttl)
+		n += p.ExpireProducers(now.UnixMilli(), ttl)
 	}
 	if n > 0 {
 		b.log.Info("producer state expired", "producers", n, "producer_id_expiration", ttl)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -24,7 +24,7 @@ func (f *brokerFixture) produceN(topic string, n int, ts int64) int64 {
 		spec.ts = ts
 		f.mustProduce(topic, 0, makeRecordBatch(f.t, spec))
 	}
-	return f.b.partition(topic, 0).highWatermark()
+	return f.b.partition(topic, 0).HighWatermark()
 }
 
 func deleteRecordsReq(topic string, partition int32, offset int64) *kmsg.DeleteRecordsRequest {
@@ -48,7 +48,7 @@ func TestDeleteRecords(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("dr", 1, smallSegments)
 	hwm := f.produceN("dr", 12, 0)
-	segsBefore := len(f.b.partition("dr", 0).log.Segments())
+	segsBefore := len(f.b.partition("dr", 0).Log().Segments())
 	if segsBefore < 3 {
 		t.Fatalf("want several segments, got %d", segsBefore)
 	}
@@ -58,7 +58,7 @@ func TestDeleteRecords(t *testing.T) {
 	if sp.LowWatermark != 55 {
 		t.Fatalf("low watermark %d, want 55", sp.LowWatermark)
 	}
-	if got := len(f.b.partition("dr", 0).log.Segments()); got >= segsBefore {
+	if got := len(f.b.partition("dr", 0).Log().Segments()); got >= segsBefore {
 		t.Fatalf("no segment deleted: %d before, %d after", segsBefore, got)
 	}
 	wantCode(t, "fetch below start", f.fetch("dr", 0, 54, 1<<20).ErrorCode, kerr.OffsetOutOfRange)
@@ -112,20 +112,20 @@ func TestRetentionSweep(t *testing.T) {
 	}
 	// New data in bytime: only the old segments may go.
 	f.produceN("bytime", 4, 0)
-	sizeBefore := f.b.partition("bysize", 0).log.Size()
+	sizeBefore := f.b.partition("bysize", 0).Log().Size()
 
 	f.b.sweepRetention(context.Background(), time.Now())
 
 	p := f.b.partition("bysize", 0)
-	if sz := p.log.Size(); sz < 1500 || sz >= sizeBefore || p.log.LogStartOffset() == 0 {
-		t.Fatalf("size retention: size %d (was %d, bound 1500), start %d", sz, sizeBefore, p.log.LogStartOffset())
+	if sz := p.Log().Size(); sz < 1500 || sz >= sizeBefore || p.Log().LogStartOffset() == 0 {
+		t.Fatalf("size retention: size %d (was %d, bound 1500), start %d", sz, sizeBefore, p.Log().LogStartOffset())
 	}
 	p = f.b.partition("bytime", 0)
-	start := p.log.LogStartOffset()
+	start := p.Log().LogStartOffset()
 	if start == 0 || start > 120 {
 		t.Fatalf("time retention: start %d, want in (0, 120]", start)
 	}
-	for _, s := range p.log.Segments() {
+	for _, s := range p.Log().Segments() {
 		if s.Sealed && s.Next <= 120 && s.Base < start {
 			t.Fatalf("old segment %+v kept below start %d", s, start)
 		}
@@ -134,7 +134,7 @@ func TestRetentionSweep(t *testing.T) {
 	if lo := f.listOffset("bytime", 0, -2); lo.Offset != start {
 		t.Fatalf("earliest %d, want %d", lo.Offset, start)
 	}
-	if s := f.b.partition("compacted", 0).log.LogStartOffset(); s != 0 {
+	if s := f.b.partition("compacted", 0).Log().LogStartOffset(); s != 0 {
 		t.Fatalf("compact topic lost data to time retention: start %d", s)
 	}
 	st := f.b.Retention()
@@ -145,7 +145,7 @@ func TestRetentionSweep(t *testing.T) {
 	// Turning on delete for the compacted topic applies at the next pass.
 	alterIncr(f, "compacted", kmsg.IncrementalAlterConfigOpAppend, "cleanup.policy", "delete", false)
 	f.b.sweepRetention(context.Background(), time.Now())
-	if s := f.b.partition("compacted", 0).log.LogStartOffset(); s == 0 {
+	if s := f.b.partition("compacted", 0).Log().LogStartOffset(); s == 0 {
 		t.Fatal("compact,delete topic not swept")
 	}
 }
@@ -161,15 +161,15 @@ func TestRetentionDeletesExpiredActiveSegment(t *testing.T) {
 	hwm := f.produceN("quiet", 3, time.Now().Add(-time.Hour).UnixMilli())
 	f.produceN("young", 3, 0)
 	p := f.b.partition("quiet", 0)
-	if n := len(p.log.Segments()); n != 1 {
+	if n := len(p.Log().Segments()); n != 1 {
 		t.Fatalf("want only the active segment, got %d", n)
 	}
 
 	f.b.sweepRetention(context.Background(), time.Now())
 
-	segs := p.log.Segments()
-	if len(segs) != 1 || segs[0].Size != 0 || segs[0].Base != hwm || p.log.LogStartOffset() != hwm || p.log.LogEndOffset() != hwm {
-		t.Fatalf("after retention: segments %+v, start %d, end %d; want one empty segment at %d", segs, p.log.LogStartOffset(), p.log.LogEndOffset(), hwm)
+	segs := p.Log().Segments()
+	if len(segs) != 1 || segs[0].Size != 0 || segs[0].Base != hwm || p.Log().LogStartOffset() != hwm || p.Log().LogEndOffset() != hwm {
+		t.Fatalf("after retention: segments %+v, start %d, end %d; want one empty segment at %d", segs, p.Log().LogStartOffset(), p.Log().LogEndOffset(), hwm)
 	}
 	if st := f.b.Retention(); st.SegmentsDeleted != 1 {
 		t.Fatalf("retention stats %+v, want 1 segment", st)
@@ -181,10 +181,10 @@ func TestRetentionDeletesExpiredActiveSegment(t *testing.T) {
 	if lo := f.listOffset("quiet", 0, -2); lo.Offset != hwm {
 		t.Fatalf("earliest %d, want %d", lo.Offset, hwm)
 	}
-	if got := p.epochs.snapshot(); len(got) != 1 || got[0] != (epochEntry{0, hwm}) {
+	if got := p.LeaderEpochs(); len(got) != 1 || got[0] != (partition.EpochEntry{Epoch: 0, Start: hwm}) {
 		t.Fatalf("epochs after retention: %v", got)
 	}
-	if s := f.b.partition("young", 0).log.LogStartOffset(); s != 0 {
+	if s := f.b.partition("young", 0).Log().LogStartOffset(); s != 0 {
 		t.Fatalf("young active segment deleted: start %d", s)
 	}
 	// A second pass has nothing left to do: the new active segment is empty.
@@ -195,8 +195,8 @@ func TestRetentionDeletesExpiredActiveSegment(t *testing.T) {
 
 	f = f.reopen(true)
 	p = f.b.partition("quiet", 0)
-	if p.log.LogStartOffset() != hwm || p.log.LogEndOffset() != hwm {
-		t.Fatalf("after crash: start %d end %d, want %d", p.log.LogStartOffset(), p.log.LogEndOffset(), hwm)
+	if p.Log().LogStartOffset() != hwm || p.Log().LogEndOffset() != hwm {
+		t.Fatalf("after crash: start %d end %d, want %d", p.Log().LogStartOffset(), p.Log().LogEndOffset(), hwm)
 	}
 	if off := f.mustProduce("quiet", 0, makeRecordBatch(t, plainBatch(2))); off != hwm {
 		t.Fatalf("append after retention emptied the log at %d, want %d", off, hwm)
@@ -215,7 +215,7 @@ func TestRetentionLoop(t *testing.T) {
 	f.b.StartRetention(10 * time.Millisecond)
 	defer f.b.StopRetention()
 	deadline := time.Now().Add(10 * time.Second)
-	for f.b.partition("loop", 0).log.LogStartOffset() == 0 {
+	for f.b.partition("loop", 0).Log().LogStartOffset() == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("retention loop did not move the log start within 10s")
 		}
@@ -351,64 +351,12 @@ func TestIncrementalAlterConfigs(t *testing.T) {
 	// segment.bytes applies to the open log from the next append.
 	wantCode(t, "set segment.bytes", alterIncr(f, "iac", set, "segment.bytes", "1000", false).ErrorCode, nil)
 	f.produceN("iac", 8, 0)
-	if n := len(f.b.partition("iac", 0).log.Segments()); n < 2 {
+	if n := len(f.b.partition("iac", 0).Log().Segments()); n < 2 {
 		t.Fatalf("segment.bytes not applied to the open log: %d segment(s)", n)
 	}
 
 	f = f.reopen(true)
 	if v := *describeTopic(f, "iac")["cleanup.policy"].Value; v != "compact" {
 		t.Fatalf("after crash: cleanup.policy %q", v)
-	}
-}
-
-func TestExpiredSegments(t *testing.T) {
-	const now = 1_000_000
-	seg := func(base, next, size, ts int64, sealed bool) storage.SegmentInfo {
-		return storage.SegmentInfo{Base: base, Next: next, Size: size, MaxTimestamp: ts, Sealed: sealed}
-	}
-	segs := []storage.SegmentInfo{
-		seg(0, 10, 100, now-5000, true),
-		seg(10, 20, 100, now-3000, true),
-		seg(20, 30, 100, now-1000, true),
-		seg(30, 35, 50, now, false), // active
-	}
-	for _, tc := range []struct {
-		name                  string
-		start, hwm, ms, bytes int64
-		budget, want          int
-	}{
-		{"nothing set", 0, 35, -1, -1, 10, 0},
-		{"time", 0, 35, 2000, -1, 10, 2},
-		{"time: the active one is young", 0, 35, 0, -1, 10, 3},
-		{"size keeps at least the bound", 0, 35, -1, 150, 10, 2},
-		{"size exact", 0, 35, -1, 250, 10, 1},
-		{"size zero: the active one too", 0, 35, -1, 0, 10, 4},
-		{"size: active only when hwm is the log end", 0, 34, -1, 0, 10, 3},
-		{"below hwm only", 0, 15, 0, -1, 10, 1},
-		{"budget", 0, 35, 0, -1, 2, 2},
-		{"below start always, the active one never", 35, 35, -1, -1, 10, 3},
-		{"stops at the first young one", 0, 35, 4000, -1, 10, 1},
-	} {
-		if got := expiredSegments(segs, tc.start, tc.hwm, now, tc.ms, tc.bytes, tc.budget); got != tc.want {
-			t.Errorf("%s: %d segments expired, want %d", tc.name, got, tc.want)
-		}
-	}
-	// An active segment whose records are all older than retention.ms goes
-	// (the caller rolls it first); an empty one never does.
-	old := []storage.SegmentInfo{seg(0, 10, 100, now-5000, true), seg(10, 12, 50, now-4000, false)}
-	if got := expiredSegments(old, 0, 12, now, 1000, -1, 10); got != 2 {
-		t.Errorf("expired active segment: %d expired, want 2", got)
-	}
-	empty := []storage.SegmentInfo{seg(0, 10, 100, now-5000, true), seg(10, 10, 0, -1, false)}
-	if got := expiredSegments(empty, 0, 10, now, 0, 0, 10); got != 1 {
-		t.Errorf("empty active segment: %d expired, want 1", got)
-	}
-	// Without record timestamps the file time counts, as in Kafka.
-	noTS := []storage.SegmentInfo{
-		{Base: 0, Next: 10, Size: 100, MaxTimestamp: -1, ModTimeMs: now - 5000, Sealed: true},
-		{Base: 10, Next: 12, Size: 50, MaxTimestamp: -1, ModTimeMs: now, Sealed: false},
-	}
-	if got := expiredSegments(noTS, 0, 12, now, 1000, -1, 10); got != 1 {
-		t.Errorf("segments without timestamps: %d expired, want 1", got)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -89,11 +90,9 @@ func (b *Broker) deleteTopic(name string) error {
 	delete(b.topics, name)
 	if ts != nil {
 		for _, p := range ts.parts {
-			p.mu.Lock()
-			if err := p.log.Delete(); err != nil {
-				b.log.Warn("could not remove partition files", "topic", name, "partition", p.index, "err", err)
+			if err := p.Delete(); err != nil {
+				b.log.Warn("could not remove partition files", "topic", name, "partition", p.Index(), "err", err)
 			}
-			p.mu.Unlock()
 		}
 	}
 	for i := int32(0); i < t.Partitions; i++ { // partitions that failed to open
@@ -118,7 +117,7 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	}
 	t := b.meta.Image().Topics[name]
 	old := b.topics[name]
-	ts := &topicState{meta: t, parts: append([]*partition(nil), old.parts...), retryOpen: time.Now().Add(openMissingEvery)}
+	ts := &topicState{meta: t, parts: append([]*partition.Partition(nil), old.parts...), retryOpen: time.Now().Add(openMissingEvery)}
 	err := b.openParts(ts)
 	b.topics[name] = ts
 	if err != nil {

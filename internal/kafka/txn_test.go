@@ -1,9 +1,11 @@
 package kafka
 
 import (
+	"math"
 	"slices"
 	"testing"
 
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -181,52 +183,24 @@ func TestTxnPartitionStateRebuilt(t *testing.T) {
 		f.b.SetTxn(nil)
 		g := f.reopen(crash)
 		p := g.b.partition("t", 0)
-		if got := p.lastStable(); got != 3 {
+		if got := p.LastStable(); got != 3 {
 			t.Errorf("crash %v: lso after reopen %d, want 3", crash, got)
 		}
-		if want := []abortedTxn{{PID: pid, First: 0, Last: 2}}; !slices.Equal(p.aborted, want) {
-			t.Errorf("crash %v: aborted after reopen %+v, want %+v", crash, p.aborted, want)
+		if want := []partition.AbortedTxn{{PID: pid, First: 0, Last: 2}}; !slices.Equal(p.AbortedIn(0, math.MaxInt64), want) {
+			t.Errorf("crash %v: aborted after reopen %+v, want %+v", crash, p.AbortedIn(0, math.MaxInt64), want)
 		}
 		// The coordinator keeps the open transaction when it reopens;
 		// the producer's abort then closes it.
 		withTxn(t, g)
-		if got := p.lastStable(); got != 3 {
+		if got := p.LastStable(); got != 3 {
 			t.Errorf("crash %v: lso %d after coordinator recovery, want 3 (still open)", crash, got)
 		}
 		wantCode(t, "abort after the restart", g.endTxn("x", pid, epoch, false), nil)
-		if got := p.lastStable(); got != p.highWatermark() {
-			t.Errorf("crash %v: lso %d after the abort, hwm %d", crash, got, p.highWatermark())
+		if got := p.LastStable(); got != p.HighWatermark() {
+			t.Errorf("crash %v: lso %d after the abort, hwm %d", crash, got, p.HighWatermark())
 		}
-		if len(p.aborted) != 2 {
-			t.Errorf("crash %v: aborted after the abort %+v", crash, p.aborted)
-		}
-	}
-}
-
-func TestMarkerEncoding(t *testing.T) {
-	for _, commit := range []bool{false, true} {
-		raw := encodeMarker(42, 7, commit, 1000)
-		h, err := storage.ValidateBatch(raw)
-		if err != nil {
-			t.Fatalf("marker does not validate: %v", err)
-		}
-		if !h.IsControl() || !h.IsTransactional() || h.ProducerID != 42 || h.ProducerEpoch != 7 || h.RecordCount != 1 {
-			t.Fatalf("marker header %+v", h)
-		}
-		got, err := markerIsCommit(raw)
-		if err != nil || got != commit {
-			t.Fatalf("markerIsCommit = %v, %v; want %v", got, err, commit)
+		if got := p.AbortedIn(0, math.MaxInt64); len(got) != 2 {
+			t.Errorf("crash %v: aborted after the abort %+v", crash, got)
 		}
 	}
-}
-
-func FuzzMarkerIsCommit(f *testing.F) {
-	f.Add(encodeMarker(1, 0, true, 0))
-	f.Add(encodeMarker(1, 0, false, 0))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := storage.ValidateBatch(b); err != nil {
-			return // only validated batches reach markerIsCommit
-		}
-		markerIsCommit(b) // must not panic
-	})
 }

@@ -1,9 +1,11 @@
 package kafka
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wal"
 )
@@ -20,14 +22,14 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 		return nil
 	}
 	start := time.Now()
-	byKey := map[wal.Key]*partition{}
+	byKey := map[wal.Key]*partition.Partition{}
 	for _, ts := range b.topics {
 		for _, p := range ts.parts {
 			byKey[p.WALKey()] = p
 		}
 	}
-	touched := map[*partition]bool{}
-	gap := map[*partition]bool{}
+	touched := map[*partition.Partition]bool{}
+	gap := map[*partition.Partition]bool{}
 	var appended, skipped int
 	err := w.Replay(func(key wal.Key, batches []byte) error {
 		p := byKey[key]
@@ -35,24 +37,19 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 			return nil
 		}
 		return storage.SplitBatches(batches, func(batch []byte) error {
-			h, err := storage.ValidateBatch(batch)
-			if err != nil {
-				return fmt.Errorf("kafka: WAL batch for %s-%d failed validation after its record CRC passed: %w", p.topic, p.index, err)
-			}
-			end := p.log.LogEndOffset()
+			ok, err := p.ReplayWALBatch(batch)
 			switch {
-			case h.NextOffset() <= end:
-				skipped++
-			case h.BaseOffset == end:
-				if _, err := p.log.Append(batch); err != nil {
-					return fmt.Errorf("kafka: WAL replay into %s-%d: %w", p.topic, p.index, err)
-				}
+			case errors.Is(err, partition.ErrWALGap):
+				b.log.Error("WAL replay found a gap: data below this batch is missing", "topic", p.Topic(),
+					"partition", p.Index(), "err", err)
+				gap[p] = true
+			case err != nil:
+				return err
+			case ok:
 				touched[p] = true
 				appended++
 			default:
-				b.log.Error("WAL replay found a gap: data below this batch is missing", "topic", p.topic,
-					"partition", p.index, "log_end", end, "batch_base", h.BaseOffset)
-				gap[p] = true
+				skipped++
 			}
 			return nil
 		})
@@ -61,8 +58,8 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 		return err
 	}
 	for p := range touched {
-		if _, err := p.log.Sync(); err != nil {
-			return fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.topic, p.index, err)
+		if _, err := p.Log().Sync(); err != nil {
+			return fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
 		}
 	}
 	if appended > 0 || skipped > 0 {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/wal"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -122,7 +123,7 @@ func (f *walFixture) crashAndReopen(damage func(), mods ...func(*Options)) *walF
 	return openWALFixture(f.t, f.dir, mods...)
 }
 
-func (f *walFixture) part(topic string, i int32) *partition {
+func (f *walFixture) part(topic string, i int32) *partition.Partition {
 	f.t.Helper()
 	ts := f.b.topic(topic)
 	if ts == nil || int(i) >= len(ts.parts) {
@@ -134,7 +135,7 @@ func (f *walFixture) part(topic string, i int32) *partition {
 // logBytes is the whole content of a partition log.
 func (f *walFixture) logBytes(topic string, i int32) []byte {
 	f.t.Helper()
-	l := f.part(topic, i).log
+	l := f.part(topic, i).Log()
 	out, err := l.Read(l.LogStartOffset(), math.MaxInt32, l.LogEndOffset(), nil)
 	if err != nil {
 		f.t.Fatalf("read %s-%d: %v", topic, i, err)
@@ -297,7 +298,7 @@ func TestWALReplayRestoresLostSegmentData(t *testing.T) {
 	synced := make([]int64, nparts)
 	for p := range int32(nparts) {
 		want[p] = f.logBytes(topic, p)
-		pl := f.part(topic, p).log
+		pl := f.part(topic, p).Log()
 		ends[p] = pl.LogEndOffset()
 		if pl.DurableOffset() != ends[p] {
 			t.Fatalf("partition %d: durable %d != end %d after every produce was acknowledged", p, pl.DurableOffset(), ends[p])
@@ -333,7 +334,7 @@ func TestWALReplayRestoresLostSegmentData(t *testing.T) {
 		if !bytes.Equal(got, want[p]) {
 			t.Errorf("partition %d: %d bytes after replay, want %d acknowledged bytes (equal: %v)", p, len(got), len(want[p]), bytes.Equal(got, want[p]))
 		}
-		pl := f2.part(topic, p).log
+		pl := f2.part(topic, p).Log()
 		if pl.LogEndOffset() != ends[p] || pl.DurableOffset() != ends[p] || pl.SyncedOffset() != ends[p] {
 			t.Errorf("partition %d: end %d durable %d synced %d, want all %d", p, pl.LogEndOffset(), pl.DurableOffset(), pl.SyncedOffset(), ends[p])
 		}
@@ -358,7 +359,7 @@ func TestWALReplayRestoresLostSegmentData(t *testing.T) {
 	if sp.ErrorCode != 0 || sp.BaseOffset != wantBase {
 		t.Fatalf("retry of a restored batch: %v base %d, want duplicate at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset, wantBase)
 	}
-	if e := f2.part(topic, 1).log.LogEndOffset(); e != ends[1] {
+	if e := f2.part(topic, 1).Log().LogEndOffset(); e != ends[1] {
 		t.Fatalf("duplicate appended: end %d, want %d", e, ends[1])
 	}
 	next := batchSpec{n: 1, pid: pid, epoch: 0, seq: 4 * rounds, valueSize: 5}
@@ -403,7 +404,7 @@ func TestWALNothingToReplayAfterCleanClose(t *testing.T) {
 		t.Errorf("replay after a clean close:\n%s", f2.logs)
 	}
 	for p := range int32(2) {
-		if e := f2.part("c", p).log.LogEndOffset(); e != 1 {
+		if e := f2.part("c", p).Log().LogEndOffset(); e != 1 {
 			t.Errorf("partition %d end %d, want 1", p, e)
 		}
 	}
@@ -457,7 +458,7 @@ func TestWALReplaySkipsDeletedAndRecreatedTopics(t *testing.T) {
 		if got := f2.logBytes("kept", p); !bytes.Equal(got, keptWant[p]) {
 			t.Errorf("kept-%d not restored: %d bytes, want %d", p, len(got), len(keptWant[p]))
 		}
-		if e := f2.part("re", p).log.LogEndOffset(); e != 0 {
+		if e := f2.part("re", p).Log().LogEndOffset(); e != 0 {
 			t.Errorf("recreated re-%d got the old topic's records: end %d", p, e)
 		}
 	}
@@ -506,7 +507,7 @@ func TestWALReplayGapStopsPartition(t *testing.T) {
 	f.produceRound("g", map[int32][]byte{0: makeRecordBatch(t, plainBatch(1)), 1: makeRecordBatch(t, plainBatch(1))})
 	// Make round 1 fsynced for partition 0 only, then lose it anyway
 	// (as if the disk lied), so the WAL's round 2 starts above its end.
-	if _, err := f.part("g", 0).log.Sync(); err != nil {
+	if _, err := f.part("g", 0).Log().Sync(); err != nil {
 		t.Fatal(err)
 	}
 	f.wal.Reset() // round 1 is no longer in the WAL
@@ -522,7 +523,7 @@ func TestWALReplayGapStopsPartition(t *testing.T) {
 	// Partition 1's round 1 was only in the dropped WAL generation, so its
 	// round 2 is a gap as well: both logs stay empty rather than get a hole.
 	for p := range int32(2) {
-		if e := f2.part("g", p).log.LogEndOffset(); e != 0 {
+		if e := f2.part("g", p).Log().LogEndOffset(); e != 0 {
 			t.Errorf("g-%d end %d after a gap, want 0", p, e)
 		}
 	}
@@ -577,7 +578,7 @@ func TestWALRolledSegmentsFsyncedBeforeReset(t *testing.T) {
 	// The last rounds' batches may have been only in the logs' write
 	// buffers (durable in the WAL alone) at the kill: replay restores them.
 	for p := range int32(2) {
-		if end := f2.part("roll", p).log.LogEndOffset(); end != 18 {
+		if end := f2.part("roll", p).Log().LogEndOffset(); end != 18 {
 			t.Fatalf("partition %d: log end %d after replay, want 18:\n%s", p, end, f2.logs)
 		}
 	}
@@ -616,7 +617,7 @@ func TestWALSkipsFailedLog(t *testing.T) {
 	f.com.Flush() // single-log round: direct fsync, which fails
 	sp := resolve(t, rep).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 	wantCode(t, "produce with a failing fsync", sp.ErrorCode, kerr.KafkaStorageError)
-	durable, end := p1.log.DurableOffset(), p1.log.LogEndOffset()
+	durable, end := p1.Log().DurableOffset(), p1.Log().LogEndOffset()
 	if durable != 1 || end != 3 {
 		t.Fatalf("failed partition: durable %d end %d, want 1 and 3", durable, end)
 	}
@@ -625,7 +626,7 @@ func TestWALSkipsFailedLog(t *testing.T) {
 	// Next round: the failed log is dirty again together with a healthy one.
 	f.com.Add(p1, 0)
 	f.produceRound("f", map[int32][]byte{0: makeRecordBatch(t, plainBatch(1))})
-	if d := p1.log.DurableOffset(); d != durable {
+	if d := p1.Log().DurableOffset(); d != durable {
 		t.Fatalf("failed partition's durable offset moved from %d to %d through the WAL", durable, d)
 	}
 	if n := walRecords(t, dir); n > before+1 {

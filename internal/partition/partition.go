@@ -1,10 +1,10 @@
-package kafka
+package partition
 
 import (
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,40 +14,75 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
-	"github.com/chronik-stream/chronik/internal/wal"
-	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 const (
-	partitionMetaFile = "partition.metadata"
-	producerSnapFile  = "producers.snapshot"
+	// MetaFile names the file holding a partition directory's topic id.
+	MetaFile = "partition.metadata"
+	// SnapshotFile names the producer-state snapshot written at a clean close.
+	SnapshotFile = "producers.snapshot"
 	// producerWindow is how many recent batches per producer are remembered
 	// for duplicate detection; Kafka clients keep at most 5 in flight.
 	producerWindow = 5
 )
 
-// partition is one partition's log plus the state that must change
-// atomically with an append: idempotent-producer sequences.
-type partition struct {
+// Options say which partition a directory holds and how its log is opened.
+type Options struct {
+	Topic   string
+	Index   int32
+	TopicID metadata.TopicID
+	// Storage configures the log; its Logger is the partition's too.
+	Storage storage.Options
+}
+
+// Partition is one partition's log plus the state that must change
+// atomically with an append: idempotent-producer sequences, open and aborted
+// transactions, leader epochs.
+type Partition struct {
 	topic   string
 	index   int32
 	topicID metadata.TopicID
 	log     *storage.Log
 	epochs  *leaderEpochs // leader_epoch.go
+	lg      *slog.Logger
 
 	mu        sync.Mutex // serialises appends and guards producers, ongoing, aborted
 	producers map[int64]*producerState
 	ongoing   map[int64]int64 // producer id -> first offset of its open transaction (txn.go)
-	aborted   []abortedTxn    // in marker order (txn.go)
+	aborted   []AbortedTxn    // in marker order (txn.go)
 }
 
-// leaderEpoch is the partition's leader epoch; a single node never changes
-// leader, so it stays 0 until clustering bumps it (leaderEpochs.bump).
-func (p *partition) leaderEpoch() int32 { return p.epochs.epoch() }
+// Topic is the partition's topic name.
+func (p *Partition) Topic() string { return p.topic }
 
-// highWatermark is what consumers may read: the durable log end. (With
+// Index is the partition's number within its topic.
+func (p *Partition) Index() int32 { return p.index }
+
+// Log is the partition's log, for reads and offsets. Appends and moves of
+// the log start go through the Partition, which keeps its state with them.
+func (p *Partition) Log() *storage.Log { return p.log }
+
+// CheckLeaderEpoch validates a client's idea of the leader epoch (-1 = no
+// check): older answers ErrFencedLeaderEpoch, newer ErrUnknownLeaderEpoch.
+func (p *Partition) CheckLeaderEpoch(epoch int32) error {
+	current := p.LeaderEpoch()
+	switch {
+	case epoch < 0 || epoch == current:
+		return nil
+	case epoch < current:
+		return ErrFencedLeaderEpoch
+	default:
+		return ErrUnknownLeaderEpoch
+	}
+}
+
+// LeaderEpoch is the partition's leader epoch; a single node never changes
+// leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
+func (p *Partition) LeaderEpoch() int32 { return p.epochs.epoch() }
+
+// HighWatermark is what consumers may read: the durable log end. (With
 // replication this becomes the minimum durable end across the ISR.)
-func (p *partition) highWatermark() int64 { return p.log.DurableOffset() }
+func (p *Partition) HighWatermark() int64 { return p.log.DurableOffset() }
 
 type seqBatch struct {
 	FirstSeq int32 `json:"f"`
@@ -63,7 +98,7 @@ type producerState struct {
 	LastTs int64 `json:"ts,omitempty"`
 	Marker bool  `json:"m,omitempty"`
 	// Seen is the broker's clock (Unix ms) at the producer's last write
-	// here: producer-id expiration (expireProducers) counts from it.
+	// here: producer-id expiration (ExpireProducers) counts from it.
 	Seen int64 `json:"seen,omitempty"`
 }
 
@@ -75,60 +110,43 @@ type producerSnapshot struct {
 	Offset    int64                    `json:"offset"`
 	Producers map[int64]*producerState `json:"producers"`
 	Ongoing   map[int64]int64          `json:"ongoing,omitempty"`
-	Aborted   []abortedTxn             `json:"aborted,omitempty"`
+	Aborted   []AbortedTxn             `json:"aborted,omitempty"`
 }
 
-// openPartition opens (or creates) a partition's directory and restores its
-// idempotent-producer state.
-func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition, error) {
-	p, err := b.openLog(t, i)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.loadProducers(); err != nil {
-		p.log.Close()
-		return nil, err
-	}
-	return p, nil
-}
-
-// openLog opens (or creates) a partition's directory and log, without
-// producer state (New loads it after replaying the WAL). A directory left
+// Open opens (or creates) a partition's directory and log, without
+// producer state: the caller replays the WAL into the log first if it has
+// one, then calls LoadProducers before the first append. A directory left
 // by an earlier topic of the same name (different topic id) is wiped first.
-func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
-	dir := partitionDir(b.opts.DataDir, t.Name, i)
-	metaPath := filepath.Join(dir, partitionMetaFile)
+func Open(dir string, o Options) (*Partition, error) {
+	lg := o.Storage.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	metaPath := filepath.Join(dir, MetaFile)
 	if raw, err := os.ReadFile(metaPath); err == nil {
 		var pm partitionMeta
-		if json.Unmarshal(raw, &pm) != nil || pm.TopicID != t.ID {
-			b.log.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
+		if json.Unmarshal(raw, &pm) != nil || pm.TopicID != o.TopicID {
+			lg.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
 			if err := os.RemoveAll(dir); err != nil {
-				return nil, fmt.Errorf("kafka: remove stale %s: %w", dir, err)
+				return nil, fmt.Errorf("partition: remove stale %s: %w", dir, err)
 			}
 		}
 	}
-	opts := storage.Options{
-		SegmentBytes: b.topicInt(t, "segment.bytes"),
-		SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
-		Fsync:        b.opts.Fsync,
-		DropBehind:   b.opts.DropBehind,
-		Logger:       b.log.With("topic", t.Name, "partition", i),
-	}
-	l, err := storage.Open(dir, opts)
+	l, err := storage.Open(dir, o.Storage)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: open partition %s-%d: %w", t.Name, i, err)
+		return nil, fmt.Errorf("partition: open %s-%d: %w", o.Topic, o.Index, err)
 	}
 	if _, err := os.Stat(metaPath); err != nil {
-		raw, _ := json.Marshal(partitionMeta{TopicID: t.ID})
+		raw, _ := json.Marshal(partitionMeta{TopicID: o.TopicID})
 		if err := storage.WriteFileAtomic(metaPath, raw); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("kafka: write %s: %w", metaPath, err)
+			return nil, fmt.Errorf("partition: write %s: %w", metaPath, err)
 		}
 	}
-	// The WAL replay (after openLog) may extend the log end, so nothing is
+	// The WAL replay (after Open) may extend the log end, so nothing is
 	// trimmed here: an epoch entry is only beyond the end after clustering
 	// truncates a log, which rewrites the checkpoint itself.
-	epochs, err := loadLeaderEpochs(dir, l.LogStartOffset(), math.MaxInt64, opts.Logger)
+	epochs, err := loadLeaderEpochs(dir, l.LogStartOffset(), math.MaxInt64, lg)
 	if err != nil {
 		l.Close()
 		return nil, err
@@ -136,26 +154,16 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition, error) {
 	// A crash after the log start moved may have left the checkpoint
 	// untrimmed (Kafka also trims it when loading a log).
 	if err := epochs.truncateFromStart(l.LogStartOffset()); err != nil {
-		opts.Logger.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
+		lg.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
 	}
-	return &partition{topic: t.Name, index: i, topicID: t.ID, log: l, epochs: epochs, producers: map[int64]*producerState{}}, nil
+	return &Partition{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: epochs, lg: lg, producers: map[int64]*producerState{}}, nil
 }
 
-// The commit.WALLog methods: the committer syncs partitions, through the
-// shared WAL when that is cheaper.
-
-func (p *partition) Sync() (int64, error) { return p.log.Sync() }
-func (p *partition) WALKey() wal.Key      { return wal.Key{TopicID: p.topicID, Partition: p.index} }
-func (p *partition) MarkDurable(end int64) {
-	p.log.MarkDurable(end)
-}
-func (p *partition) Unsynced(dst []byte) ([]byte, int64, int64, error) { return p.log.Unsynced(dst) }
-
-// loadProducers restores idempotent-producer state: the snapshot written at
+// LoadProducers restores idempotent-producer state: the snapshot written at
 // the last clean close, then every batch after it (all batches if none).
-func (p *partition) loadProducers() error {
+func (p *Partition) LoadProducers() error {
 	from := p.log.LogStartOffset()
-	path := filepath.Join(p.log.Dir(), producerSnapFile)
+	path := filepath.Join(p.log.Dir(), SnapshotFile)
 	if raw, err := os.ReadFile(path); err == nil {
 		var snap producerSnapshot
 		if json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
@@ -205,7 +213,7 @@ func (p *partition) loadProducers() error {
 
 // replayTxns rebuilds open and aborted transactions from the transactional
 // batches and markers found after the snapshot, in log order.
-func (p *partition) replayTxns(hs []storage.BatchHeader) error {
+func (p *Partition) replayTxns(hs []storage.BatchHeader) error {
 	for i := range hs {
 		h := &hs[i]
 		if !h.IsControl() {
@@ -214,7 +222,7 @@ func (p *partition) replayTxns(hs []storage.BatchHeader) error {
 		}
 		raw, err := p.log.Read(h.BaseOffset, h.Size(), h.NextOffset(), nil)
 		if err != nil {
-			return fmt.Errorf("kafka: read marker at %d: %w", h.BaseOffset, err)
+			return fmt.Errorf("partition: read marker at %d: %w", h.BaseOffset, err)
 		}
 		var commit bool
 		err = storage.SplitBatches(raw, func(b []byte) error {
@@ -223,7 +231,7 @@ func (p *partition) replayTxns(hs []storage.BatchHeader) error {
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("kafka: marker at %d: %w", h.BaseOffset, err)
+			return fmt.Errorf("partition: marker at %d: %w", h.BaseOffset, err)
 		}
 		p.applyMarker(h.ProducerID, h.ProducerEpoch, commit, h.BaseOffset)
 		p.noteMarker(h.ProducerID, h.MaxTimestamp)
@@ -231,19 +239,28 @@ func (p *partition) replayTxns(hs []storage.BatchHeader) error {
 	return nil
 }
 
-func (p *partition) close() error {
+// Close closes the log (syncing it) and writes the producer snapshot.
+func (p *Partition) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	err := p.log.Close()
 	if err == nil {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
-		err = storage.WriteFileAtomic(filepath.Join(p.log.Dir(), producerSnapFile), raw)
+		err = storage.WriteFileAtomic(filepath.Join(p.log.Dir(), SnapshotFile), raw)
 	}
 	return err
 }
 
+// Delete removes the partition's files (its topic was deleted); no append
+// is in progress meanwhile.
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.log.Delete()
+}
+
 // recordBatch remembers an appended idempotent batch. Caller holds p.mu.
-func (p *partition) recordBatch(pid int64, epoch int16, first, last int32, base int64) {
+func (p *Partition) recordBatch(pid int64, epoch int16, first, last int32, base int64) {
 	st := p.producers[pid]
 	if st == nil || st.Epoch != epoch {
 		st = &producerState{Epoch: epoch}
@@ -258,20 +275,20 @@ func (p *partition) recordBatch(pid int64, epoch int16, first, last int32, base 
 
 // noteMarker records a transaction marker of pid written at ts (after
 // applyMarker). Caller holds p.mu.
-func (p *partition) noteMarker(pid int64, ts int64) {
+func (p *Partition) noteMarker(pid int64, ts int64) {
 	if st := p.producers[pid]; st != nil {
 		st.LastTs, st.Marker = ts, true
 	}
 }
 
-// expireProducers forgets the producers that have not written here for at
+// ExpireProducers forgets the producers that have not written here for at
 // least ttl (producer.id.expiration.ms), except one with a transaction open
 // in this partition, and returns how many it forgot. A forgotten producer
 // that writes again starting at sequence 0 (a new producer id, or a new
 // epoch) is accepted; one that continues its old sequence is answered
 // UNKNOWN_PRODUCER_ID, which clients handle by resetting their sequence
 // (KIP-360), as Kafka does.
-func (p *partition) expireProducers(nowMs int64, ttl time.Duration) int {
+func (p *Partition) ExpireProducers(nowMs int64, ttl time.Duration) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -288,8 +305,8 @@ func (p *partition) expireProducers(nowMs int64, ttl time.Duration) int {
 	return n
 }
 
-// producerInfo is one producer's state as DescribeProducers shows it.
-type producerInfo struct {
+// ProducerInfo is one producer's state as DescribeProducers shows it.
+type ProducerInfo struct {
 	PID      int64
 	Epoch    int16
 	LastSeq  int32 // -1: no batch in this epoch yet
@@ -298,15 +315,15 @@ type producerInfo struct {
 	TxnStart int64 // first offset of its open transaction, -1 if none
 }
 
-// activeProducers returns the producers this partition keeps state for
+// ActiveProducers returns the producers this partition keeps state for
 // (every idempotent or transactional producer that wrote to it), sorted by
 // producer id.
-func (p *partition) activeProducers() []producerInfo {
+func (p *Partition) ActiveProducers() []ProducerInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]producerInfo, 0, len(p.producers))
+	out := make([]ProducerInfo, 0, len(p.producers))
 	for pid, st := range p.producers {
-		pi := producerInfo{PID: pid, Epoch: st.Epoch, LastSeq: -1, LastTs: -1, CoordEp: -1, TxnStart: -1}
+		pi := ProducerInfo{PID: pid, Epoch: st.Epoch, LastSeq: -1, LastTs: -1, CoordEp: -1, TxnStart: -1}
 		if n := len(st.Batches); n > 0 {
 			pi.LastSeq = st.Batches[n-1].LastSeq
 		}
@@ -321,14 +338,14 @@ func (p *partition) activeProducers() []producerInfo {
 		}
 		out = append(out, pi)
 	}
-	slices.SortFunc(out, func(a, b producerInfo) int { return cmp.Compare(a.PID, b.PID) })
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.PID, b.PID) })
 	return out
 }
 
 // checkSequence applies Kafka's idempotence rules to a batch about to be
 // appended. dup >= 0 is the base offset of an identical batch already in the
 // log (answer success, do not append). Caller holds p.mu.
-func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.Error) {
+func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err error) {
 	if h.ProducerID < 0 {
 		return -1, nil
 	}
@@ -340,20 +357,20 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 			// No state: a producer id this partition never saw, or one
 			// whose state expired. Kafka's answer, which clients recover
 			// from by resetting the sequence.
-			return -1, kerr.UnknownProducerID
+			return -1, ErrUnknownProducerID
 		}
 		return -1, nil
 	case h.ProducerEpoch < st.Epoch:
-		return -1, kerr.InvalidProducerEpoch
+		return -1, ErrInvalidProducerEpoch
 	case h.ProducerEpoch > st.Epoch:
 		if first != 0 {
-			return -1, kerr.OutOfOrderSequenceNumber
+			return -1, ErrOutOfOrderSequence
 		}
 		return -1, nil
 	}
 	if len(st.Batches) == 0 { // epoch set by a transaction marker
 		if first != 0 {
-			return -1, kerr.OutOfOrderSequenceNumber
+			return -1, ErrOutOfOrderSequence
 		}
 		return -1, nil
 	}
@@ -364,7 +381,7 @@ func (p *partition) checkSequence(h *storage.BatchHeader) (dup int64, err *kerr.
 	}
 	want := addSequence(st.Batches[len(st.Batches)-1].LastSeq, 1)
 	if first != want {
-		return -1, kerr.OutOfOrderSequenceNumber
+		return -1, ErrOutOfOrderSequence
 	}
 	return -1, nil
 }
@@ -377,60 +394,52 @@ func addSequence(seq, n int32) int32 {
 	return int32((int64(seq) + int64(n)) % (1 << 31))
 }
 
-// appendResult is one partition's outcome of a produce.
-type appendResult struct {
-	base    int64 // -1 on error
-	lastEnd int64 // offset after the last record written (or of the duplicate)
-	err     *kerr.Error
-	batches int
-	bytes   int64 // appended (not duplicate) bytes
-	records int64 // appended (not duplicate) records
+// AppendResult is one partition's outcome of a produce.
+type AppendResult struct {
+	Base    int64 // -1 on error
+	LastEnd int64 // offset after the last record written (or of the duplicate)
+	Err     error // ErrUnknownProducerID, ErrInvalidProducerEpoch, ErrOutOfOrderSequence, ErrStorage
+	Batches int
+	Bytes   int64 // appended (not duplicate) bytes
+	Records int64 // appended (not duplicate) records
 }
 
-// appendBatches validates sequences and appends batches (already checked for
+// AppendBatches validates sequences and appends batches (already checked for
 // CRC and format) in order. The first failing batch stops the partition's
 // append; earlier batches of the same request stay (Kafka rejects a request
 // with more than one batch per partition at v3+ anyway for idempotent
 // producers).
-func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeader) appendResult {
+func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeader) AppendResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	res := appendResult{base: -1}
+	res := AppendResult{Base: -1}
 	var nowMs int64
 	for i, raw := range batches {
 		h := &headers[i]
-		dup, kerrv := p.checkSequence(h)
-		if kerrv != nil {
-			res.err = kerrv
+		dup, err := p.checkSequence(h)
+		if err != nil {
+			res.Err = err
 			return res
 		}
 		if dup >= 0 {
-			if res.base < 0 {
-				res.base = dup
+			if res.Base < 0 {
+				res.Base = dup
 			}
-			res.lastEnd = dup + int64(h.LastOffsetDelta) + 1
+			res.LastEnd = dup + int64(h.LastOffsetDelta) + 1
 			continue
 		}
-		// Stamp the leader epoch (outside the CRC) and note where an
-		// epoch starts before the batch is in the log.
-		epoch, err := p.epochs.assign(p.log.LogEndOffset())
+		base, err := p.appendStamped(raw)
 		if err != nil {
-			res.err = kerr.KafkaStorageError
+			res.Err = fmt.Errorf("%w: append to %s-%d: %w", ErrStorage, p.topic, p.index, err)
 			return res
 		}
-		storage.SetLeaderEpoch(raw, epoch)
-		base, err := p.log.Append(raw)
-		if err != nil {
-			res.err = storageErr(err)
-			return res
+		if res.Base < 0 {
+			res.Base = base
 		}
-		if res.base < 0 {
-			res.base = base
-		}
-		res.lastEnd = base + int64(h.LastOffsetDelta) + 1
-		res.batches++
-		res.records += int64(h.RecordCount)
-		res.bytes += int64(len(raw))
+		res.LastEnd = base + int64(h.LastOffsetDelta) + 1
+		res.Batches++
+		res.Records += int64(h.RecordCount)
+		res.Bytes += int64(len(raw))
 		p.noteTxnBatch(h, base)
 		if h.ProducerID >= 0 {
 			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), base)
@@ -444,13 +453,27 @@ func (p *partition) appendBatches(batches [][]byte, headers []storage.BatchHeade
 	return res
 }
 
-func storageErr(err error) *kerr.Error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, storage.ErrOffsetOutOfRange):
-		return kerr.OffsetOutOfRange
-	default:
-		return kerr.KafkaStorageError
+// Append appends one batch as is, with no sequence checks, stamped with the
+// leader epoch under the partition lock: the coordinators' writes to their
+// internal topics.
+func (p *Partition) Append(raw []byte) (int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	off, err := p.appendStamped(raw)
+	if err != nil {
+		return 0, fmt.Errorf("%w: append to %s-%d: %w", ErrStorage, p.topic, p.index, err)
 	}
+	return off, nil
+}
+
+// appendStamped stamps raw with the current leader epoch (outside the CRC),
+// noting where an epoch starts before the batch is in the log, and appends
+// it. Caller holds p.mu.
+func (p *Partition) appendStamped(raw []byte) (int64, error) {
+	epoch, err := p.epochs.assign(p.log.LogEndOffset())
+	if err != nil {
+		return 0, err
+	}
+	storage.SetLeaderEpoch(raw, epoch)
+	return p.log.Append(raw)
 }

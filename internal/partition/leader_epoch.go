@@ -1,4 +1,4 @@
-package kafka
+package partition
 
 // Leader epochs: every batch appended to a partition is stamped with the
 // partition's current leader epoch (the field is outside the CRC), and the
@@ -30,12 +30,13 @@ import (
 	"github.com/chronik-stream/chronik/internal/storage"
 )
 
-const leaderEpochFile = "leader-epoch-checkpoint"
+// LeaderEpochFile names the leader epoch checkpoint.
+const LeaderEpochFile = "leader-epoch-checkpoint"
 
-// epochEntry is the first offset written at a leader epoch.
-type epochEntry struct {
-	epoch int32
-	start int64
+// EpochEntry is the first offset written at a leader epoch.
+type EpochEntry struct {
+	Epoch int32
+	Start int64
 }
 
 // leaderEpochs is a partition's epoch history plus its current epoch.
@@ -44,7 +45,7 @@ type leaderEpochs struct {
 
 	mu      sync.Mutex
 	current int32
-	entries []epochEntry // ascending in both epoch and start
+	entries []EpochEntry // ascending in both epoch and start
 }
 
 // loadLeaderEpochs reads dir's checkpoint, dropping entries that start
@@ -52,17 +53,17 @@ type leaderEpochs struct {
 // checkpoint (written before epochs were tracked) is treated as epoch 0
 // from its start.
 func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*leaderEpochs, error) {
-	le := &leaderEpochs{path: filepath.Join(dir, leaderEpochFile)}
+	le := &leaderEpochs{path: filepath.Join(dir, LeaderEpochFile)}
 	raw, err := os.ReadFile(le.path)
 	switch {
 	case os.IsNotExist(err):
 		if logEnd > logStart {
-			le.entries = []epochEntry{{epoch: 0, start: logStart}}
+			le.entries = []EpochEntry{{Epoch: 0, Start: logStart}}
 			return le, le.write()
 		}
 		return le, nil
 	case err != nil:
-		return nil, fmt.Errorf("kafka: read %s: %w", le.path, err)
+		return nil, fmt.Errorf("partition: read %s: %w", le.path, err)
 	}
 	entries, err := parseLeaderEpochs(raw)
 	if err != nil {
@@ -70,16 +71,16 @@ func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*lea
 		// history is only "epoch 0 from the start": rebuild it rather than
 		// refuse to open the partition.
 		lg.Warn("leader epoch checkpoint unreadable; rebuilding it", "path", le.path, "err", err)
-		le.entries = []epochEntry{{epoch: 0, start: logStart}}
+		le.entries = []EpochEntry{{Epoch: 0, Start: logStart}}
 		return le, le.write()
 	}
 	n := len(entries)
-	for n > 0 && entries[n-1].start > logEnd {
+	for n > 0 && entries[n-1].Start > logEnd {
 		n--
 	}
 	le.entries = entries[:n]
 	if n > 0 {
-		le.current = le.entries[n-1].epoch
+		le.current = le.entries[n-1].Epoch
 	}
 	if n != len(entries) {
 		return le, le.write()
@@ -88,7 +89,7 @@ func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*lea
 }
 
 // parseLeaderEpochs decodes and checks the checkpoint format.
-func parseLeaderEpochs(raw []byte) ([]epochEntry, error) {
+func parseLeaderEpochs(raw []byte) ([]EpochEntry, error) {
 	sc := bufio.NewScanner(bytes.NewReader(raw))
 	var lines []string
 	for sc.Scan() {
@@ -101,7 +102,7 @@ func parseLeaderEpochs(raw []byte) ([]epochEntry, error) {
 	if err != nil || count < 0 || count != len(lines)-2 {
 		return nil, fmt.Errorf("bad leader epoch checkpoint count %q", lines[1])
 	}
-	entries := make([]epochEntry, 0, count)
+	entries := make([]EpochEntry, 0, count)
 	for _, line := range lines[2:] {
 		f := strings.Fields(line)
 		if len(f) != 2 {
@@ -112,19 +113,19 @@ func parseLeaderEpochs(raw []byte) ([]epochEntry, error) {
 		if err1 != nil || err2 != nil || e < 0 || s < 0 {
 			return nil, fmt.Errorf("bad leader epoch checkpoint line %q", line)
 		}
-		if k := len(entries); k > 0 && (int32(e) <= entries[k-1].epoch || s < entries[k-1].start) {
+		if k := len(entries); k > 0 && (int32(e) <= entries[k-1].Epoch || s < entries[k-1].Start) {
 			return nil, fmt.Errorf("leader epoch checkpoint not ascending at %q", line)
 		}
-		entries = append(entries, epochEntry{epoch: int32(e), start: s})
+		entries = append(entries, EpochEntry{Epoch: int32(e), Start: s})
 	}
 	return entries, nil
 }
 
-func formatLeaderEpochs(entries []epochEntry) []byte {
+func formatLeaderEpochs(entries []EpochEntry) []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "0\n%d\n", len(entries))
 	for _, e := range entries {
-		fmt.Fprintf(&b, "%d %d\n", e.epoch, e.start)
+		fmt.Fprintf(&b, "%d %d\n", e.Epoch, e.Start)
 	}
 	return []byte(b.String())
 }
@@ -132,7 +133,7 @@ func formatLeaderEpochs(entries []epochEntry) []byte {
 // write persists the entries. Caller holds mu (or owns le).
 func (le *leaderEpochs) write() error {
 	if err := storage.WriteFileAtomic(le.path, formatLeaderEpochs(le.entries)); err != nil {
-		return fmt.Errorf("kafka: write %s: %w", le.path, err)
+		return fmt.Errorf("partition: write %s: %w", le.path, err)
 	}
 	return nil
 }
@@ -156,14 +157,14 @@ func (le *leaderEpochs) bump(epoch int32) {
 
 // assign records that an append at offset base starts the current epoch if
 // no entry has it yet, and returns the epoch to stamp. Caller holds
-// partition.mu, so appends (and so starts) are ordered.
+// Partition.mu, so appends (and so starts) are ordered.
 func (le *leaderEpochs) assign(base int64) (int32, error) {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	if n := len(le.entries); n > 0 && le.entries[n-1].epoch >= le.current {
+	if n := len(le.entries); n > 0 && le.entries[n-1].Epoch >= le.current {
 		return le.current, nil
 	}
-	le.entries = append(le.entries, epochEntry{epoch: le.current, start: base})
+	le.entries = append(le.entries, EpochEntry{Epoch: le.current, Start: base})
 	if err := le.write(); err != nil {
 		le.entries = le.entries[:len(le.entries)-1]
 		return 0, err
@@ -183,14 +184,14 @@ func (le *leaderEpochs) truncateFromStart(start int64) error {
 	le.mu.Lock()
 	defer le.mu.Unlock()
 	n := 0
-	for n < len(le.entries) && le.entries[n].start <= start {
+	for n < len(le.entries) && le.entries[n].Start <= start {
 		n++
 	}
-	if n == 0 || (n == 1 && le.entries[0].start == start) {
+	if n == 0 || (n == 1 && le.entries[0].Start == start) {
 		return nil
 	}
-	kept := make([]epochEntry, 0, len(le.entries)-n+1)
-	kept = append(kept, epochEntry{epoch: le.entries[n-1].epoch, start: start})
+	kept := make([]EpochEntry, 0, len(le.entries)-n+1)
+	kept = append(kept, EpochEntry{Epoch: le.entries[n-1].Epoch, Start: start})
 	kept = append(kept, le.entries[n:]...)
 	old := le.entries
 	le.entries = kept
@@ -218,33 +219,50 @@ func (le *leaderEpochs) endOffsetFor(requested int32, logStart, logEnd int64) (i
 	}
 	// Drop (logically) entries whose epoch ended at or before the log start.
 	entries := le.entries
-	for len(entries) > 1 && entries[1].start <= logStart {
+	for len(entries) > 1 && entries[1].Start <= logStart {
 		entries = entries[1:]
 	}
 	for i := len(entries) - 1; i >= 0; i-- {
-		if entries[i].epoch > requested {
+		if entries[i].Epoch > requested {
 			continue
 		}
 		if i == len(entries)-1 {
-			return entries[i].epoch, logEnd
+			return entries[i].Epoch, logEnd
 		}
-		return entries[i].epoch, entries[i+1].start
+		return entries[i].Epoch, entries[i+1].Start
 	}
 	return -1, -1
 }
 
 // snapshot returns a copy of the entries (tests, debugging).
-func (le *leaderEpochs) snapshot() []epochEntry {
+func (le *leaderEpochs) snapshot() []EpochEntry {
 	le.mu.Lock()
 	defer le.mu.Unlock()
-	return append([]epochEntry(nil), le.entries...)
+	return append([]EpochEntry(nil), le.entries...)
 }
 
-// trimLeaderEpochs trims p's epoch history after its log start moved. A
-// failure only leaves entries below the start, which answers ignore and the
-// next move retries.
-func (b *Broker) trimLeaderEpochs(p *partition) {
-	if err := p.epochs.truncateFromStart(p.log.LogStartOffset()); err != nil {
-		b.log.Warn("cannot trim leader epoch checkpoint to the log start", "topic", p.topic, "partition", p.index, "err", err)
+// BumpLeaderEpoch moves to a newer leader epoch (clustering calls it on a
+// leader change); the checkpoint entry is added by the next append.
+func (p *Partition) BumpLeaderEpoch(epoch int32) { p.epochs.bump(epoch) }
+
+// LeaderEpochs returns the partition's epoch history (tests, debugging).
+func (p *Partition) LeaderEpochs() []EpochEntry { return p.epochs.snapshot() }
+
+// EndOffsetForEpoch answers OffsetForLeaderEpoch (leaderEpochs.endOffsetFor).
+func (p *Partition) EndOffsetForEpoch(requested int32) (int32, int64) {
+	return p.epochs.endOffsetFor(requested, p.log.LogStartOffset(), p.log.LogEndOffset())
+}
+
+// SetLogStartOffset moves the log start (retention, DeleteRecords) and trims
+// the epoch history to it. A failure to trim only leaves entries below the
+// start, which answers ignore and the next move retries.
+func (p *Partition) SetLogStartOffset(offset int64) (deleted int, bytes int64, err error) {
+	deleted, bytes, err = p.log.SetLogStartOffset(offset)
+	if err != nil {
+		return deleted, bytes, err
 	}
+	if err := p.epochs.truncateFromStart(p.log.LogStartOffset()); err != nil {
+		p.lg.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
+	}
+	return deleted, bytes, nil
 }

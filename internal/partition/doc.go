@@ -1,0 +1,73 @@
+// Package partition is the partition layer: one partition of a topic as the
+// broker serves it, below the protocol handlers and above storage. A
+// Partition is its log (internal/storage) plus everything that must change
+// together with an append:
+//
+//   - leader epochs: every appended batch is stamped with the current leader
+//     epoch, and the first offset of each epoch is checkpointed
+//     (leader_epoch.go); OffsetForLeaderEpoch answers from it;
+//   - idempotent-producer state: per producer its epoch and last five
+//     batches' sequences, checked and updated under the partition lock with
+//     the append (partition.go), forgotten after producer.id.expiration.ms
+//     (ExpireProducers);
+//   - the transaction index: open transactions (first offset per producer),
+//     aborted transactions, COMMIT/ABORT markers, the last stable offset
+//     (txn.go);
+//   - retention and cleaning of this one partition (retention.go,
+//     cleaner.go) and what the WAL replay needs (wal.go); the partition is a
+//     commit.WALLog for the group committer.
+//
+// It knows logs, producer state and epochs; it knows no Kafka protocol:
+// failures are package-prefixed sentinel errors (ErrUnknownProducerID,
+// ErrInvalidProducerEpoch, ErrOutOfOrderSequence, ErrFencedLeaderEpoch,
+// ErrUnknownLeaderEpoch, ErrStorage wrapping the storage error), which
+// internal/kafka translates into error codes in one place. Which partitions
+// exist, their configs and the sweeps over them belong to the Broker
+// (internal/kafka).
+//
+// # On-disk files
+//
+// Besides the storage files (see internal/storage), a partition directory
+// holds:
+//
+//	partition.metadata        JSON {"topic_id": ...}: written once when the
+//	                          directory is created; a directory whose id is
+//	                          not the topic's (an older topic of the same
+//	                          name) is wiped by Open
+//	leader-epoch-checkpoint   Kafka's text format: "0" (version), the entry
+//	                          count, then "epoch start-offset" per line,
+//	                          ascending; rewritten only when an epoch starts
+//	                          or the log start moves
+//	producers.snapshot        JSON of the producer state, open and aborted
+//	                          transactions and the log end it covers;
+//	                          written by Close
+//
+// All three are written atomically and durably (temporary file, fsync,
+// rename, fsync of the directory).
+//
+// # Invariants
+//
+//   - Appends, and the producer and transaction state they change, are
+//     serialised by Partition.mu: an idempotent batch's sequence is checked
+//     and recorded with its append, under the same hold of the lock. The
+//     epoch entry for an append is checkpointed before the batch is
+//     appended.
+//   - Open returns a partition without producer state: the caller replays
+//     the WAL into its log (ReplayWALBatch) and then calls LoadProducers,
+//     which loads producers.snapshot if it covers a prefix of the log and
+//     replays the batch headers after it (the whole log without one). State
+//     rebuilt so counts as seen at the restart: expiry may start late,
+//     never early.
+//   - The log start moves only through SetLogStartOffset (DeleteRecords,
+//     ApplyRetention), which trims the epoch checkpoint after it; Open trims
+//     it again, repairing a crash between the two.
+//   - Retention deletes only segments wholly below the high watermark;
+//     cleaning keeps each producer's last data batch header.
+//
+// # Lock order
+//
+// Partition.mu -> leaderEpochs.mu (a leaf) and Partition.mu -> the storage
+// log's locks. Callers may hold the Broker's topic lock or a transactional
+// id's lock (marker writes) when they take Partition.mu, never the other way
+// round; the group committer's lock is never held while taking it.
+package partition
