@@ -160,8 +160,10 @@ type group struct {
 	// consumer.go); classic requests then see no classic members.
 	cg *cgroup
 	// persisted is the persistKey of the last group-metadata record
-	// written (persist.go).
-	persisted string
+	// written (persist.go); memberChanges counts changes of the member
+	// set, which it includes.
+	persisted     persistKey
+	memberChanges uint64
 	// csaved summarises the consumer-group records written (persist848.go);
 	// nil when there are none.
 	csaved *cgSaved
@@ -400,6 +402,7 @@ func (g *group) addAndJoin(id string, req *JoinRequest, ch chan JoinResult) {
 	g.touch(m)
 	m.timer = time.AfterFunc(m.sessionTimeout, func() { g.post(func() { g.checkSession(m) }) })
 	g.members[id] = m
+	g.memberChanges++
 	if req.InstanceID != nil {
 		g.static[*req.InstanceID] = id
 	}
@@ -432,6 +435,7 @@ func (g *group) replaceStatic(oldID, newID string, req *JoinRequest, ch chan Joi
 		old.syncCh = nil
 	}
 	delete(g.members, oldID)
+	g.memberChanges++
 	old.id = newID
 	g.members[newID] = old
 	g.static[*req.InstanceID] = newID
@@ -683,6 +687,7 @@ func (g *group) remove(m *member) {
 		m.syncCh = nil
 	}
 	delete(g.members, m.id)
+	g.memberChanges++
 	if m.instanceID != nil && g.static[*m.instanceID] == m.id {
 		delete(g.static, *m.instanceID)
 	}

@@ -23,9 +23,6 @@ package group
 
 import (
 	"bytes"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -82,38 +79,37 @@ func (o *offsetStore) appendGroup(group string, value []byte) error {
 }
 
 // persistKey summarises what a group-metadata record holds, so the group
-// writes one only when it changed. "" means nothing to persist.
-func (g *group) persistKey() string {
+// writes one only when it changed. It is compared after every operation
+// (heartbeats included), so it is a small comparable value, not an encoding
+// of the members: while Stable the member set changes only through a
+// static member's replacement, which counts memberChanges (joins and leaves
+// start a rebalance, which changes the state).
+type persistKey struct {
+	kind                           byte // 0: nothing to persist; 'S'table, 'E'mpty, 'D'ead
+	generation                     int32
+	protocolType, protocol, leader string
+	memberChanges                  uint64
+}
+
+func (g *group) persistKey() persistKey {
 	if g.cg != nil {
-		return ""
+		return persistKey{}
 	}
-	var sb strings.Builder
+	k := persistKey{generation: g.generation, protocolType: g.protocolType, protocol: g.protocol, leader: g.leader}
 	switch g.state {
 	case stateStable:
-		sb.WriteString("S")
+		k.kind, k.memberChanges = 'S', g.memberChanges
 	case stateEmpty:
 		if g.generation == 0 && g.protocolType == "" {
-			return "" // a standalone-commit group: offsets only, as Kafka
+			return persistKey{} // a standalone-commit group: offsets only, as Kafka
 		}
-		sb.WriteString("E")
+		k.kind = 'E'
 	case stateDead:
-		return "D"
+		return persistKey{kind: 'D'}
 	default:
 		return g.persisted // rebalancing: Kafka writes nothing
 	}
-	sb.WriteString(strconv.Itoa(int(g.generation)))
-	sb.WriteString("/" + g.protocolType + "/" + g.protocol + "/" + g.leader)
-	if g.state == stateStable {
-		ids := make([]string, 0, len(g.members))
-		for id := range g.members {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
-			sb.WriteString("/" + id)
-		}
-	}
-	return sb.String()
+	return k
 }
 
 // persist writes the group's record if its persisted state changed. It runs
@@ -121,14 +117,14 @@ func (g *group) persistKey() string {
 func (g *group) persist() {
 	g.persistConsumer() // persist848.go
 	key := g.persistKey()
-	if key == g.persisted || (key == "D" && g.persisted == "") {
+	if key == g.persisted || (key.kind == 'D' && g.persisted.kind == 0) {
 		return
 	}
 	var value []byte
 	switch {
 	case g.cg != nil:
-		key = "" // an empty classic group turned consumer group: tombstone, as Kafka
-	case key != "D":
+		key = persistKey{} // an empty classic group turned consumer group: tombstone, as Kafka
+	case key.kind != 'D':
 		value = g.metadataValue().AppendTo(nil)
 	}
 	if err := g.c.offsets.appendGroup(g.id, value); err != nil {
