@@ -6,7 +6,9 @@
 #
 #   bench/ab.sh [-n RUNS] [--old REV] PROGRAM [-- program flags]
 #
-# PROGRAM is a directory under bench/ (groups, txn). REV defaults to
+# PROGRAM is a directory under bench/ (groups, txn) or chronik-bench (the
+# load tool, e.g. `bench/ab.sh chronik-bench -- -m produce -c 128 -s 256 -d
+# 30s -w 3s`, the release-notes shape). REV defaults to
 # 390b42d, the last release before internal topics. Runs go A B A B ...
 # (old first), RUNS each (default 3). Both brokers start with
 # --metrics-port -1; the new one with --group-initial-rebalance-delay-ms 0,
@@ -16,7 +18,7 @@ set -euo pipefail
 
 runs=3
 old=390b42d
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -n|--runs) runs=${2:?}; shift 2 ;;
@@ -43,7 +45,9 @@ trap 'exit 130' INT TERM
 echo "building $old and the working tree into $work"
 git -C "$root" worktree add -q --detach "$work/old-src" "$old"
 (cd "$work/old-src" && go build -o "$work/old" ./cmd/chronik-server)
-(cd "$root" && go build -o "$work/new" ./cmd/chronik-server && go build -o "$work/prog" "./bench/$prog")
+src="./bench/$prog"
+[ "$prog" = chronik-bench ] && src=./cmd/chronik-bench
+(cd "$root" && go build -o "$work/new" ./cmd/chronik-server && go build -o "$work/prog" "$src")
 
 run() { # run SIDE BINARY EXTRA...
   local side=$1 bin=$2; shift 2
