@@ -95,8 +95,8 @@ func TestMetricsAddUp(t *testing.T) {
 	if avg := after["chronik_produce_batches_per_flush_avg"]; avg <= 0 || avg != after["chronik_wal_batch_size_avg"] {
 		t.Errorf("batches per flush avg %v, wal batch size avg %v", avg, after["chronik_wal_batch_size_avg"])
 	}
-	if got := after["chronik_partitions"]; got != 2+50 { // and __consumer_offsets'
-		t.Errorf("chronik_partitions = %v, want 2 + 50 of __consumer_offsets", got)
+	if got := after["chronik_partitions"]; got != 2+50+50 { // and the internal topics'
+		t.Errorf("chronik_partitions = %v, want 2 + 50 of __consumer_offsets + 50 of __transaction_state", got)
 	}
 	if got := after[`chronik_log_size_bytes{topic="m"}`]; got <= 0 {
 		t.Errorf("chronik_log_size_bytes for m = %v, want > 0", got)
