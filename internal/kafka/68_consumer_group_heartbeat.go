@@ -28,6 +28,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// GroupTopics returns the current metadata image as the group coordinator
+// resolves topics (by name on heartbeats, by id when it restores consumer
+// groups at start).
+func (b *Broker) GroupTopics() group.TopicView { return imageTopics{b.meta.Image()} }
+
 // imageTopics adapts a metadata image to group.TopicView.
 type imageTopics struct{ im *metadata.Image }
 

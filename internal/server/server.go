@@ -170,7 +170,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		ConsumerSessionTimeout: cfg.ConsumerGroupSessionTimeout, ConsumerHeartbeatInterval: cfg.ConsumerGroupHeartbeatInterval,
 		Offsets:               offsets,
 		InitialRebalanceDelay: cfg.GroupInitialRebalanceDelay,
-		Topics:                func() group.TopicView { return groupTopics{s.meta.Image()} },
+		Topics:                s.broker.GroupTopics,
 	}); err != nil {
 		s.cancel()
 		<-s.commitEnd
