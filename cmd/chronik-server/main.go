@@ -74,6 +74,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	lg := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	server.RaiseFileLimit(lg)
 	srv, err := server.New(cfg, lg)
 	if err != nil {
 		lg.Error("start failed", "err", err)

@@ -1,0 +1,66 @@
+package server
+
+import "log/slog"
+
+// fileLimit is the soft and hard RLIMIT_NOFILE. unlimited marks a hard
+// limit of RLIM_INFINITY.
+type fileLimit struct {
+	cur, max uint64
+}
+
+// RaiseFileLimit raises the soft limit on open files to the hard limit and
+// logs both at Info. Every partition keeps its active segment open (and
+// sealed segments while readers use them), so with tens of thousands of
+// partitions a soft limit of 1024 or 4096 fails topic creation and the next
+// start part-way. The Go runtime (1.19+) already raises the soft limit at
+// init on most Unix systems; this makes it explicit, covers the cases it
+// does not (a cap below the hard limit), and puts the limit in the log.
+// It never fails start: an error is logged and the broker runs with the
+// limit it has.
+func RaiseFileLimit(lg *slog.Logger) {
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	before, after, err := raiseFileLimit(getFileLimit, setFileLimit)
+	switch {
+	case err != nil:
+		lg.Warn("could not raise the open file limit", "soft", before.cur, "hard", before.max, "err", err)
+	case before.cur != after.cur:
+		lg.Info("raised the open file limit", "soft_before", before.cur, "soft", after.cur, "hard", after.max)
+	default:
+		lg.Info("open file limit", "soft", after.cur, "hard", after.max)
+	}
+}
+
+// raiseFileLimit sets the soft limit to the hard one. If the system refuses
+// that (macOS refuses RLIM_INFINITY and anything above kern.maxfilesperproc),
+// it tries fallbackFileLimit. It returns the limits before and after.
+func raiseFileLimit(get func() (fileLimit, error), set func(fileLimit) error) (before, after fileLimit, err error) {
+	before, err = get()
+	if err != nil {
+		return before, before, err
+	}
+	if before.cur >= before.max {
+		return before, before, nil
+	}
+	want := fileLimit{cur: before.max, max: before.max}
+	if err = set(want); err != nil {
+		fb := min(before.max, fallbackFileLimit)
+		if fb <= before.cur {
+			return before, before, err
+		}
+		want.cur = fb
+		if err = set(want); err != nil {
+			return before, before, err
+		}
+	}
+	after, err = get()
+	if err != nil {
+		return before, want, err
+	}
+	return before, after, nil
+}
+
+// fallbackFileLimit is tried when the hard limit is refused: macOS's
+// OPEN_MAX-sized default for kern.maxfilesperproc.
+const fallbackFileLimit = 10240
