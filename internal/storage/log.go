@@ -350,7 +350,7 @@ func (l *Log) rollLocked() error {
 		// Nothing changed yet, so the log stays usable; the caller retries.
 		return err
 	}
-	l.reserved = 0
+	l.releaseLocked()
 	seg.seal()
 	l.pending = append(l.pending, seg)
 	l.dirNeedsSync = true
@@ -555,7 +555,9 @@ func (l *Log) Close() error {
 		l.mu.Unlock()
 		return nil
 	}
-	_ = l.flushLocked() // a failure is in l.failed
+	if l.flushLocked() == nil && l.failed == nil { // a failure is in l.failed
+		l.releaseLocked()
+	}
 	l.closed.Store(true)
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync

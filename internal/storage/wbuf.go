@@ -40,11 +40,14 @@ const (
 	coalesceMaxBatch = 64 << 10
 	// wbufMax: the buffer is written out before it would exceed this.
 	wbufMax = 1 << 20
-	// File space is reserved minReserve at a time at first, twice as much
-	// at each reservation after that up to maxReserve: a busy partition
-	// makes one fallocate call per MiB, while a quiet log (or one of
-	// thousands of partitions) holds little space beyond its end.
-	minReserve = 64 << 10
+	// File space is reserved minReserve (one page) at a time at first,
+	// twice as much at each reservation after that up to maxReserve: a
+	// busy partition makes one fallocate call per MiB, while a quiet log
+	// (or one of thousands of partitions) holds at most about as much
+	// space beyond its end as it holds data, never more than 4 KiB when it
+	// holds less than that. The reservation left beyond the end is released
+	// when the segment is sealed or the log closed (releaseLocked).
+	minReserve = 4 << 10
 	maxReserve = 1 << 20
 	// wbufLazyMax: data durable through the WAL stays in the buffer until
 	// it holds this much (or a reader, Sync, roll or Close writes it).
@@ -120,7 +123,10 @@ func (l *Log) reserveLocked(need int64) error {
 	seg := l.active
 	from := max(l.reserved, seg.size.Load())
 	chunk := max(l.reserveChunk, minReserve)
-	upTo := max(need, min(from+chunk, l.opts.SegmentBytes))
+	// End reservations on a page boundary: filesystems allocate whole
+	// blocks, so a reservation ending mid-page would cost a page more.
+	const page = 4 << 10
+	upTo := max(need, min(max((need+page-1)&^(page-1), (from+chunk)&^(page-1)), l.opts.SegmentBytes))
 	err := reserveSpace(seg.f.Fd(), from, upTo-from)
 	if isNoSpace(err) && upTo > need {
 		// Not a whole chunk left: take just what this batch needs.
@@ -137,6 +143,26 @@ func (l *Log) reserveLocked(need int64) error {
 	l.reserved = upTo
 	l.reserveChunk = min(2*chunk, maxReserve)
 	return nil
+}
+
+// releaseLocked gives back the file space reserved beyond the active
+// segment's end, once nothing more will be appended to it (roll, Close):
+// ftruncate to the current size frees blocks allocated past the end by
+// FALLOC_FL_KEEP_SIZE (ext4, XFS, btrfs, tmpfs) without touching the data.
+// Call it after flushLocked. A failure only leaves the space reserved. The
+// next segment's reservations start at minReserve again, so every segment's
+// allocation stays proportionate to its data.
+func (l *Log) releaseLocked() {
+	seg := l.active
+	size := seg.size.Load()
+	reserved := l.reserved
+	l.reserved, l.reserveChunk = 0, 0 // the next segment starts small again
+	if reserved <= size {
+		return
+	}
+	if err := seg.f.Truncate(size); err != nil {
+		l.logger.Debug("storage: could not release reserved file space", "path", seg.f.Name(), "err", err)
+	}
 }
 
 func isNoSpace(err error) bool {
