@@ -22,6 +22,7 @@ package kafka
 
 import (
 	"slices"
+	"sort"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -34,18 +35,6 @@ const maxDescribePartitions = 2000
 func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsRequest) (*kmsg.DescribeTopicPartitionsResponse, error) {
 	resp := r.ResponseKind().(*kmsg.DescribeTopicPartitionsResponse)
 	im := b.meta.Image()
-	var names []string
-	if len(r.Topics) == 0 {
-		for _, t := range im.SortedTopics() {
-			names = append(names, t.Name)
-		}
-	} else {
-		for _, rt := range r.Topics {
-			names = append(names, rt.Topic)
-		}
-		slices.Sort(names)
-		names = slices.Compact(names)
-	}
 	limit := int(r.ResponsePartitionLimit)
 	if limit <= 0 || limit > maxDescribePartitions {
 		limit = maxDescribePartitions
@@ -55,15 +44,43 @@ func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsReq
 	if r.Cursor != nil {
 		cursorTopic, cursorPart = r.Cursor.Topic, max(r.Cursor.Partition, 0)
 	}
-	for _, name := range names {
-		if name < cursorTopic {
-			continue
+	// Both lists are in name order: start at the cursor's topic by binary
+	// search, so walking all pages of 100k partitions stays linear.
+	var names []string
+	var sorted []*metadata.Topic
+	n := 0
+	if len(r.Topics) == 0 {
+		sorted = im.SortedTopics()
+		n = len(sorted)
+	} else {
+		names = make([]string, 0, len(r.Topics))
+		for _, rt := range r.Topics {
+			names = append(names, rt.Topic)
 		}
+		slices.Sort(names)
+		names = slices.Compact(names)
+		n = len(names)
+	}
+	nameAt := func(i int) string {
+		if sorted != nil {
+			return sorted[i].Name
+		}
+		return names[i]
+	}
+	nodes := []int32{b.opts.NodeID} // replicas = ISR for every partition, shared
+	first := sort.Search(n, func(i int) bool { return nameAt(i) >= cursorTopic })
+	for i := first; i < n; i++ {
+		name := nameAt(i)
 		start := int32(0)
 		if name == cursorTopic {
 			start = cursorPart
 		}
-		t := im.Topics[name]
+		var t *metadata.Topic
+		if sorted != nil {
+			t = sorted[i]
+		} else {
+			t = im.Topics[name]
+		}
 		if t == nil {
 			dt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 			dt.Topic = kmsg.StringPtr(name)
@@ -78,7 +95,7 @@ func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsReq
 			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: start}
 			break
 		}
-		dt, next := b.describeTopicPartitions(t, start, &limit)
+		dt, next := b.describeTopicPartitions(t, start, &limit, nodes)
 		resp.Topics = append(resp.Topics, dt)
 		if next >= 0 {
 			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: next}
@@ -90,14 +107,16 @@ func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsReq
 
 // describeTopicPartitions describes t's partitions from start while *limit
 // allows, decrementing it; next is the first partition left out, or -1.
-func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *int) (kmsg.DescribeTopicPartitionsResponseTopic, int32) {
+// nodes ([this node]) is shared by every partition's replica and ISR lists.
+func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *int, nodes []int32) (kmsg.DescribeTopicPartitionsResponseTopic, int32) {
 	dt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 	dt.Topic = kmsg.StringPtr(t.Name)
 	dt.TopicID = t.ID
 	dt.IsInternal = t.Internal
 	dt.AuthorizedOperations = allOperations
-	dt.Partitions = []kmsg.DescribeTopicPartitionsResponseTopicPartition{}
+	dt.Partitions = make([]kmsg.DescribeTopicPartitionsResponseTopicPartition, 0, max(0, min(int(t.Partitions-start), *limit)))
 	ts := b.topic(t.Name)
+	empty := []int32{}
 	for i := start; i < t.Partitions; i++ {
 		if *limit == 0 {
 			return dt, i
@@ -106,16 +125,16 @@ func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *
 		dp := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
 		dp.Partition = i
 		dp.LeaderID = b.opts.NodeID
-		dp.Replicas = []int32{b.opts.NodeID}
-		dp.ISR = []int32{b.opts.NodeID}
-		dp.EligibleLeaderReplicas = []int32{}
-		dp.LastKnownELR = []int32{}
-		dp.OfflineReplicas = []int32{}
+		dp.Replicas = nodes
+		dp.ISR = nodes
+		dp.EligibleLeaderReplicas = empty
+		dp.LastKnownELR = empty
+		dp.OfflineReplicas = empty
 		if ts != nil && int(i) < len(ts.parts) {
 			dp.LeaderEpoch = ts.parts[i].LeaderEpoch()
 			if ts.parts[i].Log().Failed() {
 				dp.ErrorCode = kerr.KafkaStorageError.Code
-				dp.OfflineReplicas = []int32{b.opts.NodeID}
+				dp.OfflineReplicas = nodes
 			}
 		} else {
 			dp.ErrorCode = kerr.LeaderNotAvailable.Code

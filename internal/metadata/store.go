@@ -24,7 +24,8 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,16 +61,25 @@ type Image struct {
 	// ClientMetrics are the KIP-714 client metrics subscriptions
 	// (CLIENT_METRICS config resources): name -> configs as set.
 	ClientMetrics map[string]map[string]string
+
+	sortedOnce sync.Once
+	sorted     []*Topic // SortedTopics, built on first use
 }
 
-// SortedTopics returns topics by name.
+// SortedTopics returns topics by name. The slice is built once per image
+// and shared by every caller (Metadata and DescribeTopicPartitions ask for it
+// per request; sorting 100k topics each time cost more than the answer): it
+// must not be modified.
 func (im *Image) SortedTopics() []*Topic {
-	out := make([]*Topic, 0, len(im.Topics))
-	for _, t := range im.Topics {
-		out = append(out, t)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
+	im.sortedOnce.Do(func() {
+		out := make([]*Topic, 0, len(im.Topics))
+		for _, t := range im.Topics {
+			out = append(out, t)
+		}
+		slices.SortFunc(out, func(a, b *Topic) int { return strings.Compare(a.Name, b.Name) })
+		im.sorted = out[:len(out):len(out)]
+	})
+	return im.sorted
 }
 
 // record is the persisted form of one change.

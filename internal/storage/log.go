@@ -110,10 +110,11 @@ type Log struct {
 	// mu is the append lock and guards the fields below it.
 	mu           sync.Mutex
 	active       *segment
-	pending      []*segment // rolled since the last Sync, not yet fsynced
-	dirNeedsSync bool       // a segment file was created since the last Sync
-	failed       error      // non-nil once a write or fsync failed
-	lastFullWarn time.Time  // rate-limits the disk-full warning
+	pending      []*segment  // rolled since the last Sync, not yet fsynced
+	dirNeedsSync bool        // a segment file was created since the last Sync
+	failed       error       // non-nil once a write or fsync failed
+	isFailed     atomic.Bool // failed != nil, readable without mu (Failed)
+	lastFullWarn time.Time   // rate-limits the disk-full warning
 	// Write coalescing (wbuf.go): batches appended to the active segment
 	// but not yet written to its file, starting at its published size.
 	wbuf     []byte
@@ -219,6 +220,7 @@ func (l *Log) usableLocked() error {
 func (l *Log) failLocked(op, path string, err error) error {
 	if l.failed == nil {
 		l.failed = fmt.Errorf("%w: %s %s: %v", ErrLogFailed, op, path, err)
+		l.isFailed.Store(true)
 		l.logger.Error("storage: log failed, refusing further writes", "op", op, "path", path, "err", err)
 	}
 	return l.failed
