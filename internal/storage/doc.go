@@ -89,6 +89,9 @@
 //     usable and appends succeed again once space returns. A buffered
 //     batch (below) reserves its file space (fallocate) when appended, so
 //     a full disk fails that append with ErrDiskFull, never the later write.
+//     Reservations grow with the segment's data (4 KiB first, doubling up
+//     to 1 MiB) and what is left beyond the end is released when the
+//     segment is sealed or the log closed.
 //   - Small batches are buffered (wbuf.go): Append copies them to the
 //     log's write buffer, written to the active segment with one write when
 //     the log is synced, rolled, truncated or closed, when the buffer is
