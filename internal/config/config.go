@@ -72,6 +72,10 @@ type Config struct {
 	// telemetry.max.bytes, the largest push accepted.
 	ClientMetrics     bool
 	TelemetryMaxBytes int32
+	// MaxConnections (max.connections) and MaxConnectionsPerIP
+	// (max.connections.per.ip) bound open Kafka connections; beyond them
+	// a new connection is accepted and closed at once. 0 is unlimited.
+	MaxConnections, MaxConnectionsPerIP int
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -212,6 +216,12 @@ func (c *Config) Validate() error {
 	}
 	if c.TelemetryMaxBytes < 1 {
 		bad("telemetry-max-bytes", "%d must be at least 1", c.TelemetryMaxBytes)
+	}
+	if c.MaxConnections < 0 {
+		bad("max-connections", "%d must be 0 (unlimited) or positive", c.MaxConnections)
+	}
+	if c.MaxConnectionsPerIP < 0 {
+		bad("max-connections-per-ip", "%d must be 0 (unlimited) or positive", c.MaxConnectionsPerIP)
 	}
 	if c.ShutdownTimeout <= 0 {
 		bad("shutdown-timeout", "must be positive")

@@ -213,6 +213,12 @@ var settings = func() []setting {
 		"serve KIP-714 client metrics (GetTelemetrySubscriptions, PushTelemetry): clients matching a CLIENT_METRICS subscription push metrics, exported on /metrics", set, get)
 	set, get = int32Setting(func(c *Config) *int32 { return &c.TelemetryMaxBytes })
 	add([]string{"telemetry-max-bytes"}, []string{"CHRONIK_TELEMETRY_MAX_BYTES"}, "telemetry.max.bytes: largest client metrics push accepted (compressed)", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.MaxConnections })
+	add([]string{"max-connections"}, []string{"CHRONIK_MAX_CONNECTIONS"},
+		"max.connections: open Kafka connections allowed; beyond it a new connection is accepted and closed at once (0: unlimited)", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.MaxConnectionsPerIP })
+	add([]string{"max-connections-per-ip"}, []string{"CHRONIK_MAX_CONNECTIONS_PER_IP"},
+		"max.connections.per.ip: open Kafka connections allowed from one client IP address; beyond it a new one is accepted and closed at once (0: unlimited)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

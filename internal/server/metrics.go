@@ -17,6 +17,7 @@ import (
 // chronik_wal_* names are the v2.1 release's and must not change.
 type metrics struct {
 	connections prometheus.Gauge
+	rejected    *prometheus.CounterVec
 	requests    *prometheus.CounterVec
 	errors      *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
@@ -28,8 +29,11 @@ type metrics struct {
 func newMetrics(reg *prometheus.Registry, cfg config.Config) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "chronik_connections", Help: "Open Kafka client connections."}),
-		requests:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chronik_requests_total", Help: "Kafka requests served, by API."}, []string{"api"}),
-		errors:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chronik_request_errors_total", Help: "Kafka requests that closed their connection, by API."}, []string{"api"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "chronik_connections_rejected_total", Help: "Kafka connections accepted and closed at once, by the limit they exceeded.",
+		}, []string{"reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chronik_requests_total", Help: "Kafka requests served, by API."}, []string{"api"}),
+		errors:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "chronik_request_errors_total", Help: "Kafka requests that closed their connection, by API."}, []string{"api"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "chronik_request_duration_seconds", Help: "Time from a request's arrival to its response being written, by API.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
@@ -41,7 +45,10 @@ func newMetrics(reg *prometheus.Registry, cfg config.Config) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
-	reg.MustRegister(m.connections, m.requests, m.errors, m.latency, m.bytesIn, m.bytesOut, m.fsync,
+	for _, reason := range []string{"max_connections", "max_connections_per_ip"} {
+		m.rejected.WithLabelValues(reason) // exported at 0 before the first refusal
+	}
+	reg.MustRegister(m.connections, m.rejected, m.requests, m.errors, m.latency, m.bytesIn, m.bytesOut, m.fsync,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "chronik_produce_profile_active", Help: "Active produce profile: 0 low-latency, 1 balanced, 2 high-throughput, 3 extreme.",

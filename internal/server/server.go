@@ -64,9 +64,16 @@ type Server struct {
 	cancel    context.CancelFunc
 	commitEnd chan struct{}
 
-	connMu sync.Mutex
-	conns  map[*wire.Conn]struct{}
-	connWG sync.WaitGroup
+	connMu     sync.Mutex
+	conns      map[*wire.Conn]struct{}
+	connsPerIP map[string]int // open connections by client IP, for max.connections.per.ip
+	connWG     sync.WaitGroup
+	wireLog    *slog.Logger // one for every connection: a With per connection costs memory
+
+	// Refused connections are logged at most once per rejectLogEvery;
+	// only the accept loop touches these.
+	rejectLoggedAt time.Time
+	rejectsQuiet   int
 
 	ready    atomic.Bool
 	shutOnce sync.Once
@@ -81,7 +88,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: lg, conns: map[*wire.Conn]struct{}{}, commitEnd: make(chan struct{})}
+	s := &Server{cfg: cfg, log: lg, conns: map[*wire.Conn]struct{}{}, connsPerIP: map[string]int{},
+		wireLog: lg.With("component", "wire"), commitEnd: make(chan struct{})}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ok := false
 	defer func() {
@@ -239,18 +247,36 @@ func (s *Server) Serve() error {
 	}
 }
 
+// rejectLogEvery rate-limits the log line for refused connections: a client
+// retrying in a loop must not flood the log.
+const rejectLogEvery = 10 * time.Second
+
 func (s *Server) serveConn(nc net.Conn) {
+	ip := remoteIP(nc)
+	s.connMu.Lock()
+	reason, limit := "", 0
+	switch {
+	case s.cfg.MaxConnections > 0 && len(s.conns) >= s.cfg.MaxConnections:
+		reason, limit = "max_connections", s.cfg.MaxConnections
+	case s.cfg.MaxConnectionsPerIP > 0 && s.connsPerIP[ip] >= s.cfg.MaxConnectionsPerIP:
+		reason, limit = "max_connections_per_ip", s.cfg.MaxConnectionsPerIP
+	}
+	if reason != "" {
+		s.connMu.Unlock()
+		s.refuse(nc, reason, limit)
+		return
+	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
 	c := wire.NewConn(nc, s.broker, wire.Options{
 		MaxRequestBytes: s.cfg.MaxRequestBytes,
 		IdleTimeout:     10 * time.Minute, // connections.max.idle.ms
-		Logger:          s.log.With("component", "wire"),
+		Logger:          s.wireLog,
 		Hooks:           s.metrics.wireHooks(),
 	})
-	s.connMu.Lock()
 	s.conns[c] = struct{}{}
+	s.connsPerIP[ip]++
 	s.connWG.Add(1)
 	s.connMu.Unlock()
 	s.metrics.connections.Inc()
@@ -260,8 +286,37 @@ func (s *Server) serveConn(nc net.Conn) {
 		c.Serve(s.ctx)
 		s.connMu.Lock()
 		delete(s.conns, c)
+		if s.connsPerIP[ip]--; s.connsPerIP[ip] <= 0 {
+			delete(s.connsPerIP, ip)
+		}
 		s.connMu.Unlock()
 	}()
+}
+
+// refuse closes a connection beyond a limit at once, as Kafka does: the
+// client sees the connection closed and retries after its backoff.
+func (s *Server) refuse(nc net.Conn, reason string, limit int) {
+	nc.Close()
+	s.metrics.rejected.WithLabelValues(reason).Inc()
+	if now := time.Now(); now.Sub(s.rejectLoggedAt) >= rejectLogEvery {
+		s.log.Warn("refusing connection: limit reached", "remote", nc.RemoteAddr().String(), "reason", reason,
+			"limit", limit, "refused_unlogged", s.rejectsQuiet,
+			"hint", "raise --max-connections / --max-connections-per-ip, or find the client opening so many")
+		s.rejectLoggedAt, s.rejectsQuiet = now, 0
+	} else {
+		s.rejectsQuiet++
+	}
+}
+
+func remoteIP(nc net.Conn) string {
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		return a.IP.String()
+	}
+	host, _, err := net.SplitHostPort(nc.RemoteAddr().String())
+	if err != nil {
+		return nc.RemoteAddr().String()
+	}
+	return host
 }
 
 // Shutdown stops the broker cleanly (see the package comment). Safe to call
