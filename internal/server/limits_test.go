@@ -94,10 +94,11 @@ func rejected(t *testing.T, s *Server, reason string) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func TestMaxConnections(t *testing.T) {
-	t.Parallel()
-	const limit = 3
-	s := startServer(t, func(c *config.Config) { c.MaxConnections = limit })
+// fillAndRefuse opens limit served connections, checks that the next one is
+// closed unanswered while the others are still served, and that the refusal
+// was counted under reason. It returns the open connections.
+func fillAndRefuse(t *testing.T, s *Server, limit int, reason string) []net.Conn {
+	t.Helper()
 	var open []net.Conn
 	for i := range limit {
 		open = append(open, dialServed(t, s.KafkaAddr(), int32(i)))
@@ -113,9 +114,17 @@ func TestMaxConnections(t *testing.T) {
 			t.Fatalf("connection %d after the refusal: %v", i, err)
 		}
 	}
-	if got := rejected(t, s, "max_connections"); got != 1 {
-		t.Fatalf("chronik_connections_rejected_total{reason=max_connections} = %v, want 1", got)
+	if got := rejected(t, s, reason); got != 1 {
+		t.Fatalf("chronik_connections_rejected_total{reason=%s} = %v, want 1", reason, got)
 	}
+	return open
+}
+
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	const limit = 3
+	s := startServer(t, func(c *config.Config) { c.MaxConnections = limit })
+	open := fillAndRefuse(t, s, limit, "max_connections")
 	// A slot freed by a close is given to the next connection.
 	open[0].Close()
 	deadline := time.Now().Add(5 * time.Second)
@@ -140,24 +149,7 @@ func TestMaxConnectionsPerIP(t *testing.T) {
 	t.Parallel()
 	const limit = 2
 	s := startServer(t, func(c *config.Config) { c.MaxConnectionsPerIP = limit })
-	var open []net.Conn
-	for i := range limit {
-		open = append(open, dialServed(t, s.KafkaAddr(), int32(i)))
-	}
-	over, err := net.Dial("tcp", s.KafkaAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer over.Close()
-	refused(t, over)
-	for i, c := range open {
-		if err := apiVersions(c, int32(10+i)); err != nil {
-			t.Fatalf("connection %d after the refusal: %v", i, err)
-		}
-	}
-	if got := rejected(t, s, "max_connections_per_ip"); got != 1 {
-		t.Fatalf("chronik_connections_rejected_total{reason=max_connections_per_ip} = %v, want 1", got)
-	}
+	fillAndRefuse(t, s, limit, "max_connections_per_ip")
 	if got := rejected(t, s, "max_connections"); got != 0 {
 		t.Fatalf("max_connections rejections = %v, want 0", got)
 	}
