@@ -76,6 +76,15 @@ type Config struct {
 	// (max.connections.per.ip) bound open Kafka connections; beyond them
 	// a new connection is accepted and closed at once. 0 is unlimited.
 	MaxConnections, MaxConnectionsPerIP int
+	// MaxOpenFiles bounds the files open partitions hold; beyond it the
+	// least recently used idle partitions are closed (reopened on use).
+	// 0 derives it: half the open-file limit, the rest left for
+	// connections, the WAL and the metadata log.
+	MaxOpenFiles int
+	// RecoveryCheckpointInterval (log.flush.offset.checkpoint.interval.ms):
+	// partitions written to and then idle this long get their
+	// clean-shutdown state written, so a kill finds them trusted (0: never).
+	RecoveryCheckpointInterval time.Duration
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -111,6 +120,7 @@ func Default() Config {
 		DropBehind:                     64 << 20,
 		ClientMetrics:                  true,
 		TelemetryMaxBytes:              1 << 20,
+		RecoveryCheckpointInterval:     time.Minute,
 	}
 }
 
@@ -219,6 +229,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxConnections < 0 {
 		bad("max-connections", "%d must be 0 (unlimited) or positive", c.MaxConnections)
+	}
+	if c.MaxOpenFiles < 0 {
+		bad("max-open-files", "%d must be 0 (half the open-file limit) or positive", c.MaxOpenFiles)
+	}
+	if c.RecoveryCheckpointInterval < 0 {
+		bad("log-flush-offset-checkpoint-interval-ms", "%v must be 0 (never) or positive", c.RecoveryCheckpointInterval)
 	}
 	if c.MaxConnectionsPerIP < 0 {
 		bad("max-connections-per-ip", "%d must be 0 (unlimited) or positive", c.MaxConnectionsPerIP)

@@ -219,6 +219,12 @@ var settings = func() []setting {
 	set, get = intSetting(func(c *Config) *int { return &c.MaxConnectionsPerIP })
 	add([]string{"max-connections-per-ip"}, []string{"CHRONIK_MAX_CONNECTIONS_PER_IP"},
 		"max.connections.per.ip: open Kafka connections allowed from one client IP address; beyond it a new one is accepted and closed at once (0: unlimited)", set, get)
+	set, get = intSetting(func(c *Config) *int { return &c.MaxOpenFiles })
+	add([]string{"max-open-files"}, []string{"CHRONIK_MAX_OPEN_FILES"},
+		"files (one per segment) that open partitions may hold; beyond it the least recently used idle partitions are closed and reopened on use (0: half the open-file limit)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.RecoveryCheckpointInterval })
+	add([]string{"log-flush-offset-checkpoint-interval-ms"}, []string{"CHRONIK_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS"},
+		"log.flush.offset.checkpoint.interval.ms: partitions written to and then idle this long get their recovery point written, so a kill finds them trusted (0: never; ms or duration)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

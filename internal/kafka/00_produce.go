@@ -148,11 +148,11 @@ func waitDurable(round *commit.Round, pend []producePending, timeout time.Durati
 	}
 	for i := range pend {
 		pp := &pend[i]
-		if pp.resp == nil || pp.part.Log().DurableOffset() >= pp.end {
+		if pp.resp == nil || pp.part.DurableOffset() >= pp.end {
 			continue
 		}
 		pp.resp.BaseOffset = -1
-		if pp.part.Log().Failed() {
+		if pp.part.Failed() {
 			pp.resp.ErrorCode = kerr.KafkaStorageError.Code
 		} else {
 			pp.resp.ErrorCode = kerr.RequestTimedOut.Code
@@ -219,7 +219,7 @@ func (b *Broker) producePartition(p *partition.Partition, t *metadata.Topic, txn
 	b.stats.recordsIn.Add(res.Records)
 	b.stats.bytesIn.Add(res.Bytes)
 	sp.BaseOffset = res.Base
-	sp.LogStartOffset = p.Log().LogStartOffset()
+	sp.LogStartOffset = res.LogStart
 	if logAppend {
 		sp.LogAppendTime = now
 	}

@@ -267,21 +267,22 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]
 }
 
 func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
-	hwm := p.HighWatermark()
+	off, err := p.Offsets()
+	if err != nil { // a failed log, or one that cannot be opened
+		sp.ErrorCode = kerr.KafkaStorageError.Code
+		return 0
+	}
+	hwm := off.HighWatermark
 	sp.HighWatermark = hwm
-	sp.LastStableOffset = p.LastStable()
-	sp.LogStartOffset = p.Log().LogStartOffset()
+	sp.LastStableOffset = off.LastStable
+	sp.LogStartOffset = off.LogStart
 	if err := p.CheckLeaderEpoch(rp.currentLeaderEpoch); err != nil {
 		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
-	if p.Log().Failed() {
-		sp.ErrorCode = kerr.KafkaStorageError.Code
-		return 0
-	}
 	// Between the high watermark and the log end the data exists but is not
 	// durable yet: answer empty (Kafka does the same), not out of range.
-	if rp.fetchOffset < sp.LogStartOffset || rp.fetchOffset > p.Log().LogEndOffset() {
+	if rp.fetchOffset < sp.LogStartOffset || rp.fetchOffset > off.LogEnd {
 		sp.ErrorCode = kerr.OffsetOutOfRange.Code
 		return 0
 	}
@@ -296,7 +297,12 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 	if limit > remaining {
 		limit = remaining
 	}
-	data, err := p.Log().Read(rp.fetchOffset, limit, upTo, nil)
+	var data []byte
+	err = p.WithLog(func(l *storage.Log) error {
+		var err error
+		data, err = l.Read(rp.fetchOffset, limit, upTo, nil)
+		return err
+	})
 	if err != nil {
 		if !errors.Is(err, storage.ErrOffsetOutOfRange) {
 			b.log.Error("fetch read failed", "topic", p.Topic(), "partition", p.Index(), "offset", rp.fetchOffset, "err", err)

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/storage"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,14 +67,23 @@ func handleListOffsets(b *Broker, r *kmsg.ListOffsetsRequest) (*kmsg.ListOffsets
 }
 
 func listOffset(p *partition.Partition, ts int64) (offset, timestamp int64) {
-	hwm := p.HighWatermark()
+	offset, timestamp = -1, -1
+	_ = p.WithLog(func(l *storage.Log) error { // an error was answered by servingPartition
+		offset, timestamp = logOffset(l, ts)
+		return nil
+	})
+	return offset, timestamp
+}
+
+func logOffset(l *storage.Log, ts int64) (offset, timestamp int64) {
+	hwm := l.DurableOffset()
 	switch ts {
 	case -1:
 		return hwm, -1
 	case -2, -4:
-		return p.Log().LogStartOffset(), -1
+		return l.LogStartOffset(), -1
 	case -3:
-		mts, off := p.Log().MaxTimestamp()
+		mts, off := l.MaxTimestamp()
 		if off < 0 || off >= hwm {
 			return -1, -1
 		}
@@ -82,7 +92,7 @@ func listOffset(p *partition.Partition, ts int64) (offset, timestamp int64) {
 	if ts < 0 {
 		return -1, -1 // unknown special value (e.g. -5, tiered storage)
 	}
-	off, found, ok := p.Log().OffsetForTimestamp(ts)
+	off, found, ok := l.OffsetForTimestamp(ts)
 	if !ok || off >= hwm {
 		return -1, -1
 	}
@@ -92,10 +102,16 @@ func listOffset(p *partition.Partition, ts int64) (offset, timestamp int64) {
 // oldStyleOffsets answers a v0 ListOffsets (see Version notes); nowMs
 // stands for the time of the log end offset.
 func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, nowMs int64) []int64 {
+	var start, end, hwm int64
+	var segs []storage.SegmentInfo
+	if err := p.WithLog(func(l *storage.Log) error {
+		start, end, hwm, segs = l.LogStartOffset(), l.LogEndOffset(), l.DurableOffset(), l.Segments()
+		return nil
+	}); err != nil {
+		return []int64{}
+	}
 	type candidate struct{ offset, ts int64 }
-	start, end, hwm := p.Log().LogStartOffset(), p.Log().LogEndOffset(), p.HighWatermark()
 	var cands []candidate
-	segs := p.Log().Segments()
 	for _, s := range segs {
 		if s.Sealed && s.Next <= start {
 			continue // wholly below the log start, awaiting deletion
@@ -143,7 +159,7 @@ func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partiti
 	if err := p.CheckLeaderEpoch(currentEpoch); err != nil {
 		return nil, partitionErr(err).Code
 	}
-	if p.Log().Failed() {
+	if _, err := p.Offsets(); err != nil { // failed, or cannot be opened
 		return nil, kerr.KafkaStorageError.Code
 	}
 	return p, 0

@@ -120,7 +120,7 @@ func (b *Broker) topicMetadata(t *metadata.Topic, r *kmsg.MetadataRequest, nodes
 		mp.ISR = nodes
 		if ts != nil && int(i) < len(ts.parts) {
 			mp.LeaderEpoch = ts.parts[i].LeaderEpoch()
-			if ts.parts[i].Log().Failed() {
+			if ts.parts[i].Failed() {
 				mp.ErrorCode = kerr.KafkaStorageError.Code
 				mp.OfflineReplicas = nodes
 			}

@@ -49,19 +49,22 @@ func (b *Broker) deleteRecords(topic string, index int32, offset int64, low *int
 	if p == nil {
 		return kerr.UnknownTopicOrPartition.Code
 	}
-	if p.Log().Failed() {
+	off, err := p.Offsets()
+	if err != nil { // failed, or cannot be opened
 		return kerr.KafkaStorageError.Code
 	}
-	hwm := p.HighWatermark()
+	hwm := off.HighWatermark
 	if offset == -1 {
 		offset = hwm
 	}
 	if offset < 0 || offset > hwm {
-		*low = p.Log().LogStartOffset()
+		*low = off.LogStart
 		return kerr.OffsetOutOfRange.Code
 	}
-	_, _, err := p.SetLogStartOffset(offset)
-	*low = p.Log().LogStartOffset()
+	_, _, err = p.SetLogStartOffset(offset)
+	if now, oerr := p.Offsets(); oerr == nil {
+		*low = now.LogStart
+	}
 	switch {
 	case err == nil:
 		b.log.Debug("log start offset moved by DeleteRecords", "topic", topic, "partition", index, "log_start_offset", *low)

@@ -127,11 +127,11 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	}
 	t = b.meta.Image().Topics[name]
 	if old := b.topics[name]; old != nil {
-		ts := &topicState{meta: t, parts: old.parts, retryOpen: old.retryOpen}
+		ts := &topicState{meta: t, parts: old.parts}
 		b.topics[name] = ts
 		segBytes, segAge := b.topicInt(t, "segment.bytes"), time.Duration(b.topicInt(t, "segment.ms"))*time.Millisecond
 		for _, p := range ts.parts {
-			p.Log().SetSegmentLimits(segBytes, segAge)
+			p.SetSegmentLimits(segBytes, segAge)
 		}
 	}
 	b.log.Info("topic configs changed", "topic", name, "configs", next)

@@ -48,7 +48,7 @@ func handleDescribeLogDirs(b *Broker, r *kmsg.DescribeLogDirsRequest) (*kmsg.Des
 			}
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
 			dp.Partition = i
-			dp.Size = ts.parts[i].Log().Size()
+			dp.Size = ts.parts[i].Size()
 			dt.Partitions = append(dt.Partitions, dp)
 		}
 		if len(dt.Partitions) > 0 {

@@ -39,7 +39,11 @@ func handleDescribeProducers(b *Broker, r *kmsg.DescribeProducersRequest) (*kmsg
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}
-			for _, pi := range p.ActiveProducers() {
+			infos, err := p.ActiveProducers()
+			if err != nil {
+				sp.ErrorCode = kerr.KafkaStorageError.Code
+			}
+			for _, pi := range infos {
 				ap := kmsg.NewDescribeProducersResponseTopicPartitionActiveProducer()
 				ap.ProducerID, ap.ProducerEpoch = pi.PID, int32(pi.Epoch)
 				ap.LastSequence, ap.LastTimestamp = pi.LastSeq, pi.LastTs

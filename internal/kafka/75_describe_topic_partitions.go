@@ -132,7 +132,7 @@ func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *
 		dp.OfflineReplicas = empty
 		if ts != nil && int(i) < len(ts.parts) {
 			dp.LeaderEpoch = ts.parts[i].LeaderEpoch()
-			if ts.parts[i].Log().Failed() {
+			if ts.parts[i].Failed() {
 				dp.ErrorCode = kerr.KafkaStorageError.Code
 				dp.OfflineReplicas = nodes
 			}

@@ -96,6 +96,15 @@ type Options struct {
 	NoClientTelemetry bool
 	// TelemetryMaxBytes is telemetry.max.bytes (0: Kafka's 1 MiB).
 	TelemetryMaxBytes int32
+	// MaxOpenFiles bounds the files held by open partitions (0: no
+	// bound): the least recently used idle partitions are closed beyond
+	// it (partition.Files).
+	MaxOpenFiles int
+	// RecoveryCheckpointInterval: partitions written to and then idle this
+	// long get their clean-shutdown state written (Kafka's
+	// log.flush.offset.checkpoint.interval.ms), so a kill finds them
+	// trusted. 0 means never.
+	RecoveryCheckpointInterval time.Duration
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.
@@ -149,6 +158,11 @@ type Broker struct {
 	// clientMetrics holds the KIP-714 subscriptions and client instances
 	// (client_metrics.go).
 	clientMetrics *clientmetrics.Manager
+
+	// files bounds the open partitions' files (nil: no bound); its
+	// goroutine runs until Close (stopFiles).
+	files     *partition.Files
+	stopFiles func()
 }
 
 // Stats are cumulative data counters (for metrics).
@@ -166,13 +180,13 @@ func (b *Broker) DataStats() (recordsIn, bytesIn, recordsOut, bytesOut int64) {
 // new one under Broker.mu and swap it in.
 type topicState struct {
 	meta  *metadata.Topic
-	parts []*partition.Partition // shorter than meta.Partitions if some failed to open
-	// retryOpen is when b.topic may next retry opening missing partitions.
-	retryOpen time.Time
+	parts []*partition.Partition // one per partition, open or not
 }
 
-// New opens every partition of every topic in the metadata image, recovering
-// their logs, and removes partition directories of deleted topics.
+// New knows every partition of every topic in the metadata image without
+// opening any: a partition is opened (and recovered) on first use. It
+// replays the group committer's WAL into the partitions it names, and
+// removes partition directories of deleted topics.
 func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Broker, error) {
 	lg := opts.Logger
 	if lg == nil {
@@ -189,19 +203,19 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	b.clientMetrics.SetSubscriptions(im.ClientMetrics)
 	b.nextPID = im.NextProducerID
 	b.reservedPID = im.NextProducerID
+	if opts.MaxOpenFiles > 0 {
+		b.files = partition.NewFiles(opts.MaxOpenFiles, lg.With("component", "partition_files"))
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); b.files.Run(ctx, opts.RecoveryCheckpointInterval) }()
+		b.stopFiles = func() { cancel(); <-done }
+	}
 	start := time.Now()
 	var nparts int
 	for _, t := range im.SortedTopics() {
 		ts := &topicState{meta: t}
-		for i := int32(0); i < t.Partitions; i++ {
-			p, err := b.openLog(t, i)
-			if err != nil {
-				b.Close()
-				return nil, err
-			}
-			ts.parts = append(ts.parts, p)
-			nparts++
-		}
+		b.addParts(ts)
+		nparts += len(ts.parts)
 		b.topics[t.Name] = ts
 	}
 	// The WAL may hold acknowledged batches whose segment writes a power
@@ -210,18 +224,11 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 		b.Close()
 		return nil, err
 	}
-	for _, ts := range b.topics {
-		for _, p := range ts.parts {
-			if err := p.LoadProducers(); err != nil {
-				b.Close()
-				return nil, err
-			}
-		}
-	}
 	if err := b.removeOrphans(im); err != nil {
 		lg.Warn("could not remove directories of deleted topics", "err", err)
 	}
-	lg.Info("partitions recovered", "topics", len(b.topics), "partitions", nparts, "duration", time.Since(start).Round(time.Millisecond))
+	lg.Info("partitions known; each is opened on first use", "topics", len(b.topics), "partitions", nparts,
+		"max_open_files", opts.MaxOpenFiles, "duration", time.Since(start).Round(time.Millisecond))
 	return b, nil
 }
 
@@ -231,18 +238,27 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 // (franz-go 5 s, some clients more) do not hold it that long.
 func (b *Broker) EndWaits() { b.endWaits() }
 
-// Close closes every partition log (syncing it and writing producer-state
-// snapshots).
+// Close closes every open partition (syncing what was appended and writing
+// its clean-shutdown state; a partition unchanged since it was opened
+// costs no write).
 func (b *Broker) Close() error {
+	if b.stopFiles != nil {
+		b.stopFiles()
+		b.stopFiles = nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var parts []*partition.Partition
 	for _, ts := range b.topics {
-		parts = append(parts, ts.parts...)
+		for _, p := range ts.parts {
+			if p.IsOpen() {
+				parts = append(parts, p)
+			}
+		}
 	}
 	b.topics = map[string]*topicState{}
-	// Closing a partition costs a few fsyncs (tail, index files, the
-	// clean-shutdown marker, the producer snapshot); closing them in
+	// Closing a changed partition costs a few fsyncs (tail, index files,
+	// the clean-shutdown marker, the producer snapshot); closing them in
 	// parallel lets the disk overlap them. Measured with the 100 idle
 	// partitions of the internal topics: 670-850 ms one by one.
 	errs := make([]error, len(parts))
@@ -268,24 +284,20 @@ func (b *Broker) Close() error {
 // closeWorkers bounds the partitions closed at once by Close.
 const closeWorkers = 16
 
-// openPartition opens (or creates) partition i of t and restores its
-// idempotent-producer state.
-func (b *Broker) openPartition(t *metadata.Topic, i int32) (*partition.Partition, error) {
-	p, err := b.openLog(t, i)
-	if err != nil {
-		return nil, err
+// addParts adds to ts the partitions from len(ts.parts) up to the topic's
+// count, without opening them. Caller owns ts.
+func (b *Broker) addParts(ts *topicState) {
+	t := ts.meta
+	for i := int32(len(ts.parts)); i < t.Partitions; i++ {
+		ts.parts = append(ts.parts, partition.New(partitionDir(b.opts.DataDir, t.Name, i), b.partitionOptions(t, i), b.files))
 	}
-	if err := p.LoadProducers(); err != nil {
-		p.Log().Close()
-		return nil, err
-	}
-	return p, nil
 }
 
-// openLog opens (or creates) partition i of t without producer state (New
-// loads it after replaying the WAL), with the topic's segment configs.
-func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition.Partition, error) {
-	return partition.Open(partitionDir(b.opts.DataDir, t.Name, i), partition.Options{
+// partitionOptions are partition i of t's options, with the topic's
+// segment configs as they are now (AlterConfigs changes them later through
+// Partition.SetSegmentLimits).
+func (b *Broker) partitionOptions(t *metadata.Topic, i int32) partition.Options {
+	return partition.Options{
 		Topic: t.Name, Index: i, TopicID: t.ID,
 		Storage: storage.Options{
 			SegmentBytes: b.topicInt(t, "segment.bytes"),
@@ -294,7 +306,7 @@ func (b *Broker) openLog(t *metadata.Topic, i int32) (*partition.Partition, erro
 			DropBehind:   b.opts.DropBehind,
 			Logger:       b.log.With("topic", t.Name, "partition", i),
 		},
-	})
+	}
 }
 
 func partitionDir(dataDir, topic string, p int32) string {
@@ -335,46 +347,7 @@ func (b *Broker) topic(name string) *topicState {
 	b.mu.RLock()
 	ts := b.topics[name]
 	b.mu.RUnlock()
-	if ts != nil && int32(len(ts.parts)) < ts.meta.Partitions && time.Now().After(ts.retryOpen) {
-		ts = b.openMissing(name)
-	}
 	return ts
-}
-
-// openMissingEvery bounds how often a request retries opening partitions.
-const openMissingEvery = time.Second
-
-// openMissing retries opening the partitions of a topic that could not be
-// opened when it was created or grown (a full disk, typically), so the topic
-// becomes usable once the cause is gone, without a restart.
-func (b *Broker) openMissing(name string) *topicState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ts := b.topics[name]
-	if ts == nil || int32(len(ts.parts)) >= ts.meta.Partitions || time.Now().Before(ts.retryOpen) {
-		return ts
-	}
-	next := &topicState{meta: ts.meta, parts: append([]*partition.Partition(nil), ts.parts...), retryOpen: time.Now().Add(openMissingEvery)}
-	if err := b.openParts(next); err != nil {
-		b.log.Warn("partition still cannot be opened", "topic", name, "partition", len(next.parts), "err", err)
-	} else {
-		b.log.Info("opened partitions that failed to open before", "topic", name, "partitions", len(next.parts)-len(ts.parts))
-	}
-	b.topics[name] = next
-	return next
-}
-
-// openParts opens ts's partitions from len(ts.parts) up to the topic's
-// count, stopping at the first failure. Caller holds b.mu and owns ts.
-func (b *Broker) openParts(ts *topicState) error {
-	for i := int32(len(ts.parts)); i < ts.meta.Partitions; i++ {
-		p, err := b.openPartition(ts.meta, i)
-		if err != nil {
-			return err
-		}
-		ts.parts = append(ts.parts, p)
-	}
-	return nil
 }
 
 func (b *Broker) topicByID(id metadata.TopicID) *topicState {
@@ -427,7 +400,7 @@ func (b *Broker) partition(topic string, p int32) *partition.Partition {
 	return ts.parts[p]
 }
 
-// Partitions returns every open partition (for metrics).
+// Partitions returns the number of partitions, open or not (for metrics).
 func (b *Broker) Partitions() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -438,6 +411,14 @@ func (b *Broker) Partitions() int {
 	return n
 }
 
+// OpenFiles returns the open-file budget's counts (zero without a budget).
+func (b *Broker) OpenFiles() partition.FilesStats {
+	if b.files == nil {
+		return partition.FilesStats{}
+	}
+	return b.files.Stats()
+}
+
 // TopicSizes returns the on-disk log size per topic.
 func (b *Broker) TopicSizes() map[string]int64 {
 	b.mu.RLock()
@@ -446,7 +427,7 @@ func (b *Broker) TopicSizes() map[string]int64 {
 	for name, ts := range b.topics {
 		var n int64
 		for _, p := range ts.parts {
-			n += p.Log().Size()
+			n += p.Size()
 		}
 		out[name] = n
 	}

@@ -149,7 +149,7 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, change func(
 	for _, ts := range b.topics {
 		segBytes, segAge := b.topicInt(ts.meta, "segment.bytes"), time.Duration(b.topicInt(ts.meta, "segment.ms"))*time.Millisecond
 		for _, p := range ts.parts {
-			p.Log().SetSegmentLimits(segBytes, segAge)
+			p.SetSegmentLimits(segBytes, segAge)
 		}
 	}
 	b.log.Info("dynamic broker configs changed", "configs", next)

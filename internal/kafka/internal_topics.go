@@ -63,21 +63,15 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 			return nil, fmt.Errorf("kafka: create internal topic %s: %w", name, err)
 		}
 		ts = &topicState{meta: t}
-		err = b.openParts(ts)
+		b.addParts(ts)
 		b.topics[name] = ts
-		if err != nil {
-			b.mu.Unlock()
-			return nil, fmt.Errorf("kafka: open internal topic %s: %w", name, err)
-		}
 		b.log.Info("internal topic created", "topic", name, "partitions", n)
 	} else if !ts.meta.Internal {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("kafka: topic %s exists as an ordinary topic; the broker needs it as its internal topic (move its data away and delete it)", name)
 	}
 	b.mu.Unlock()
-	if ts = b.topic(name); int32(len(ts.parts)) < ts.meta.Partitions {
-		return nil, fmt.Errorf("kafka: internal topic %s: partition %d cannot be opened", name, len(ts.parts))
-	}
+	ts = b.topic(name)
 	out := make([]statelog.Partition, len(ts.parts))
 	for i, p := range ts.parts {
 		out[i] = internalPartition{b: b, p: p}
@@ -114,7 +108,7 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if p.Log().DurableOffset() < end {
+		if p.DurableOffset() < end {
 			return fmt.Errorf("%w: %s-%d at offset %d", errNotDurable, p.Topic(), p.Index(), off)
 		}
 		return nil
@@ -125,7 +119,9 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 // (Coordinators write no transactional batches yet, so there is no aborted
 // data to skip.)
 func (ip internalPartition) Replay(fn func(int64, *kmsg.Record) error) error {
-	return storage.ReplayRecords(ip.p.Log(), -1, func(h *storage.BatchHeader) (bool, error) {
-		return !h.IsControl(), nil
-	}, fn)
+	return ip.p.WithLog(func(l *storage.Log) error {
+		return storage.ReplayRecords(l, -1, func(h *storage.BatchHeader) (bool, error) {
+			return !h.IsControl(), nil
+		}, fn)
+	})
 }

@@ -125,6 +125,7 @@ func TestProducerStatePersists(t *testing.T) {
 func TestProducerSnapshotChecked(t *testing.T) {
 	f := newFixture(t)
 	f.createTopic("t", 1, nil)
+	f.b.partition("t", 0).Log() // partitions are created on first use
 	f = f.reopen(false)
 	f.close()
 	snap := filepath.Join(f.dir, "t-0", partition.SnapshotFile)

@@ -122,7 +122,7 @@ func (b *Broker) applyRetention(p *partition.Partition, t *metadata.Topic, now t
 		b.retention.segments.Add(int64(res.Deleted))
 		b.retention.bytes.Add(res.Bytes)
 		b.log.Info("retention: deleted segments", "topic", t.Name, "partition", p.Index(),
-			"segments", res.Deleted, "bytes", res.Bytes, "log_start_offset", p.Log().LogStartOffset())
+			"segments", res.Deleted, "bytes", res.Bytes)
 	}
 	return res.Chosen
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -58,14 +58,14 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	if err != nil {
 		return nil, err
 	}
-	ts := &topicState{meta: t, retryOpen: time.Now().Add(openMissingEvery)}
-	err = b.openParts(ts)
+	ts := &topicState{meta: t}
+	b.addParts(ts)
 	b.topics[name] = ts
-	if err != nil {
-		// The topic is recorded; the partitions that did not open answer
-		// errors until a later request (b.topic) or a restart opens them.
-		b.log.Error("could not open partition of new topic", "topic", name, "partition", len(ts.parts), "err", err)
-		return nil, fmt.Errorf("kafka: topic %s recorded but partition %d could not be opened (retried on use): %w", name, len(ts.parts), err)
+	if err := b.createDirs(ts.parts); err != nil {
+		// The topic is recorded; its partitions are retried on use (and
+		// created by their first open) once the cause is gone.
+		b.log.Error("could not create partition directories of new topic", "topic", name, "err", err)
+		return nil, fmt.Errorf("kafka: topic %s recorded but its partitions could not be created (retried on use): %w", name, err)
 	}
 	b.log.Info("topic created", "topic", name, "partitions", partitions, "id", t.ID.String())
 	return t, nil
@@ -117,14 +117,26 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	}
 	t := b.meta.Image().Topics[name]
 	old := b.topics[name]
-	ts := &topicState{meta: t, parts: append([]*partition.Partition(nil), old.parts...), retryOpen: time.Now().Add(openMissingEvery)}
-	err := b.openParts(ts)
+	ts := &topicState{meta: t, parts: append([]*partition.Partition(nil), old.parts...)}
+	b.addParts(ts)
 	b.topics[name] = ts
-	if err != nil {
-		b.log.Error("could not open new partition", "topic", name, "partition", len(ts.parts), "err", err)
-		return fmt.Errorf("kafka: partition %d of %s recorded but could not be opened (retried on use): %w", len(ts.parts), name, err)
+	if err := b.createDirs(ts.parts[len(old.parts):]); err != nil {
+		b.log.Error("could not create new partition directories", "topic", name, "err", err)
+		return fmt.Errorf("kafka: partitions of %s recorded but could not be created (retried on use): %w", name, err)
 	}
 	return nil
+}
+
+// createDirs makes the directories of new partitions (each opens on first
+// use) and fsyncs the data directory once for all of them, so creating
+// thousands of partitions costs a mkdir and a small write each.
+func (b *Broker) createDirs(parts []*partition.Partition) error {
+	for _, p := range parts {
+		if err := p.Create(); err != nil {
+			return err
+		}
+	}
+	return storage.SyncDir(b.opts.DataDir)
 }
 
 // createErrCode maps topic-creation errors to Kafka codes.

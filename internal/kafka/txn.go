@@ -85,7 +85,7 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts []tx
 		// coordinator finishes after the restart (Prepare* is durable).
 	}
 	for _, pp := range pend {
-		if pp.p.Log().DurableOffset() < pp.end {
+		if pp.p.DurableOffset() < pp.end {
 			return fmt.Errorf("kafka: marker for %s-%d not durable", pp.p.Topic(), pp.p.Index())
 		}
 	}

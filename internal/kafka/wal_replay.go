@@ -10,6 +10,15 @@ import (
 	"github.com/chronik-stream/chronik/internal/wal"
 )
 
+// finishReplay syncs a partition the replay opened and loads its producer
+// state (which must see the replayed batches).
+func finishReplay(p *partition.Partition) error {
+	if _, err := p.Sync(); err != nil {
+		return fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+	}
+	return p.LoadProducers()
+}
+
 // replayWAL appends to each partition log the WAL batches beyond its end,
 // fsyncs the logs it touched and resets the WAL (keeping a copy first if a
 // partition had a gap). Records of partitions
@@ -31,10 +40,35 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 	touched := map[*partition.Partition]bool{}
 	gap := map[*partition.Partition]bool{}
 	var appended, skipped int
+	// Partitions opened for the replay stay open (the open-file budget
+	// closes only loaded ones); finish and close them whenever the budget
+	// is exceeded, so a WAL naming more partitions than the file limit
+	// allows still replays.
+	var open []*partition.Partition
+	finish := func() error {
+		for _, p := range open {
+			if err := finishReplay(p); err != nil {
+				return err
+			}
+			if err := p.Close(); err != nil {
+				return fmt.Errorf("kafka: close %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+			}
+		}
+		open = open[:0]
+		return nil
+	}
 	err := w.Replay(func(key wal.Key, batches []byte) error {
 		p := byKey[key]
 		if p == nil || gap[p] {
 			return nil
+		}
+		if !p.IsOpen() {
+			if b.files != nil && b.files.Over() {
+				if err := finish(); err != nil {
+					return err
+				}
+			}
+			open = append(open, p)
 		}
 		return storage.SplitBatches(batches, func(batch []byte) error {
 			ok, err := p.ReplayWALBatch(batch)
@@ -57,9 +91,9 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 	if err != nil {
 		return err
 	}
-	for p := range touched {
-		if _, err := p.Log().Sync(); err != nil {
-			return fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+	for _, p := range open {
+		if err := finishReplay(p); err != nil {
+			return err
 		}
 	}
 	if appended > 0 || skipped > 0 {

@@ -236,6 +236,9 @@ func TestWALReplayRestoresLostSegmentData(t *testing.T) {
 	f := openWALFixture(t, dir)
 	const topic, nparts, rounds = "w", 3, 4
 	f.createTopic(topic, nparts, nil)
+	for p := range int32(nparts) {
+		f.part(topic, p).Log() // partitions are created on first use
+	}
 	pid := initPID(f.brokerFixture, -1, -1, nil).ProducerID
 
 	// Deterministic WAL rounds: every round covers all three partitions.

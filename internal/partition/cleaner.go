@@ -11,7 +11,7 @@ import "github.com/chronik-stream/chronik/internal/storage"
 // Clean compacts the partition's log with o (UpTo and ProducerLastOffsets
 // are set here) and returns the result and the log size before it (the
 // bytes examined, counted against the sweep's budget).
-func (p *Partition) Clean(o storage.CleanOptions) (storage.CleanResult, int64, error) {
+func (p *state) Clean(o storage.CleanOptions) (storage.CleanResult, int64, error) {
 	if p.log.Failed() {
 		return storage.CleanResult{}, 0, nil
 	}
@@ -27,7 +27,7 @@ func (p *Partition) Clean(o storage.CleanOptions) (storage.CleanResult, int64, e
 // lastRecordsOfActiveProducers): compaction keeps that batch's header. A
 // batch appended after this snapshot only makes an older batch kept
 // needlessly; an expired producer's batches may all go, as in Kafka.
-func (p *Partition) producerLastOffsets() map[int64]int64 {
+func (p *state) producerLastOffsets() map[int64]int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make(map[int64]int64, len(p.producers))

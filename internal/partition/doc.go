@@ -40,24 +40,37 @@
 //	                          or the log start moves
 //	producers.snapshot        JSON of the producer state, open and aborted
 //	                          transactions and the log end it covers;
-//	                          written by Close
+//	                          written by Close when it would say something
+//	                          new (an append or an expiry since it was
+//	                          loaded)
 //
 // All three are written atomically and durably (temporary file, fsync,
 // rename, fsync of the directory).
 //
 // # Invariants
 //
+//   - A Partition is open or closed (handle.go). New touches no file; the
+//     first use opens the directory (creating it) and the log, and loads
+//     the producer state. Every method holds Partition.mu shared for its
+//     duration, so closing (mu exclusive) never happens under a running
+//     call; the open-file budget (Files, files.go) closes least recently
+//     used partitions with TryLock only, so it never waits for, or delays,
+//     a request. A failed log is never closed by it (it stays offline).
+//     What Metadata asks of every partition (leader epoch, failed) is kept
+//     in the Partition and never opens one; the sweeps open a closed
+//     partition only when its summary from the last close says there is
+//     work (retention, cleaning) and close it again after.
 //   - Appends, and the producer and transaction state they change, are
-//     serialised by Partition.mu: an idempotent batch's sequence is checked
+//     serialised by state.mu: an idempotent batch's sequence is checked
 //     and recorded with its append, under the same hold of the lock. The
 //     epoch entry for an append is checkpointed before the batch is
 //     appended.
-//   - Open returns a partition without producer state: the caller replays
-//     the WAL into its log (ReplayWALBatch) and then calls LoadProducers,
-//     which loads producers.snapshot if it covers a prefix of the log and
-//     replays the batch headers after it (the whole log without one). State
-//     rebuilt so counts as seen at the restart: expiry may start late,
-//     never early.
+//   - The WAL replay at start opens partitions without producer state
+//     (ReplayWALBatch), then LoadProducers loads producers.snapshot if it
+//     covers a prefix of the log and replays the batch headers after it
+//     (the whole log without one); a state not loaded is never evicted and
+//     never writes a snapshot. State rebuilt so counts as seen at the
+//     restart: expiry may start late, never early.
 //   - The log start moves only through SetLogStartOffset (DeleteRecords,
 //     ApplyRetention), which trims the epoch checkpoint after it; Open trims
 //     it again, repairing a crash between the two.
@@ -66,8 +79,11 @@
 //
 // # Lock order
 //
-// Partition.mu -> leaderEpochs.mu (a leaf) and Partition.mu -> the storage
-// log's locks. Callers may hold the Broker's topic lock or a transactional
+// Partition.mu (open/close) -> state.mu -> leaderEpochs.mu (a leaf), and
+// state.mu -> the storage log's locks; Files.mu is taken under
+// Partition.mu (opened, closed) and never held while taking it. No method
+// of a Partition calls another while holding Partition.mu shared (a
+// waiting Close would deadlock a recursive read lock). Callers may hold the Broker's topic lock or a transactional
 // id's lock (marker writes) when they take Partition.mu, never the other way
 // round; the group committer's lock is never held while taking it.
 package partition

@@ -243,20 +243,20 @@ func (le *leaderEpochs) snapshot() []EpochEntry {
 
 // BumpLeaderEpoch moves to a newer leader epoch (clustering calls it on a
 // leader change); the checkpoint entry is added by the next append.
-func (p *Partition) BumpLeaderEpoch(epoch int32) { p.epochs.bump(epoch) }
+func (p *state) BumpLeaderEpoch(epoch int32) { p.epochs.bump(epoch) }
 
 // LeaderEpochs returns the partition's epoch history (tests, debugging).
-func (p *Partition) LeaderEpochs() []EpochEntry { return p.epochs.snapshot() }
+func (p *state) LeaderEpochs() []EpochEntry { return p.epochs.snapshot() }
 
 // EndOffsetForEpoch answers OffsetForLeaderEpoch (leaderEpochs.endOffsetFor).
-func (p *Partition) EndOffsetForEpoch(requested int32) (int32, int64) {
+func (p *state) EndOffsetForEpoch(requested int32) (int32, int64) {
 	return p.epochs.endOffsetFor(requested, p.log.LogStartOffset(), p.log.LogEndOffset())
 }
 
 // SetLogStartOffset moves the log start (retention, DeleteRecords) and trims
 // the epoch history to it. A failure to trim only leaves entries below the
 // start, which answers ignore and the next move retries.
-func (p *Partition) SetLogStartOffset(offset int64) (deleted int, bytes int64, err error) {
+func (p *state) SetLogStartOffset(offset int64) (deleted int, bytes int64, err error) {
 	deleted, bytes, err = p.log.SetLogStartOffset(offset)
 	if err != nil {
 		return deleted, bytes, err

@@ -35,10 +35,10 @@ type Options struct {
 	Storage storage.Options
 }
 
-// Partition is one partition's log plus the state that must change
+// state is an open partition: its log plus the state that must change
 // atomically with an append: idempotent-producer sequences, open and aborted
-// transactions, leader epochs.
-type Partition struct {
+// transactions, leader epochs. A Partition holds one while open (handle.go).
+type state struct {
 	topic   string
 	index   int32
 	topicID metadata.TopicID
@@ -50,21 +50,28 @@ type Partition struct {
 	producers map[int64]*producerState
 	ongoing   map[int64]int64 // producer id -> first offset of its open transaction (txn.go)
 	aborted   []AbortedTxn    // in marker order (txn.go)
+	// loaded: LoadProducers ran (the WAL replay runs before it). snapAt
+	// is the log end the loaded producers.snapshot covered (-1: none);
+	// expired: ExpireProducers forgot a producer since. Close rewrites
+	// the snapshot only when it would say something new.
+	loaded  bool
+	snapAt  int64
+	expired bool
 }
 
 // Topic is the partition's topic name.
-func (p *Partition) Topic() string { return p.topic }
+func (p *state) Topic() string { return p.topic }
 
 // Index is the partition's number within its topic.
-func (p *Partition) Index() int32 { return p.index }
+func (p *state) Index() int32 { return p.index }
 
 // Log is the partition's log, for reads and offsets. Appends and moves of
 // the log start go through the Partition, which keeps its state with them.
-func (p *Partition) Log() *storage.Log { return p.log }
+func (p *state) Log() *storage.Log { return p.log }
 
 // CheckLeaderEpoch validates a client's idea of the leader epoch (-1 = no
 // check): older answers ErrFencedLeaderEpoch, newer ErrUnknownLeaderEpoch.
-func (p *Partition) CheckLeaderEpoch(epoch int32) error {
+func (p *state) CheckLeaderEpoch(epoch int32) error {
 	current := p.LeaderEpoch()
 	switch {
 	case epoch < 0 || epoch == current:
@@ -78,11 +85,11 @@ func (p *Partition) CheckLeaderEpoch(epoch int32) error {
 
 // LeaderEpoch is the partition's leader epoch; a single node never changes
 // leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
-func (p *Partition) LeaderEpoch() int32 { return p.epochs.epoch() }
+func (p *state) LeaderEpoch() int32 { return p.epochs.epoch() }
 
 // HighWatermark is what consumers may read: the durable log end. (With
 // replication this becomes the minimum durable end across the ISR.)
-func (p *Partition) HighWatermark() int64 { return p.log.DurableOffset() }
+func (p *state) HighWatermark() int64 { return p.log.DurableOffset() }
 
 type seqBatch struct {
 	FirstSeq int32 `json:"f"`
@@ -113,34 +120,41 @@ type producerSnapshot struct {
 	Aborted   []AbortedTxn             `json:"aborted,omitempty"`
 }
 
-// Open opens (or creates) a partition's directory and log, without
-// producer state: the caller replays the WAL into the log first if it has
-// one, then calls LoadProducers before the first append. A directory left
-// by an earlier topic of the same name (different topic id) is wiped first.
-func Open(dir string, o Options) (*Partition, error) {
+// openState opens (or creates) a partition's directory and log, without
+// producer state: the WAL replay may append to the log first, then
+// LoadProducers runs before the first use. A directory left by an earlier
+// topic of the same name (different topic id) is wiped first.
+func openState(dir string, o Options) (*state, error) {
 	lg := o.Storage.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
 	metaPath := filepath.Join(dir, MetaFile)
+	haveMeta := false
 	if raw, err := os.ReadFile(metaPath); err == nil {
 		var pm partitionMeta
-		if json.Unmarshal(raw, &pm) != nil || pm.TopicID != o.TopicID {
+		switch {
+		case json.Unmarshal(raw, &pm) != nil:
+			// Written without fsync at creation and torn by a power
+			// loss: never a reason to delete data. Rewritten below.
+			lg.Warn("partition.metadata unreadable; writing it again", "dir", dir)
+		case pm.TopicID != o.TopicID:
 			lg.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
 			if err := os.RemoveAll(dir); err != nil {
 				return nil, fmt.Errorf("partition: remove stale %s: %w", dir, err)
 			}
+		default:
+			haveMeta = true
 		}
 	}
 	l, err := storage.Open(dir, o.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("partition: open %s-%d: %w", o.Topic, o.Index, err)
 	}
-	if _, err := os.Stat(metaPath); err != nil {
-		raw, _ := json.Marshal(partitionMeta{TopicID: o.TopicID})
-		if err := storage.WriteFileAtomic(metaPath, raw); err != nil {
+	if !haveMeta {
+		if err := writeMeta(dir, o.TopicID, true); err != nil {
 			l.Close()
-			return nil, fmt.Errorf("partition: write %s: %w", metaPath, err)
+			return nil, err
 		}
 	}
 	// The WAL replay (after Open) may extend the log end, so nothing is
@@ -156,12 +170,30 @@ func Open(dir string, o Options) (*Partition, error) {
 	if err := epochs.truncateFromStart(l.LogStartOffset()); err != nil {
 		lg.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
 	}
-	return &Partition{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: epochs, lg: lg, producers: map[int64]*producerState{}}, nil
+	return &state{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: epochs, lg: lg, producers: map[int64]*producerState{}, snapAt: -1}, nil
+}
+
+// writeMeta writes dir's partition.metadata: atomically and durably if
+// durable, else with one plain write (Create).
+func writeMeta(dir string, id metadata.TopicID, durable bool) error {
+	path := filepath.Join(dir, MetaFile)
+	raw, _ := json.Marshal(partitionMeta{TopicID: id})
+	write := storage.WriteFileAtomic
+	if !durable {
+		write = func(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }
+	}
+	if err := write(path, raw); err != nil {
+		return fmt.Errorf("partition: write %s: %w", path, err)
+	}
+	return nil
 }
 
 // LoadProducers restores idempotent-producer state: the snapshot written at
 // the last clean close, then every batch after it (all batches if none).
-func (p *Partition) LoadProducers() error {
+func (p *state) LoadProducers() error {
+	if p.loaded {
+		return nil
+	}
 	from := p.log.LogStartOffset()
 	path := filepath.Join(p.log.Dir(), SnapshotFile)
 	if raw, err := os.ReadFile(path); err == nil {
@@ -177,6 +209,7 @@ func (p *Partition) LoadProducers() error {
 			}
 			p.ongoing, p.aborted = snap.Ongoing, snap.Aborted
 			from = snap.Offset
+			p.snapAt = snap.Offset
 		}
 	}
 	var markers []storage.BatchHeader
@@ -208,12 +241,13 @@ func (p *Partition) LoadProducers() error {
 			st.Seen = now
 		}
 	}
+	p.loaded = true
 	return nil
 }
 
 // replayTxns rebuilds open and aborted transactions from the transactional
 // batches and markers found after the snapshot, in log order.
-func (p *Partition) replayTxns(hs []storage.BatchHeader) error {
+func (p *state) replayTxns(hs []storage.BatchHeader) error {
 	for i := range hs {
 		h := &hs[i]
 		if !h.IsControl() {
@@ -239,12 +273,16 @@ func (p *Partition) replayTxns(hs []storage.BatchHeader) error {
 	return nil
 }
 
-// Close closes the log (syncing it) and writes the producer snapshot.
-func (p *Partition) Close() error {
+// Close closes the log (syncing it) and writes the producer snapshot,
+// unless the snapshot on disk says the same already (nothing appended or
+// expired since it was loaded) or the producers were never loaded (a
+// snapshot of nothing would be wrong; the old one plus the log is right).
+func (p *state) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	unchanged := p.log.Marked() && !p.expired && p.snapAt == p.log.LogEndOffset()
 	err := p.log.Close()
-	if err == nil {
+	if err == nil && p.loaded && !unchanged {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
 		err = storage.WriteFileAtomic(filepath.Join(p.log.Dir(), SnapshotFile), raw)
 	}
@@ -253,14 +291,14 @@ func (p *Partition) Close() error {
 
 // Delete removes the partition's files (its topic was deleted); no append
 // is in progress meanwhile.
-func (p *Partition) Delete() error {
+func (p *state) Delete() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.log.Delete()
 }
 
 // recordBatch remembers an appended idempotent batch. Caller holds p.mu.
-func (p *Partition) recordBatch(pid int64, epoch int16, first, last int32, base int64) {
+func (p *state) recordBatch(pid int64, epoch int16, first, last int32, base int64) {
 	st := p.producers[pid]
 	if st == nil || st.Epoch != epoch {
 		st = &producerState{Epoch: epoch}
@@ -275,7 +313,7 @@ func (p *Partition) recordBatch(pid int64, epoch int16, first, last int32, base 
 
 // noteMarker records a transaction marker of pid written at ts (after
 // applyMarker). Caller holds p.mu.
-func (p *Partition) noteMarker(pid int64, ts int64) {
+func (p *state) noteMarker(pid int64, ts int64) {
 	if st := p.producers[pid]; st != nil {
 		st.LastTs, st.Marker = ts, true
 	}
@@ -288,7 +326,7 @@ func (p *Partition) noteMarker(pid int64, ts int64) {
 // epoch) is accepted; one that continues its old sequence is answered
 // UNKNOWN_PRODUCER_ID, which clients handle by resetting their sequence
 // (KIP-360), as Kafka does.
-func (p *Partition) ExpireProducers(nowMs int64, ttl time.Duration) int {
+func (p *state) ExpireProducers(nowMs int64, ttl time.Duration) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
@@ -302,6 +340,7 @@ func (p *Partition) ExpireProducers(nowMs int64, ttl time.Duration) int {
 		delete(p.producers, pid)
 		n++
 	}
+	p.expired = p.expired || n > 0
 	return n
 }
 
@@ -318,7 +357,7 @@ type ProducerInfo struct {
 // ActiveProducers returns the producers this partition keeps state for
 // (every idempotent or transactional producer that wrote to it), sorted by
 // producer id.
-func (p *Partition) ActiveProducers() []ProducerInfo {
+func (p *state) ActiveProducers() []ProducerInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]ProducerInfo, 0, len(p.producers))
@@ -345,7 +384,7 @@ func (p *Partition) ActiveProducers() []ProducerInfo {
 // checkSequence applies Kafka's idempotence rules to a batch about to be
 // appended. dup >= 0 is the base offset of an identical batch already in the
 // log (answer success, do not append). Caller holds p.mu.
-func (p *Partition) checkSequence(h *storage.BatchHeader) (dup int64, err error) {
+func (p *state) checkSequence(h *storage.BatchHeader) (dup int64, err error) {
 	if h.ProducerID < 0 {
 		return -1, nil
 	}
@@ -402,6 +441,8 @@ type AppendResult struct {
 	Batches int
 	Bytes   int64 // appended (not duplicate) bytes
 	Records int64 // appended (not duplicate) records
+	// LogStart is the log start offset after the append.
+	LogStart int64
 }
 
 // AppendBatches validates sequences and appends batches (already checked for
@@ -409,7 +450,7 @@ type AppendResult struct {
 // append; earlier batches of the same request stay (Kafka rejects a request
 // with more than one batch per partition at v3+ anyway for idempotent
 // producers).
-func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeader) AppendResult {
+func (p *state) AppendBatches(batches [][]byte, headers []storage.BatchHeader) AppendResult {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	res := AppendResult{Base: -1}
@@ -456,7 +497,7 @@ func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeade
 // Append appends one batch as is, with no sequence checks, stamped with the
 // leader epoch under the partition lock: the coordinators' writes to their
 // internal topics.
-func (p *Partition) Append(raw []byte) (int64, error) {
+func (p *state) Append(raw []byte) (int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	off, err := p.appendStamped(raw)
@@ -469,7 +510,7 @@ func (p *Partition) Append(raw []byte) (int64, error) {
 // appendStamped stamps raw with the current leader epoch (outside the CRC),
 // noting where an epoch starts before the batch is in the log, and appends
 // it. Caller holds p.mu.
-func (p *Partition) appendStamped(raw []byte) (int64, error) {
+func (p *state) appendStamped(raw []byte) (int64, error) {
 	epoch, err := p.epochs.assign(p.log.LogEndOffset())
 	if err != nil {
 		return 0, err

@@ -29,9 +29,10 @@ func openTest(t testing.TB, dir string) *Partition {
 // the log is closed, no producer snapshot is written.
 func crash(t testing.TB, p *Partition) {
 	t.Helper()
-	if err := p.log.Close(); err != nil {
+	if err := p.st.log.Close(); err != nil {
 		t.Fatal(err)
 	}
+	p.st, p.deleted = nil, true
 }
 
 // idemBatch builds a valid batch of n records of producer pid at epoch,
@@ -59,7 +60,7 @@ func appendIdem(t testing.TB, p *Partition, pid int64, epoch int16, seq int32, n
 	}
 	res := p.AppendBatches([][]byte{raw}, []storage.BatchHeader{h})
 	if res.Err == nil {
-		p.MarkDurable(p.log.LogEndOffset())
+		p.MarkDurable(p.st.log.LogEndOffset())
 	}
 	return res
 }
@@ -111,7 +112,7 @@ func TestCheckSequence(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &Partition{producers: map[int64]*producerState{}}
+			p := &state{producers: map[int64]*producerState{}}
 			if tt.state != nil {
 				for _, b := range tt.state.batches {
 					p.recordBatch(pid, tt.state.epoch, int32(b[0]), int32(b[1]), b[2])
@@ -130,7 +131,7 @@ func TestCheckSequence(t *testing.T) {
 }
 
 func TestRecordBatchWindow(t *testing.T) {
-	p := &Partition{producers: map[int64]*producerState{}}
+	p := &state{producers: map[int64]*producerState{}}
 	for i := range 8 {
 		p.recordBatch(1, 0, int32(i), int32(i), int64(i))
 	}
@@ -153,9 +154,9 @@ func TestSequenceWrapInsideBatch(t *testing.T) {
 	p := openTest(t, dir)
 	const pid = 42
 	// Seed the producer at a sequence just below the wrap.
-	p.mu.Lock()
-	p.recordBatch(pid, 0, math.MaxInt32-3, math.MaxInt32-2, 0)
-	p.mu.Unlock()
+	p.st.mu.Lock()
+	p.st.recordBatch(pid, 0, math.MaxInt32-3, math.MaxInt32-2, 0)
+	p.st.mu.Unlock()
 	// Seqs MaxInt32-1, MaxInt32, 0 in one batch.
 	if res := appendIdem(t, p, pid, 0, math.MaxInt32-1, 3); res.Err != nil || res.Base != 0 {
 		t.Fatalf("batch spanning the wrap: %+v", res)
@@ -194,20 +195,20 @@ func TestProducerExpiry(t *testing.T) {
 		}
 	}
 	age := func(pid int64, d time.Duration) {
-		p.mu.Lock()
-		p.producers[pid].Seen -= d.Milliseconds()
-		p.mu.Unlock()
+		p.st.mu.Lock()
+		p.st.producers[pid].Seen -= d.Milliseconds()
+		p.st.mu.Unlock()
 	}
 	age(idle, 2*time.Hour)
 	age(inTxn, 2*time.Hour)
 	age(busy, 30*time.Minute)
 	markOpen := func() {
-		p.mu.Lock()
-		if p.ongoing == nil {
-			p.ongoing = map[int64]int64{}
+		p.st.mu.Lock()
+		if p.st.ongoing == nil {
+			p.st.ongoing = map[int64]int64{}
 		}
-		p.ongoing[inTxn] = 0 // as if its transaction were open here
-		p.mu.Unlock()
+		p.st.ongoing[inTxn] = 0 // as if its transaction were open here
+		p.st.mu.Unlock()
 	}
 	markOpen()
 
@@ -222,14 +223,14 @@ func TestProducerExpiry(t *testing.T) {
 		t.Errorf("expired %d producers, want 1", n)
 	}
 	p.mu.Lock()
-	_, idleKept := p.producers[idle]
-	_, busyKept := p.producers[busy]
-	_, txnKept := p.producers[inTxn]
+	_, idleKept := p.st.producers[idle]
+	_, busyKept := p.st.producers[busy]
+	_, txnKept := p.st.producers[inTxn]
 	p.mu.Unlock()
 	if idleKept || !busyKept || !txnKept {
 		t.Fatalf("after the sweep: idle kept %v (want false), busy kept %v, in-transaction kept %v (want true)", idleKept, busyKept, txnKept)
 	}
-	if infos := p.ActiveProducers(); len(infos) != 2 {
+	if infos, _ := p.ActiveProducers(); len(infos) != 2 {
 		t.Fatalf("DescribeProducers state: %d producers, want 2", len(infos))
 	}
 	if res := appendIdem(t, p, idle, 0, 6, 2); res.Err != ErrUnknownProducerID {
@@ -249,7 +250,7 @@ func TestProducerExpiry(t *testing.T) {
 	p = openTest(t, dir)
 	defer p.Close()
 	p.ExpireProducers(time.Now().UnixMilli(), time.Hour)
-	if infos := p.ActiveProducers(); len(infos) != 3 {
+	if infos, _ := p.ActiveProducers(); len(infos) != 3 {
 		t.Fatalf("after a crash and a sweep: %d producers, want all 3 rebuilt from the log", len(infos))
 	}
 }

@@ -24,7 +24,7 @@ type RetentionResult struct {
 // it holds data and all of it is durable: it is rolled first (refused if
 // anything was appended since it was looked at). A deleted partition
 // (storage.ErrClosed) is not an error.
-func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int) (RetentionResult, error) {
+func (p *state) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int) (RetentionResult, error) {
 	if budget <= 0 || p.log.Failed() {
 		return RetentionResult{}, nil
 	}

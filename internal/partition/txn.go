@@ -41,7 +41,7 @@ type AbortedTxn struct {
 
 // AppendMarker appends a COMMIT or ABORT control batch for pid and updates
 // the partition's transaction state. It returns the marker's offset and size.
-func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool) (int64, int64, error) {
+func (p *state) AppendMarker(pid int64, epoch int16, commit bool) (int64, int64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now().UnixMilli()
@@ -59,7 +59,7 @@ func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool) (int64, in
 }
 
 // applyMarker closes pid's open transaction at a marker. Caller holds p.mu.
-func (p *Partition) applyMarker(pid int64, epoch int16, commit bool, off int64) {
+func (p *state) applyMarker(pid int64, epoch int16, commit bool, off int64) {
 	if first, ok := p.ongoing[pid]; ok {
 		if !commit {
 			p.aborted = append(p.aborted, AbortedTxn{PID: pid, First: first, Last: off})
@@ -73,7 +73,7 @@ func (p *Partition) applyMarker(pid int64, epoch int16, commit bool, off int64) 
 
 // noteTxnBatch records the start of pid's transaction at a transactional
 // data batch. Caller holds p.mu.
-func (p *Partition) noteTxnBatch(h *storage.BatchHeader, base int64) {
+func (p *state) noteTxnBatch(h *storage.BatchHeader, base int64) {
 	if !h.IsTransactional() || h.IsControl() {
 		return
 	}
@@ -87,7 +87,7 @@ func (p *Partition) noteTxnBatch(h *storage.BatchHeader, base int64) {
 
 // LastStable is the last stable offset: no read_committed consumer may read
 // at or past it.
-func (p *Partition) LastStable() int64 {
+func (p *state) LastStable() int64 {
 	lso := p.HighWatermark()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -98,7 +98,7 @@ func (p *Partition) LastStable() int64 {
 }
 
 // AbortedIn returns the aborted transactions overlapping [from, to).
-func (p *Partition) AbortedIn(from, to int64) []AbortedTxn {
+func (p *state) AbortedIn(from, to int64) []AbortedTxn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	start := p.log.LogStartOffset()

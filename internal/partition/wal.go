@@ -11,12 +11,12 @@ import (
 // The commit.WALLog methods: the committer syncs partitions, through the
 // shared WAL when that is cheaper.
 
-func (p *Partition) Sync() (int64, error) { return p.log.Sync() }
-func (p *Partition) WALKey() wal.Key      { return wal.Key{TopicID: p.topicID, Partition: p.index} }
-func (p *Partition) MarkDurable(end int64) {
+func (p *state) Sync() (int64, error) { return p.log.Sync() }
+func (p *state) WALKey() wal.Key      { return wal.Key{TopicID: p.topicID, Partition: p.index} }
+func (p *state) MarkDurable(end int64) {
 	p.log.MarkDurable(end)
 }
-func (p *Partition) Unsynced(dst []byte) ([]byte, int64, int64, error) { return p.log.Unsynced(dst) }
+func (p *state) Unsynced(dst []byte) ([]byte, int64, int64, error) { return p.log.Unsynced(dst) }
 
 // ErrWALGap: a WAL batch starts beyond the log end, so data below it is
 // missing (never expected: the WAL is written in offset order).
@@ -26,7 +26,7 @@ var ErrWALGap = errors.New("partition: WAL batch leaves a gap after the log end"
 // (before LoadProducers) and reports whether it did; a batch already in the
 // log (the common case: kill -9 keeps the page cache) is skipped. A batch
 // beyond the log end answers ErrWALGap.
-func (p *Partition) ReplayWALBatch(batch []byte) (bool, error) {
+func (p *state) ReplayWALBatch(batch []byte) (bool, error) {
 	h, err := storage.ValidateBatch(batch)
 	if err != nil {
 		return false, fmt.Errorf("partition: WAL batch for %s-%d failed validation after its record CRC passed: %w", p.topic, p.index, err)

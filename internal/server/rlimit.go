@@ -64,3 +64,29 @@ func raiseFileLimit(get func() (fileLimit, error), set func(fileLimit) error) (b
 // fallbackFileLimit is tried when the hard limit is refused: macOS's
 // OPEN_MAX-sized default for kern.maxfilesperproc.
 const fallbackFileLimit = 10240
+
+// openFilesBudget is --max-open-files, or half the soft open-file limit
+// when that is 0 (at least minOpenFiles; defaultOpenFiles if the limit
+// cannot be read or is unlimited). The other half is left for
+// connections, the WAL and the metadata log.
+func openFilesBudget(configured int, lg *slog.Logger) int {
+	if configured > 0 {
+		return configured
+	}
+	n := defaultOpenFiles
+	if l, err := getFileLimit(); err == nil && l.cur > 0 && l.cur < 1<<31 {
+		n = int(l.cur / 2)
+	}
+	n = max(n, minOpenFiles)
+	if lg != nil {
+		lg.Info("partition open-file budget", "max_open_files", n)
+	}
+	return n
+}
+
+const (
+	// defaultOpenFiles is the budget when the limit cannot be read.
+	defaultOpenFiles = 4096
+	// minOpenFiles keeps a tiny limit from closing partitions on every use.
+	minOpenFiles = 64
+)

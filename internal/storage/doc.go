@@ -15,9 +15,13 @@
 //	                                {relative offset uint32, position uint32}
 //	00000000000000000000.timeindex  time index: repeated
 //	                                {timestamp int64, relative offset uint32}
-//	clean-shutdown                  written by Close: magic "CHRNKCL1", tail
+//	clean-shutdown                  the recovery point, written by Close and
+//	                                Checkpoint: magic "CHRNKCL1", tail
 //	                                segment base, its size and the log end
-//	                                offset (int64 each), CRC-32C of the above
+//	                                offset (int64 each), CRC-32C of the above;
+//	                                it stays while the log is unchanged and is
+//	                                removed (with the tail's index files)
+//	                                before the first append, roll or truncate
 //	log-start-offset                written when the log start moves
 //	                                (DeleteRecords, retention): magic
 //	                                "CHRNKLS1", the start (int64), CRC-32C
@@ -72,8 +76,13 @@
 //     after the write of a batch completed, and readers stop there.
 //   - Index files on disk exist only for segments whose log is durable and
 //     will not change: sealed segments after the Sync that fsynced them, and
-//     the tail segment after a clean Close. Open deletes the tail's index
-//     files, so a crash later never pairs a stale index with a changed log.
+//     the tail segment while the clean-shutdown marker describes it (after
+//     Close or Checkpoint, until the next change). Before the tail changes,
+//     the marker and then the tail's index files are removed (unmarkLocked)
+//     and the next Sync fsyncs the directory with the data, so a crash
+//     later never pairs a stale index or marker with a changed log. A log
+//     opened and closed (or killed) without a change is trusted again and
+//     its Close writes nothing.
 //   - DurableOffset never exceeds what was fsynced, here or in the group
 //     committer's write-ahead log (MarkDurable; internal/wal): SyncedOffset <=
 //     DurableOffset <= LogEndOffset. Sync fsyncs every segment rolled since
@@ -137,8 +146,9 @@
 // back by the broker's WAL replay, so nothing acknowledged is lost. Open
 // fsyncs the tail after an unclean shutdown and every sealed segment without
 // index files (never fsynced by a Sync): after Open the log end offset is also
-// the synced and durable offset (so the WAL may be reset), and the marker is
-// gone, so a crash from here on is detected as unclean. Sealed segments found
+// the synced and durable offset (so the WAL may be reset). A trusted tail
+// keeps its marker (Marked) until the first change removes it; an untrusted
+// one loses it at Open, so a crash from here on is detected as unclean. Sealed segments found
 // without index files get them after that fsync. Last, the log-start-offset
 // file is read (a corrupt one is ignored: the first segment's base stands)
 // and sealed segments wholly below it are removed. A start above the

@@ -138,6 +138,10 @@ type Log struct {
 	// cleaner-offset before any swap); offset gaps are valid only below it.
 	cleanedTo atomic.Int64
 	closed    atomic.Bool
+	// marked: the clean-shutdown marker and the tail's index files on
+	// disk describe the log exactly (opened clean, or Checkpoint); cleared
+	// by unmarkLocked before the tail changes. Guarded by mu.
+	marked bool
 }
 
 // Open opens the partition log in dir, creating the directory if needed, and
@@ -259,6 +263,9 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	if err := l.usableLocked(); err != nil {
 		return -1, err
 	}
+	if err := l.unmarkLocked(); err != nil {
+		return -1, err
+	}
 	h, err := ParseBatchHeader(batch)
 	if err != nil || h.Size() != len(batch) || h.Magic != 2 || h.LastOffsetDelta < 0 {
 		return -1, ErrBadBatch
@@ -343,6 +350,9 @@ func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
 
 // rollLocked seals the active segment and starts a new one at the log end.
 func (l *Log) rollLocked() error {
+	if err := l.unmarkLocked(); err != nil {
+		return err
+	}
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
@@ -414,6 +424,21 @@ func (l *Log) syncFiles(active *segment, pending []*segment, dirSync bool) error
 	if dirSync {
 		if err := SyncDir(l.dir); err != nil {
 			return l.fail("fsync", l.dir, err)
+		}
+	}
+	return nil
+}
+
+// syncFilesLocked is syncFiles for a caller holding mu (Checkpoint).
+func (l *Log) syncFilesLocked(active *segment, pending []*segment, dirSync bool) error {
+	for _, s := range append(pending, active) {
+		if err := l.fsync(s.f); err != nil {
+			return l.failLocked("fsync", s.f.Name(), err)
+		}
+	}
+	if dirSync {
+		if err := SyncDir(l.dir); err != nil {
+			return l.failLocked("fsync", l.dir, err)
 		}
 	}
 	return nil
@@ -564,10 +589,11 @@ func (l *Log) Close() error {
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
 	l.pending = nil
+	marked := l.marked
 	l.mu.Unlock()
 
 	err := failed
-	if err == nil {
+	if err == nil && !marked {
 		err = l.syncFiles(active, pending, dirSync)
 	}
 	if err == nil {

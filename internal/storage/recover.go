@@ -53,6 +53,85 @@ func (l *Log) writeCleanMarker(active *segment) error {
 	return WriteFileAtomic(filepath.Join(l.dir, cleanMarkerName), m.encode())
 }
 
+// removeMarker removes the clean-shutdown marker and the tail's index
+// files: from now on the tail may change, and a crash must be detected as
+// unclean. Removing the marker first means no crash leaves it naming index
+// files that are gone or a tail that changed.
+func (l *Log) removeMarker(active *segment) error {
+	p := filepath.Join(l.dir, cleanMarkerName)
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("storage: remove %s: %w", p, err)
+	}
+	return active.removeIndexFiles()
+}
+
+// unmarkLocked is called before anything changes the tail segment (append,
+// roll, truncate). A log opened clean keeps its marker and tail index files
+// until then; they go now, and the next Sync fsyncs the directory so the
+// removal is durable together with the data that follows it (a power loss
+// that brought the marker back would find a tail longer than it says, or
+// exactly as it says plus data the WAL replays). Caller holds mu.
+func (l *Log) unmarkLocked() error {
+	if !l.marked {
+		return nil
+	}
+	if err := l.removeMarker(l.active); err != nil {
+		return l.failLocked("remove", l.dir, err)
+	}
+	l.marked = false
+	l.dirNeedsSync = true
+	return nil
+}
+
+// Marked reports whether the log is unchanged since it was opened clean or
+// checkpointed: its clean-shutdown marker is on disk and Close has nothing
+// to write.
+func (l *Log) Marked() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.marked
+}
+
+// Checkpoint makes the log what a clean Close leaves, without closing it:
+// everything appended is fsynced, the tail's index files and the
+// clean-shutdown marker are written. A crash before the next append then
+// finds the log trusted and validates nothing. It is meant for logs that
+// have been idle a while (the broker's recovery-point sweep): it holds the
+// append lock while writing the three small files. A log that is marked
+// already, failed or closed is left as it is.
+func (l *Log) Checkpoint() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.marked || l.closed.Load() || l.failed != nil {
+		return nil
+	}
+	if err := l.flushLocked(); err != nil {
+		return err
+	}
+	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
+	// Appends wait on mu meanwhile: the files written below describe
+	// exactly this state.
+	if err := l.syncFilesLocked(active, pending, dirSync); err != nil {
+		return err
+	}
+	l.pending, l.dirNeedsSync = nil, false
+	end := l.end.Load()
+	l.synced.Store(end)
+	l.MarkDurable(end)
+	l.persistSealed(pending)
+	if err := active.persistIndexes(); err != nil {
+		return nil // not fatal: the log just stays unmarked
+	}
+	if err := l.writeCleanMarker(active); err != nil {
+		_ = active.removeIndexFiles()
+		return nil
+	}
+	l.marked = true
+	return nil
+}
+
 // recover rebuilds the in-memory state from the directory. See doc.go for
 // the rules; the short version: sealed segments with valid index files are
 // trusted, everything else is validated batch by batch and cut at the first
@@ -118,20 +197,28 @@ func (l *Log) recover() error {
 	if clean && (active.base != marker.base || active.next != marker.end) {
 		unclean = true
 	}
-	if err := active.removeIndexFiles(); err != nil {
-		closeAll(kept)
-		return err
-	}
-	if unclean {
-		// What survived recovery is reported durable, so make it so.
-		if err := active.f.Sync(); err != nil {
+	if !unclean && active.persisted {
+		// The marker and the tail's index files describe the log as it
+		// is: keep them until the first change (unmarkLocked), so a
+		// partition opened and closed (or killed) without being written
+		// costs no writes and is trusted again next time.
+		l.marked = true
+	} else {
+		if err := l.removeMarker(active); err != nil {
 			closeAll(kept)
-			return fmt.Errorf("storage: fsync %s: %w", active.f.Name(), err)
+			return err
 		}
-	}
-	if err := SyncDir(l.dir); err != nil {
-		closeAll(kept)
-		return err
+		if unclean {
+			// What survived recovery is reported durable, so make it so.
+			if err := active.f.Sync(); err != nil {
+				closeAll(kept)
+				return fmt.Errorf("storage: fsync %s: %w", active.f.Name(), err)
+			}
+		}
+		if err := SyncDir(l.dir); err != nil {
+			closeAll(kept)
+			return err
+		}
 	}
 	if active.size.Load() == 0 {
 		// Age counts from the first append, so an empty tail starts fresh.
@@ -147,8 +234,8 @@ func (l *Log) recover() error {
 }
 
 // scanDir lists segment bases, removes temporary and orphaned files, and
-// consumes the clean-shutdown marker: it is removed now so that a crash after
-// this Open is detected as unclean.
+// reads the clean-shutdown marker (recover removes it unless the log is
+// trusted as it is; see unmarkLocked).
 func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
@@ -190,9 +277,6 @@ func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
 	markerPath := filepath.Join(l.dir, cleanMarkerName)
 	if b, err := os.ReadFile(markerPath); err == nil {
 		m, clean = decodeCleanMarker(b)
-		if err := os.Remove(markerPath); err != nil {
-			return nil, m, false, fmt.Errorf("storage: remove %s: %w", markerPath, err)
-		}
 	}
 	if clean && (len(bases) == 0 || bases[len(bases)-1] != m.base) {
 		clean = false
@@ -412,6 +496,17 @@ func (l *Log) Truncate(offset int64) error {
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
 		return err
+	}
+	if offset < l.end.Load() && l.marked {
+		// A truncated tail appended to again could reach the size the
+		// marker names with other bytes: the removal must be durable
+		// before the cut.
+		if err := l.unmarkLocked(); err != nil {
+			return err
+		}
+		if err := SyncDir(l.dir); err != nil {
+			return l.failLocked("fsync", l.dir, err)
+		}
 	}
 	if err := l.flushLocked(); err != nil {
 		return err

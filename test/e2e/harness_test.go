@@ -71,13 +71,25 @@ func StartBroker(t testing.TB, args ...string) *Broker {
 // StartBrokerIn starts a broker on an existing data dir (restart tests).
 func StartBrokerIn(t testing.TB, dataDir string, args ...string) *Broker {
 	t.Helper()
+	return startBroker(t, dataDir, nil, args)
+}
+
+// startBroker starts chronik-server under wrapper (a command and its
+// arguments that run the rest, e.g. prlimit), nil for none.
+func startBroker(t testing.TB, dataDir string, wrapper []string, args []string) *Broker {
+	t.Helper()
 	b := &Broker{t: t, DataDir: dataDir, Args: args, exited: make(chan struct{})}
 	// No initial rebalance delay (Kafka's default is 3 s) unless a test asks
 	// for one: group tests form their first generation at once (the later
 	// flag wins).
 	full := append([]string{"start", "--data-dir", dataDir, "--bind", "127.0.0.1", "--kafka-port", "0",
 		"--metrics-port", "0", "--log-level", "debug", "--group-initial-rebalance-delay-ms", "0"}, args...)
-	b.cmd = exec.Command(binary, full...)
+	if len(wrapper) > 0 {
+		full = append(append(wrapper[1:], binary), full...)
+		b.cmd = exec.Command(wrapper[0], full...)
+	} else {
+		b.cmd = exec.Command(binary, full...)
+	}
 	stderr, err := b.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,224 @@
+package partition
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Files bounds the file descriptors held by open partitions (the broker's
+// --max-open-files). A partition counts the files its log holds (one per
+// segment). When the count passes the bound, Run closes the least recently
+// used partitions nobody is using until it is back under 90% of it; a
+// partition in use is never closed, so the bound is soft while more are in
+// use at once. Run also checkpoints partitions idle for a while
+// (storage.Log.Checkpoint), so a kill finds them trusted.
+type Files struct {
+	max int
+	lg  *slog.Logger
+
+	mu    sync.Mutex
+	open  map[*Partition]int // files counted per open partition
+	count int
+	kick  chan struct{}
+
+	evicted, checkpoints int64 // under mu
+
+	evictMu sync.Mutex // one Evict at a time
+}
+
+// NewFiles returns a budget of limit open files (at least 1).
+func NewFiles(limit int, lg *slog.Logger) *Files {
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Files{max: max(limit, 1), lg: lg, open: map[*Partition]int{}, kick: make(chan struct{}, 1)}
+}
+
+// FilesStats are the budget's gauges and counters (for metrics).
+type FilesStats struct {
+	Max, Open, Partitions int
+	Evicted, Checkpoints  int64
+}
+
+// Stats returns the current counts.
+func (f *Files) Stats() FilesStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return FilesStats{Max: f.max, Open: f.count, Partitions: len(f.open), Evicted: f.evicted, Checkpoints: f.checkpoints}
+}
+
+// makeRoom is called before a partition opens: if the bound is reached it
+// closes idle partitions first, in the opener's goroutine, so a request
+// touching thousands of partitions (a ListOffsets of every partition, a
+// consumer's first fetch) never holds more files than the bound allows.
+func (f *Files) makeRoom() {
+	f.mu.Lock()
+	full := f.count >= f.max
+	f.mu.Unlock()
+	if full {
+		f.Evict()
+	}
+}
+
+// Over reports whether more files are open than the bound.
+func (f *Files) Over() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count > f.max
+}
+
+func (f *Files) opened(p *Partition, n int) {
+	f.mu.Lock()
+	f.count += n - f.open[p]
+	f.open[p] = n
+	over := f.count > f.max
+	f.mu.Unlock()
+	if over {
+		select {
+		case f.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (f *Files) closed(p *Partition) {
+	f.mu.Lock()
+	f.count -= f.open[p]
+	delete(f.open, p)
+	f.mu.Unlock()
+}
+
+// Run evicts when kicked or once a second, and checkpoints partitions idle
+// for checkpointAfter (0: never) every checkpointAfter, until ctx ends.
+func (f *Files) Run(ctx context.Context, checkpointAfter time.Duration) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	lastCheckpoint := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.kick:
+			f.Evict()
+		case now := <-t.C:
+			f.Evict()
+			if checkpointAfter > 0 && now.Sub(lastCheckpoint) >= checkpointAfter {
+				lastCheckpoint = now
+				f.Checkpoint(ctx, now.Add(-checkpointAfter))
+			}
+		}
+	}
+}
+
+// refresh recounts the files of every open partition (segments roll and
+// go) and returns the open partitions, least recently used first.
+func (f *Files) refresh() []*Partition {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	parts := make([]*Partition, 0, len(f.open))
+	f.count = 0
+	for p := range f.open {
+		n := f.open[p]
+		if l := p.log.Load(); l != nil {
+			n = l.OpenFiles()
+		}
+		f.open[p] = n
+		f.count += n
+		parts = append(parts, p)
+	}
+	return parts
+}
+
+// evictWorkers bounds the partitions closed at once (a changed partition's
+// close fsyncs its tail and writes three small files).
+const evictWorkers = 8
+
+// Evict closes least recently used idle partitions while more files than
+// the bound are open, down to 90% of it.
+func (f *Files) Evict() {
+	f.evictMu.Lock()
+	defer f.evictMu.Unlock()
+	parts := f.refresh()
+	f.mu.Lock()
+	excess := f.count - f.max*9/10
+	over := f.count > f.max
+	f.mu.Unlock()
+	if !over {
+		return
+	}
+	slices.SortFunc(parts, func(a, b *Partition) int {
+		return int(min(max(a.lastUse.Load()-b.lastUse.Load(), -1), 1))
+	})
+	start := time.Now()
+	next := make(chan *Partition)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	freed, closed := 0, 0
+	for range evictWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				n := 0
+				if l := p.log.Load(); l != nil {
+					n = l.OpenFiles()
+				}
+				if p.tryEvict() {
+					mu.Lock()
+					freed += n
+					closed++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range parts {
+		mu.Lock()
+		done := freed >= excess
+		mu.Unlock()
+		if done {
+			break
+		}
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	f.mu.Lock()
+	f.evicted += int64(closed)
+	f.mu.Unlock()
+	f.lg.Debug("closed idle partitions", "partitions", closed, "files", freed, "duration", time.Since(start))
+}
+
+// Checkpoint writes the clean-shutdown state of open partitions changed
+// since they were opened and not used since idleSince.
+func (f *Files) Checkpoint(ctx context.Context, idleSince time.Time) {
+	f.mu.Lock()
+	parts := make([]*Partition, 0, len(f.open))
+	for p := range f.open {
+		if p.lastUse.Load() < idleSince.UnixNano() {
+			parts = append(parts, p)
+		}
+	}
+	f.mu.Unlock()
+	n := 0
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			return
+		}
+		l := p.log.Load()
+		if l == nil || l.Marked() {
+			continue
+		}
+		if err := p.Checkpoint(); err != nil {
+			f.lg.Warn("recovery checkpoint failed", "topic", p.Topic(), "partition", p.Index(), "err", err)
+			continue
+		}
+		n++
+	}
+	f.mu.Lock()
+	f.checkpoints += int64(n)
+	f.mu.Unlock()
+}

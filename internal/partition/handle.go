@@ -1,0 +1,637 @@
+package partition
+
+// A Partition is cheap while nobody uses it: New touches no file, and the
+// log, its indexes and the producer state are opened on first use and
+// closed again when the broker's open-file budget (Files, files.go) needs
+// the descriptors. Every method opens the partition if it is closed and
+// holds it open for its own duration (mu shared), so a close (mu
+// exclusive, taken by eviction only with TryLock) never pulls a log from
+// under a running append or read. What the broker asks of every partition
+// on every Metadata request (leader epoch, failed) and what the sweeps need
+// to skip closed partitions is kept in the Partition itself.
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/chronik-stream/chronik/internal/wal"
+)
+
+// openRetry is how long a failed open is remembered: requests in between
+// get its error without touching the disk again.
+const openRetry = time.Second
+
+// ErrDeleted: the partition's topic was deleted.
+var ErrDeleted = fmt.Errorf("%w: partition deleted", storage.ErrClosed)
+
+// Partition is one partition of a topic, open or not.
+type Partition struct {
+	dir    string
+	optsMu sync.Mutex // guards o's segment limits (SetSegmentLimits)
+	o      Options
+	files *Files // nil: never evicted
+	lg    *slog.Logger
+
+	// mu is held shared by every use of st and exclusively to open or
+	// close it. Eviction only ever TryLocks it.
+	mu      sync.RWMutex
+	st      *state // nil while closed
+	deleted bool
+	openErr error     // the last failed open, answered until retryAt
+	retryAt time.Time // under mu
+	// summary of the log at the last close (nil: not opened since start),
+	// so the retention sweep can tell without opening whether a closed
+	// partition has anything to delete. Under mu.
+	summary *closedLog
+	// cleanedEnd is the log end after the cleaner's last look (-1: never):
+	// a closed partition at that end has nothing new to compact.
+	cleanedEnd atomic.Int64
+
+	// closedSize is the segment bytes while closed (-1: not known yet),
+	// so metrics scrapes do not list every closed partition's directory.
+	closedSize atomic.Int64
+
+	lastUse atomic.Int64 // UnixNano of the last use (eviction picks the oldest)
+	epoch   atomic.Int32 // leader epoch, known while closed too
+	failed  atomic.Bool  // the open log failed (it is never evicted then)
+	log     atomic.Pointer[storage.Log]
+}
+
+// closedLog is what a closed partition's log looked like.
+type closedLog struct {
+	segs       []storage.SegmentInfo
+	start, end int64
+}
+
+// New returns the partition stored in dir without touching the disk; it is
+// opened on first use and, if files is not nil, closed again when files
+// needs room.
+func New(dir string, o Options, files *Files) *Partition {
+	lg := o.Storage.Logger
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	p := &Partition{dir: dir, o: o, files: files, lg: lg}
+	p.cleanedEnd.Store(-1)
+	p.closedSize.Store(-1)
+	return p
+}
+
+// Open opens (or creates) the partition in dir now, without producer
+// state: the caller may replay the WAL into it (ReplayWALBatch), and the
+// producer state is loaded by LoadProducers or the first use. It is never
+// evicted.
+func Open(dir string, o Options) (*Partition, error) {
+	p := New(dir, o, nil)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.openLocked(false); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Create makes the partition's directory and its partition.metadata
+// without opening the log (CreateTopics, so that a full disk is reported
+// then). Nothing is fsynced: the caller fsyncs the parent directory once
+// for all partitions, and a lost metadata file is written again by the
+// first open.
+func (p *Partition) Create() error {
+	if err := os.Mkdir(p.dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%w: create %s: %v", ErrStorage, p.dir, err)
+	}
+	if err := writeMeta(p.dir, p.o.TopicID, false); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// Topic is the partition's topic name.
+func (p *Partition) Topic() string { return p.o.Topic }
+
+// Index is the partition's number within its topic.
+func (p *Partition) Index() int32 { return p.o.Index }
+
+// Dir is the partition's directory.
+func (p *Partition) Dir() string { return p.dir }
+
+// WALKey names the partition in the group committer's WAL.
+func (p *Partition) WALKey() wal.Key { return wal.Key{TopicID: p.o.TopicID, Partition: p.o.Index} }
+
+// IsOpen reports whether the partition's files are open now.
+func (p *Partition) IsOpen() bool { return p.log.Load() != nil }
+
+// use returns the open state, opening the partition first if needed, with
+// mu held shared: the caller must call p.mu.RUnlock when done.
+func (p *Partition) use() (*state, error) {
+	for range 8 {
+		p.mu.RLock()
+		if st := p.st; st != nil && st.loaded {
+			p.lastUse.Store(time.Now().UnixNano())
+			return st, nil
+		}
+		p.mu.RUnlock()
+		p.mu.Lock()
+		err := p.openLocked(true)
+		p.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		// Evicted again before we got it back (never expected twice
+		// in a row): retry.
+	}
+	return nil, fmt.Errorf("%w: %s-%d keeps being closed while opened", ErrStorage, p.o.Topic, p.o.Index)
+}
+
+// openLocked opens the state if it is closed and, if load, loads the
+// producer state. Caller holds mu exclusively.
+func (p *Partition) openLocked(load bool) error {
+	if p.deleted {
+		return ErrDeleted
+	}
+	if p.st == nil {
+		if time.Now().Before(p.retryAt) {
+			return p.openErr
+		}
+		if p.files != nil {
+			p.files.makeRoom()
+		}
+		p.optsMu.Lock()
+		o := p.o
+		p.optsMu.Unlock()
+		st, err := openState(p.dir, o)
+		if err != nil {
+			p.retryAt, p.openErr = time.Now().Add(openRetry), fmt.Errorf("%w: %v", ErrStorage, err)
+			p.lg.Warn("partition cannot be opened; retried on use", "err", err)
+			return p.openErr
+		}
+		p.st, p.openErr = st, nil
+		p.epoch.Store(st.epochs.epoch())
+		p.log.Store(st.log)
+		p.lastUse.Store(time.Now().UnixNano())
+		if p.files != nil {
+			p.files.opened(p, st.log.OpenFiles())
+		}
+	}
+	if load && !p.st.loaded {
+		if err := p.st.LoadProducers(); err != nil {
+			return fmt.Errorf("%w: load producer state of %s-%d: %v", ErrStorage, p.o.Topic, p.o.Index, err)
+		}
+	}
+	return nil
+}
+
+// closeLocked closes the open state, keeping what the sweeps need to know
+// about it. Caller holds mu exclusively.
+func (p *Partition) closeLocked() error {
+	st := p.st
+	if st == nil {
+		return nil
+	}
+	p.summary = &closedLog{segs: st.log.Segments(), start: st.log.LogStartOffset(), end: st.log.LogEndOffset()}
+	var size int64
+	for _, s := range p.summary.segs {
+		size += s.Size
+	}
+	p.closedSize.Store(size)
+	err := st.Close()
+	p.st = nil
+	p.log.Store(nil)
+	if p.files != nil {
+		p.files.closed(p)
+	}
+	return err
+}
+
+// tryEvict closes the partition if nobody uses it and its log has not
+// failed (a failed log stays open and offline until restart). It reports
+// whether it closed it.
+func (p *Partition) tryEvict() bool {
+	if !p.mu.TryLock() {
+		return false
+	}
+	defer p.mu.Unlock()
+	if p.st == nil || p.st.log.Failed() || !p.st.loaded {
+		return false
+	}
+	if err := p.closeLocked(); err != nil {
+		p.lg.Warn("closing idle partition failed; it is recovered on next use", "err", err)
+	}
+	return true
+}
+
+// Close closes the partition's files (syncing what was appended and
+// writing the producer snapshot if it changed). It is reopened on next use.
+func (p *Partition) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closeLocked()
+}
+
+// Delete removes the partition's files (its topic was deleted); later
+// uses answer ErrDeleted.
+func (p *Partition) Delete() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.deleted = true
+	if st := p.st; st != nil {
+		p.st = nil
+		p.log.Store(nil)
+		if p.files != nil {
+			p.files.closed(p)
+		}
+		return st.Delete()
+	}
+	if err := os.RemoveAll(p.dir); err != nil {
+		return fmt.Errorf("partition: delete %s: %w", p.dir, err)
+	}
+	return storage.SyncDir(filepath.Dir(p.dir))
+}
+
+// LoadProducers loads the producer state now (after the WAL replay); the
+// first use does it otherwise.
+func (p *Partition) LoadProducers() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.st == nil {
+		return nil
+	}
+	return p.openLocked(true)
+}
+
+// ReplayWALBatch appends a batch found in the WAL if it continues the log,
+// opening the partition without its producer state (see state.ReplayWALBatch).
+func (p *Partition) ReplayWALBatch(batch []byte) (bool, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err := p.openLocked(false); err != nil {
+		return false, err
+	}
+	return p.st.ReplayWALBatch(batch)
+}
+
+// Checkpoint writes the log's clean-shutdown state if it changed since it
+// was opened (storage.Log.Checkpoint) and the partition is idle now.
+func (p *Partition) Checkpoint() error {
+	if !p.mu.TryRLock() {
+		return nil
+	}
+	defer p.mu.RUnlock()
+	if p.st == nil || !p.st.loaded {
+		return nil
+	}
+	return p.st.log.Checkpoint()
+}
+
+// --- commit.WALLog: the committer holds partitions across rounds; a
+// partition closed meanwhile was synced by its Close, so these do not
+// reopen it.
+
+// Sync makes everything appended durable (a closed partition is).
+func (p *Partition) Sync() (int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st == nil {
+		return 0, nil
+	}
+	return p.st.Sync()
+}
+
+// MarkDurable records that the WAL made everything below end durable.
+func (p *Partition) MarkDurable(end int64) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st != nil {
+		p.st.MarkDurable(end)
+	}
+}
+
+// Unsynced hands the committer the unsynced tail (none while closed).
+func (p *Partition) Unsynced(dst []byte) ([]byte, int64, int64, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st == nil {
+		return dst, 0, 0, nil
+	}
+	return p.st.Unsynced(dst)
+}
+
+// --- What Metadata asks of every partition: never opens one.
+
+// LeaderEpoch is the partition's leader epoch, kept here so that it is
+// known while closed too (a partition not opened since start has the
+// single node's 0; clustering will keep epochs in the metadata image).
+func (p *Partition) LeaderEpoch() int32 { return p.epoch.Load() }
+
+// Failed reports whether the partition's log failed (it is offline until
+// restart). A closed partition has not.
+func (p *Partition) Failed() bool {
+	l := p.log.Load()
+	return l != nil && l.Failed()
+}
+
+// Size is the bytes of the partition's segment files, from the open log or
+// the last close, else from the directory (once).
+func (p *Partition) Size() int64 {
+	if l := p.log.Load(); l != nil {
+		return l.Size()
+	}
+	if n := p.closedSize.Load(); n >= 0 {
+		return n
+	}
+	var n int64
+	entries, _ := os.ReadDir(p.dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".log") {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+	}
+	p.closedSize.CompareAndSwap(-1, n)
+	return n
+}
+
+// --- The sweeps: they look at closed partitions without filling the
+// open-file budget.
+
+// visit runs fn on the open state. A partition that was closed is closed
+// again after fn unless someone else started using it meanwhile.
+func (p *Partition) visit(fn func(st *state)) error {
+	wasOpen := p.IsOpen()
+	st, err := p.use()
+	if err != nil {
+		return err
+	}
+	fn(st)
+	p.mu.RUnlock()
+	if !wasOpen {
+		p.tryEvict()
+	}
+	return nil
+}
+
+// ApplyRetention is state.ApplyRetention. A closed partition is opened only
+// if its summary says something expired (or it was not opened since
+// start), and closed again after.
+func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int) (RetentionResult, error) {
+	if !p.IsOpen() {
+		p.mu.RLock()
+		sum := p.summary
+		p.mu.RUnlock()
+		if sum != nil && expiredSegments(sum.segs, sum.start, sum.end, nowMs, retentionMs, retentionBytes, budget) == 0 {
+			return RetentionResult{}, nil
+		}
+	}
+	var res RetentionResult
+	var rerr error
+	err := p.visit(func(st *state) { res, rerr = st.ApplyRetention(nowMs, retentionMs, retentionBytes, budget) })
+	if errors.Is(err, ErrDeleted) {
+		return RetentionResult{}, nil
+	}
+	return res, errors.Join(err, rerr)
+}
+
+// Clean is state.Clean. A closed partition is looked at only if it changed
+// since the cleaner's last look (or was not looked at since start).
+func (p *Partition) Clean(o storage.CleanOptions) (storage.CleanResult, int64, error) {
+	if !p.IsOpen() {
+		p.mu.RLock()
+		sum := p.summary
+		p.mu.RUnlock()
+		if sum != nil && sum.end == p.cleanedEnd.Load() {
+			return storage.CleanResult{}, 0, nil
+		}
+	}
+	var res storage.CleanResult
+	var before int64
+	var cerr error
+	err := p.visit(func(st *state) {
+		res, before, cerr = st.Clean(o)
+		if cerr == nil {
+			p.cleanedEnd.Store(st.log.LogEndOffset())
+		}
+	})
+	return res, before, errors.Join(err, cerr)
+}
+
+// ExpireProducers is state.ExpireProducers for an open partition; a closed
+// one's producers are checked when it is next open during a sweep.
+func (p *Partition) ExpireProducers(nowMs int64, ttl time.Duration) int {
+	if !p.mu.TryRLock() {
+		return 0
+	}
+	defer p.mu.RUnlock()
+	if p.st == nil || !p.st.loaded {
+		return 0
+	}
+	return p.st.ExpireProducers(nowMs, ttl)
+}
+
+// --- Everything else opens the partition for the call.
+
+// AppendBatches is state.AppendBatches.
+func (p *Partition) AppendBatches(batches [][]byte, headers []storage.BatchHeader) AppendResult {
+	st, err := p.use()
+	if err != nil {
+		return AppendResult{Err: err}
+	}
+	defer p.mu.RUnlock()
+	res := st.AppendBatches(batches, headers)
+	res.LogStart = st.log.LogStartOffset()
+	return res
+}
+
+// Append is state.Append.
+func (p *Partition) Append(raw []byte) (int64, error) {
+	st, err := p.use()
+	if err != nil {
+		return -1, err
+	}
+	defer p.mu.RUnlock()
+	return st.Append(raw)
+}
+
+// AppendMarker is state.AppendMarker.
+func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool) (int64, int64, error) {
+	st, err := p.use()
+	if err != nil {
+		return -1, -1, err
+	}
+	defer p.mu.RUnlock()
+	return st.AppendMarker(pid, epoch, commit)
+}
+
+// SetLogStartOffset is state.SetLogStartOffset.
+func (p *Partition) SetLogStartOffset(offset int64) (int, int64, error) {
+	st, err := p.use()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.mu.RUnlock()
+	return st.SetLogStartOffset(offset)
+}
+
+// CheckLeaderEpoch is state.CheckLeaderEpoch (it needs no open log).
+func (p *Partition) CheckLeaderEpoch(epoch int32) error {
+	current := p.LeaderEpoch()
+	switch {
+	case epoch < 0 || epoch == current:
+		return nil
+	case epoch < current:
+		return ErrFencedLeaderEpoch
+	default:
+		return ErrUnknownLeaderEpoch
+	}
+}
+
+// BumpLeaderEpoch is state.BumpLeaderEpoch.
+func (p *Partition) BumpLeaderEpoch(epoch int32) {
+	if st, err := p.use(); err == nil {
+		defer p.mu.RUnlock()
+		st.BumpLeaderEpoch(epoch)
+		p.epoch.Store(st.LeaderEpoch())
+	}
+}
+
+// LeaderEpochs is state.LeaderEpochs.
+func (p *Partition) LeaderEpochs() []EpochEntry {
+	st, err := p.use()
+	if err != nil {
+		return nil
+	}
+	defer p.mu.RUnlock()
+	return st.LeaderEpochs()
+}
+
+// EndOffsetForEpoch is state.EndOffsetForEpoch (-1, -1 if the partition
+// cannot be opened).
+func (p *Partition) EndOffsetForEpoch(requested int32) (int32, int64) {
+	st, err := p.use()
+	if err != nil {
+		return -1, -1
+	}
+	defer p.mu.RUnlock()
+	return st.EndOffsetForEpoch(requested)
+}
+
+// ActiveProducers is state.ActiveProducers.
+func (p *Partition) ActiveProducers() ([]ProducerInfo, error) {
+	st, err := p.use()
+	if err != nil {
+		return nil, err
+	}
+	defer p.mu.RUnlock()
+	return st.ActiveProducers(), nil
+}
+
+// Offsets are a partition's offsets at one moment.
+type Offsets struct {
+	LogStart, LogEnd, HighWatermark, LastStable int64
+}
+
+// Offsets returns the partition's offsets.
+func (p *Partition) Offsets() (Offsets, error) {
+	st, err := p.use()
+	if err != nil {
+		return Offsets{}, err
+	}
+	defer p.mu.RUnlock()
+	if st.log.Failed() {
+		return Offsets{}, fmt.Errorf("%w: log failed", ErrStorage)
+	}
+	return Offsets{LogStart: st.log.LogStartOffset(), LogEnd: st.log.LogEndOffset(), HighWatermark: st.HighWatermark(), LastStable: st.LastStable()}, nil
+}
+
+// HighWatermark is state.HighWatermark (-1 if the partition cannot be
+// opened).
+func (p *Partition) HighWatermark() int64 {
+	st, err := p.use()
+	if err != nil {
+		return -1
+	}
+	defer p.mu.RUnlock()
+	return st.HighWatermark()
+}
+
+// LastStable is state.LastStable (-1 if the partition cannot be opened).
+func (p *Partition) LastStable() int64 {
+	st, err := p.use()
+	if err != nil {
+		return -1
+	}
+	defer p.mu.RUnlock()
+	return st.LastStable()
+}
+
+// AbortedIn is state.AbortedIn.
+func (p *Partition) AbortedIn(from, to int64) []AbortedTxn {
+	st, err := p.use()
+	if err != nil {
+		return nil
+	}
+	defer p.mu.RUnlock()
+	return st.AbortedIn(from, to)
+}
+
+// WithLog runs fn with the partition's open log, for reads and lookups
+// (Read, Segments, OffsetForTimestamp...). Appends and moves of the log
+// start go through the Partition, which keeps its state with them. fn must
+// not keep the log: it may be closed once fn returns.
+func (p *Partition) WithLog(fn func(l *storage.Log) error) error {
+	st, err := p.use()
+	if err != nil {
+		return err
+	}
+	defer p.mu.RUnlock()
+	return fn(st.log)
+}
+
+// DurableOffset is the log's durable offset; math.MaxInt64 for a closed
+// partition (Close synced everything), so a producer waiting for its
+// batch to become durable is done.
+func (p *Partition) DurableOffset() int64 {
+	if l := p.log.Load(); l != nil {
+		return l.DurableOffset()
+	}
+	return math.MaxInt64
+}
+
+// SetSegmentLimits changes segment.bytes and segment.ms for the open log
+// and for the next open.
+func (p *Partition) SetSegmentLimits(segmentBytes int64, age time.Duration) {
+	p.optsMu.Lock()
+	if segmentBytes > 0 {
+		p.o.Storage.SegmentBytes = segmentBytes
+	}
+	if age > 0 {
+		p.o.Storage.SegmentAge = age
+	}
+	p.optsMu.Unlock()
+	// Shared: an open that raced with this read the new options already.
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.st != nil {
+		p.st.log.SetSegmentLimits(segmentBytes, age)
+	}
+}
+
+// Log opens the partition and returns its log without holding it open:
+// with an open-file budget it may be closed at any moment after. Broker
+// code uses WithLog; this is for tests and partitions without a budget.
+func (p *Partition) Log() *storage.Log {
+	if _, err := p.use(); err != nil {
+		return nil
+	}
+	defer p.mu.RUnlock()
+	return p.st.log
+}

@@ -1,0 +1,113 @@
+package storage
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+)
+
+// corruptLastByte flips the tail segment's last byte: a log reopened
+// trusted keeps its end offset, a validated one cuts the last batch.
+func corruptLastByte(t *testing.T, dir string, base int64) {
+	t.Helper()
+	p := filepath.Join(dir, segmentName(base, logSuffix))
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, p, fi.Size()-1)
+}
+
+// TestMarkerKeptWhileUnchanged: a log opened clean and never written keeps
+// its marker, closes without a single fsync and is trusted after a crash.
+func TestMarkerKeptWhileUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	want := appendAll(t, l, variedBatches(t, rand.New(rand.NewPCG(2, 2)), 10))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var fsyncs atomic.Int32
+	opts := Options{Fsync: func(f *os.File) error { fsyncs.Add(1); return f.Sync() }}
+	l = openLog(t, dir, opts)
+	if !l.Marked() {
+		t.Fatal("clean reopen: not marked")
+	}
+	checkLog(t, l, want)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := fsyncs.Load(); n != 0 {
+		t.Fatalf("closing an unchanged log fsynced %d times", n)
+	}
+	// Opened and killed without a write: still trusted.
+	l = openLog(t, dir, opts)
+	l.crash()
+	corruptLastByte(t, dir, 0)
+	l = openLog(t, dir, opts)
+	defer l.Close()
+	if end := want[len(want)-1].next; l.LogEndOffset() != end {
+		t.Fatalf("end %d after open+kill of an unchanged log, want %d (trusted)", l.LogEndOffset(), end)
+	}
+}
+
+// TestCheckpointMakesCrashTrusted: after Checkpoint a kill finds the log
+// trusted; an append after the checkpoint makes the next kill unclean again.
+func TestCheckpointMakesCrashTrusted(t *testing.T) {
+	for _, appendAfter := range []bool{false, true} {
+		dir := t.TempDir()
+		rng := rand.New(rand.NewPCG(3, 3))
+		l := openLog(t, dir, Options{})
+		want := appendAll(t, l, variedBatches(t, rng, 10))
+		if l.Marked() {
+			t.Fatal("marked after appends")
+		}
+		if err := l.Checkpoint(); err != nil {
+			t.Fatal(err)
+		}
+		if !l.Marked() || l.Dirty() || l.SyncedOffset() != l.LogEndOffset() {
+			t.Fatalf("after checkpoint: marked %v, synced %d, end %d", l.Marked(), l.SyncedOffset(), l.LogEndOffset())
+		}
+		if appendAfter {
+			want = append(want, appendAll(t, l, variedBatches(t, rng, 3))...)
+			if _, err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.crash()
+		corruptLastByte(t, dir, 0)
+		l = openLog(t, dir, Options{})
+		end, cut := want[len(want)-1].next, want[len(want)-1].base
+		switch {
+		case !appendAfter && l.LogEndOffset() != end:
+			t.Fatalf("kill after checkpoint: end %d, want %d (trusted)", l.LogEndOffset(), end)
+		case appendAfter && l.LogEndOffset() != cut:
+			t.Fatalf("kill after checkpoint and append: end %d, want %d (validated, corrupt batch cut)", l.LogEndOffset(), cut)
+		}
+		_ = l.Close()
+	}
+}
+
+// TestTruncateUnmarks: truncating a log opened clean removes the marker
+// before the cut, so a kill afterwards validates the tail.
+func TestTruncateUnmarks(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	want := appendAll(t, l, variedBatches(t, rand.New(rand.NewPCG(4, 4)), 10))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, Options{})
+	if err := l.Truncate(want[5].base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, cleanMarkerName)); !os.IsNotExist(err) || l.Marked() {
+		t.Fatalf("marker after truncate: %v", err)
+	}
+	l.crash()
+	l = openLog(t, dir, Options{})
+	defer l.Close()
+	checkLog(t, l, want[:5])
+}
