@@ -38,8 +38,8 @@ type Partition struct {
 	dir    string
 	optsMu sync.Mutex // guards o's segment limits (SetSegmentLimits)
 	o      Options
-	files *Files // nil: never evicted
-	lg    *slog.Logger
+	files  *Files // nil: never evicted
+	lg     *slog.Logger
 
 	// mu is held shared by every use of st and exclusively to open or
 	// close it. Eviction only ever TryLocks it.
