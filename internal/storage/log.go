@@ -124,6 +124,7 @@ type Log struct {
 	// wbufSentTo is the offset that follows it.
 	wbufSent     int
 	wbufSentTo   int64
+	lazyCap      int   // cap(wbuf) counted in lazyHeld (wbuf.go)
 	reserved     int64 // active segment file space reserved (fallocate) up to here
 	reserveChunk int64 // size of the next reservation
 	noReserve    bool  // fallocate unsupported: write every batch through
@@ -512,7 +513,7 @@ func (l *Log) Unsynced(dst []byte) (data []byte, from, to int64, err error) {
 		// buffer out first (flushFor).
 		data = append(dst, tail...)
 		l.wbufSent, l.wbufSentTo = len(l.wbuf), to
-		if len(l.wbuf) >= wbufLazyMax {
+		if len(l.wbuf) >= wbufLazyMax || !l.holdLazyLocked() {
 			err = l.flushLocked()
 		}
 		l.mu.Unlock()
@@ -585,6 +586,7 @@ func (l *Log) Close() error {
 	if l.flushLocked() == nil && l.failed == nil { // a failure is in l.failed
 		l.releaseLocked()
 	}
+	l.dropLazyLocked()
 	l.closed.Store(true)
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -52,6 +53,11 @@ const (
 	// wbufLazyMax: data durable through the WAL stays in the buffer until
 	// it holds this much (or a reader, Sync, roll or Close writes it).
 	wbufLazyMax = 128 << 10
+	// lazyHeldMax bounds the buffer memory all logs together hold for
+	// data durable through the WAL: with thousands of partitions each
+	// holding a few records, 64 KiB buffers per partition would be
+	// gigabytes. Beyond it a WAL round's tail is written out at once.
+	lazyHeldMax = 32 << 20
 	// keepWbuf: buffers up to this capacity go back to the pool.
 	keepWbuf = wbufMax
 )
@@ -61,6 +67,30 @@ const (
 var reserveSpace = fallocKeepSize
 
 var wbufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// lazyHeld is the buffer capacity, over all logs, held for data made
+// durable through the WAL and not yet written (Log.lazyCap each).
+var lazyHeld atomic.Int64
+
+// holdLazyLocked counts the log's buffer as holding WAL-durable data and
+// reports whether it may stay buffered under lazyHeldMax.
+func (l *Log) holdLazyLocked() bool {
+	delta := int64(cap(l.wbuf) - l.lazyCap)
+	if delta > 0 && lazyHeld.Load()+delta > lazyHeldMax {
+		return false
+	}
+	lazyHeld.Add(delta)
+	l.lazyCap = cap(l.wbuf)
+	return true
+}
+
+// dropLazyLocked uncounts the log's buffer (written out or dropped).
+func (l *Log) dropLazyLocked() {
+	if l.lazyCap != 0 {
+		lazyHeld.Add(-int64(l.lazyCap))
+		l.lazyCap = 0
+	}
+}
 
 // bufferLocked copies batch (at logical position pos of the active segment,
 // base offset base) into the write buffer. ok=false means the batch must be
@@ -198,6 +228,7 @@ func (l *Log) flushLocked() error {
 	l.written.Store(l.end.Load())
 	l.kickLocked(seg, pos+int64(len(l.wbuf)))
 	l.wbufSent = 0
+	l.dropLazyLocked()
 	if cap(l.wbuf) <= keepWbuf {
 		*l.wbufp = l.wbuf[:0]
 		wbufPool.Put(l.wbufp)
