@@ -76,6 +76,9 @@ type Config struct {
 	// (max.connections.per.ip) bound open Kafka connections; beyond them
 	// a new connection is accepted and closed at once. 0 is unlimited.
 	MaxConnections, MaxConnectionsPerIP int
+	// FetchZeroCopy sends fetched batches from the segment files with
+	// sendfile on plain TCP connections; false reads them into memory.
+	FetchZeroCopy bool
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -111,6 +114,7 @@ func Default() Config {
 		DropBehind:                     64 << 20,
 		ClientMetrics:                  true,
 		TelemetryMaxBytes:              1 << 20,
+		FetchZeroCopy:                  true,
 	}
 }
 

@@ -219,6 +219,9 @@ var settings = func() []setting {
 	set, get = intSetting(func(c *Config) *int { return &c.MaxConnectionsPerIP })
 	add([]string{"max-connections-per-ip"}, []string{"CHRONIK_MAX_CONNECTIONS_PER_IP"},
 		"max.connections.per.ip: open Kafka connections allowed from one client IP address; beyond it a new one is accepted and closed at once (0: unlimited)", set, get)
+	set, get = boolSetting(func(c *Config) *bool { return &c.FetchZeroCopy })
+	addBool([]string{"fetch-zero-copy"}, []string{"CHRONIK_FETCH_ZERO_COPY"},
+		"send fetched record batches from the segment files with sendfile on plain TCP connections instead of reading them into memory first (--fetch-zero-copy=false: always copy)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

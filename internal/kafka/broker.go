@@ -96,6 +96,10 @@ type Options struct {
 	NoClientTelemetry bool
 	// TelemetryMaxBytes is telemetry.max.bytes (0: Kafka's 1 MiB).
 	TelemetryMaxBytes int32
+	// NoFetchZeroCopy makes fetches read their batches into memory on
+	// every connection, instead of sending them from the segment files
+	// with sendfile on plain TCP connections (fetch_zerocopy.go).
+	NoFetchZeroCopy bool
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.

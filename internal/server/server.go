@@ -157,6 +157,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		TelemetryMaxBytes:     cfg.TelemetryMaxBytes,
 		DropBehind:            cfg.DropBehind,
 		ProducerIDExpiration:  cfg.ProducerIDExpiration,
+		NoFetchZeroCopy:       !cfg.FetchZeroCopy,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err

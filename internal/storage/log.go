@@ -582,9 +582,7 @@ func (l *Log) Close() error {
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	for _, s := range *l.segs.Load() {
-		if cerr := s.f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("storage: close %s: %w", s.f.Name(), cerr)
-		}
+		s.closeFile() // now, or when the last FileRange is released
 	}
 	return err
 }
