@@ -34,6 +34,9 @@ package kafka
 //     carry the aborted transactions overlapping the range read, so the
 //     client drops their records (txn.go). read_uncommitted reads to the HWM;
 //     both report LastStableOffset.
+//   - Zero-copy (fetch_zerocopy.go): on a plain TCP connection, unless
+//     Options.NoFetchZeroCopy, batches are read as file ranges and sent from
+//     the segment files with sendfile; the bytes on the wire are the same.
 //
 // Version notes:
 //   - v4 is the minimum (KIP-896); v7 adds sessions; v13+ addresses topics

@@ -18,6 +18,11 @@
 // pools meanwhile. A busy connection keeps its writer and write buffers, so
 // the hot path pays no goroutine start per request.
 //
+// A response may be Vectored (vectored.go): partly in files, which the
+// writer sends with sendfile(2) on a socket (flushing the buffered bytes
+// before each file piece) or copies into its buffer elsewhere; the writer
+// releases every Vectored response it was handed, written or dropped.
+//
 // The context a handler gets is the connection's: it is cancelled when the
 // connection closes (the client left, a protocol violation, the server's
 // context ended), so a deferred reply waiting under it ends with the
