@@ -41,6 +41,7 @@ type Config struct {
 	LingerMs          int           // --linger-ms
 	Inflight          int           // --inflight: records each sender keeps in flight (1: wait for each ack)
 	PrebuiltBatches   bool          // --prebuilt-batches: send pre-encoded batches (broker bandwidth runs)
+	RawFetch          bool          // --raw-fetch: consume with raw Fetch requests, counting bytes (broker fetch capacity runs)
 	BatchSize         int           // --batch-size (bytes, kgo ProducerBatchMaxBytes)
 	Partitions        int32         // --partitions, -p (for --create-topic)
 	ReplicationFactor int16         // --replication-factor, -r
@@ -106,6 +107,10 @@ Flags (long names take one or two dashes):
       --prebuilt-batches        produce mode: each sender sends one pre-encoded batch of --batch-size
                                 bytes per request and waits for its response; no per-record client
                                 work, so the run measures the broker's bandwidth, not the client's
+      --raw-fetch               consume mode: each consumer sends Fetch requests itself on its own
+                                connection and counts record-batch bytes without decoding a record,
+                                reading its partitions from the start again whenever it reaches the
+                                end; the run measures the broker's fetch capacity, not the client's
       --batch-size BYTES        producer max batch bytes (1MiB)
   -p, --partitions N            partitions when creating the topic (3)
   -r, --replication-factor N    replication factor when creating the topic (1)
@@ -181,6 +186,7 @@ func ParseArgs(args []string, env func(string) string) (Config, error) {
 	fs.IntVar(&cfg.LingerMs, "linger-ms", cfg.LingerMs, "")
 	fs.IntVar(&cfg.Inflight, "inflight", cfg.Inflight, "")
 	fs.BoolVar(&cfg.PrebuiltBatches, "prebuilt-batches", cfg.PrebuiltBatches, "")
+	fs.BoolVar(&cfg.RawFetch, "raw-fetch", cfg.RawFetch, "")
 	for _, n := range []string{"partitions", "p"} {
 		fs.IntVar(&partitions, n, partitions, "")
 	}
@@ -258,6 +264,10 @@ func (c *Config) Check() error {
 		return bad("--rate-limit must not be negative")
 	case c.PrebuiltBatches && c.Mode != ModeProduce:
 		return bad("--prebuilt-batches needs --mode produce")
+	case c.RawFetch && c.Mode != ModeConsume:
+		return bad("--raw-fetch needs --mode consume")
+	case c.RawFetch && (c.ConsumerGroup != "" || c.Validate):
+		return bad("--raw-fetch reads partitions directly and decodes no record; drop --consumer-group and --validate")
 	case c.PrebuiltBatches && c.Compression != "none" && c.Compression != "":
 		return bad("--prebuilt-batches sends uncompressed batches; drop --compression")
 	case c.Inflight < 1 || c.Inflight > 1_000_000:

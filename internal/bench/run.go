@@ -336,6 +336,9 @@ func (r *run) startWorkers(ctx context.Context, adm *kadm.Client) (*workerSet, e
 		}
 		return r.startProducers(ctx, nil)
 	case ModeConsume:
+		if r.cfg.RawFetch {
+			return r.startRawConsumers(ctx)
+		}
 		return r.startConsumers(ctx, adm, nil)
 	case ModeMetadata:
 		return r.startMetadata(ctx)

@@ -85,6 +85,9 @@ type Config struct {
 	// partitions written to and then idle this long get their
 	// clean-shutdown state written, so a kill finds them trusted (0: never).
 	RecoveryCheckpointInterval time.Duration
+	// FetchZeroCopy sends fetched batches from the segment files with
+	// sendfile on plain TCP connections; false reads them into memory.
+	FetchZeroCopy bool
 }
 
 // Default returns the settings of `chronik-server start` with nothing set.
@@ -121,6 +124,7 @@ func Default() Config {
 		ClientMetrics:                  true,
 		TelemetryMaxBytes:              1 << 20,
 		RecoveryCheckpointInterval:     time.Minute,
+		FetchZeroCopy:                  true,
 	}
 }
 

@@ -225,6 +225,9 @@ var settings = func() []setting {
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.RecoveryCheckpointInterval })
 	add([]string{"log-flush-offset-checkpoint-interval-ms"}, []string{"CHRONIK_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS"},
 		"log.flush.offset.checkpoint.interval.ms: partitions written to and then idle this long get their recovery point written, so a kill finds them trusted (0: never; ms or duration)", set, get)
+	set, get = boolSetting(func(c *Config) *bool { return &c.FetchZeroCopy })
+	addBool([]string{"fetch-zero-copy"}, []string{"CHRONIK_FETCH_ZERO_COPY"},
+		"send fetched record batches from the segment files with sendfile on plain TCP connections instead of reading them into memory first (--fetch-zero-copy=false: always copy)", set, get)
 	set, get = boolSetting(func(c *Config) *bool { return &c.EnablePprof })
 	addBool([]string{"enable-pprof"}, []string{"CHRONIK_ENABLE_PPROF"}, "serve Go profiling endpoints at /debug/pprof/ on the metrics port", set, get)
 	return s

@@ -34,6 +34,9 @@ package kafka
 //     carry the aborted transactions overlapping the range read, so the
 //     client drops their records (txn.go). read_uncommitted reads to the HWM;
 //     both report LastStableOffset.
+//   - Zero-copy (fetch_zerocopy.go): on a plain TCP connection, unless
+//     Options.NoFetchZeroCopy, batches are read as file ranges and sent from
+//     the segment files with sendfile; the bytes on the wire are the same.
 //
 // Version notes:
 //   - v4 is the minimum (KIP-896); v7 adds sessions; v13+ addresses topics
@@ -61,10 +64,16 @@ type fetchPart struct {
 	committed          bool // isolation_level read_committed (txn.go)
 }
 
-// fetchResult is one partition's answer.
+// fetchResult is one partition's answer. A zero-copy read leaves the
+// records in files (fetch_zerocopy.go) and resp.RecordBatches empty.
 type fetchResult struct {
-	key  sessionKey
-	resp kmsg.FetchResponseTopicPartition
+	key   sessionKey
+	resp  kmsg.FetchResponseTopicPartition
+	files []storage.FileRange
+}
+
+func (r *fetchResult) hasRecords() bool {
+	return len(r.resp.RecordBatches) > 0 || len(r.files) > 0
 }
 
 // fetchPlan is what one fetch request reads and how it answers.
@@ -74,7 +83,7 @@ type fetchPlan struct {
 	incremental bool
 }
 
-func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (*kmsg.FetchResponse, waitFunc[*kmsg.FetchResponse], error) {
+func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Response, waitFunc[kmsg.Response], error) {
 	plan, code := b.planFetch(r, req.Version)
 	if code != 0 {
 		resp := r.ResponseKind().(*kmsg.FetchResponse)
@@ -86,20 +95,22 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (*kmsg.Fetc
 			plan.parts[i].committed = true
 		}
 	}
+	zc := b.zeroCopy(req)
 	round := b.committer.Next() // taken before reading so no round is missed
-	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 	if n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 {
 		return b.fetchResponse(r, req.Version, plan, results), nil, nil
 	}
+	releaseResults(results)
 	deadline := time.Now().Add(time.Duration(r.MaxWaitMillis) * time.Millisecond)
-	return nil, func(ctx context.Context) *kmsg.FetchResponse {
+	return nil, func(ctx context.Context) kmsg.Response {
 		t := time.NewTimer(time.Until(deadline))
 		defer t.Stop()
 		for {
 			select {
 			case <-round.Done():
 			case <-t.C:
-				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 				return b.fetchResponse(r, req.Version, plan, results)
 			case <-ctx.Done():
 				if clientGone(req) {
@@ -108,14 +119,15 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (*kmsg.Fetc
 					return nil
 				}
 				// Shutting down: answer with what there is.
-				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 				return b.fetchResponse(r, req.Version, plan, results)
 			}
 			round = b.committer.Next()
-			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version)
+			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 			if n >= int(r.MinBytes) {
 				return b.fetchResponse(r, req.Version, plan, results)
 			}
+			releaseResults(results)
 		}
 	}, nil
 }
@@ -207,8 +219,8 @@ func nextSessionEpoch(e int32) int32 {
 
 // fetchResponse assembles the reply: through the session (which filters an
 // incremental reply and records what it tells the client), grouped by topic
-// in first-appearance order.
-func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPlan, results []fetchResult) *kmsg.FetchResponse {
+// in first-appearance order. Results with file ranges make it a fetchReply.
+func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPlan, results []fetchResult) kmsg.Response {
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 	resp.SetVersion(version)
 	if plan.session != nil {
@@ -220,6 +232,7 @@ func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPl
 		id   [16]byte
 	}
 	idx := map[topicKey]int{}
+	var files [][][]storage.FileRange // per topic, per partition; nil without ranges
 	for _, res := range results {
 		tk := topicKey{res.key.topic, res.key.topicID}
 		i, ok := idx[tk]
@@ -229,15 +242,22 @@ func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPl
 			st := kmsg.NewFetchResponseTopic()
 			st.Topic, st.TopicID = res.key.topic, res.key.topicID
 			resp.Topics = append(resp.Topics, st)
+			files = append(files, nil)
 		}
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, res.resp)
+		files[i] = append(files[i], res.files)
 	}
-	return resp
+	var flat [][]storage.FileRange
+	for _, f := range files {
+		flat = append(flat, f...)
+	}
+	return newFetchReply(resp, flat)
 }
 
 // fetchOnce reads what is durable now for each part and returns the number
-// of record bytes read.
-func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]fetchResult, int) {
+// of record bytes read: as file ranges with zc (the caller sends or
+// releases them), else in memory.
+func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16, zc bool) ([]fetchResult, int) {
 	remaining := int(maxBytes)
 	if remaining <= 0 {
 		remaining = 1 << 30
@@ -259,14 +279,15 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16) ([]
 			sp.ErrorCode = missing
 			continue
 		}
-		n := b.fetchPartition(p, fp, sp, remaining, total == 0)
+		n := b.fetchPartition(p, fp, res, remaining, total == 0, zc)
 		total += n
 		remaining -= n
 	}
 	return out, total
 }
 
-func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.FetchResponseTopicPartition, remaining int, first bool) int {
+func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, res *fetchResult, remaining int, first, zc bool) int {
+	sp := &res.resp
 	off, err := p.Offsets()
 	if err != nil { // a failed log, or one that cannot be opened
 		sp.ErrorCode = kerr.KafkaStorageError.Code
@@ -298,9 +319,18 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 		limit = remaining
 	}
 	var data []byte
+	var n, records int
 	err = p.WithLog(func(l *storage.Log) error {
 		var err error
-		data, err = l.Read(rp.fetchOffset, limit, upTo, nil)
+		if zc {
+			// The ranges hold their segment files open (reference
+			// counted) until the reply is written, even if the
+			// partition is closed meanwhile.
+			res.files, n, records, err = l.ReadFile(rp.fetchOffset, limit, upTo, nil)
+		} else {
+			data, err = l.Read(rp.fetchOffset, limit, upTo, nil)
+			n = len(data)
+		}
 		return err
 	})
 	if err != nil {
@@ -310,22 +340,27 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, sp *kmsg.
 		sp.ErrorCode = partitionErr(err).Code
 		return 0
 	}
-	if len(data) > limit && !first {
+	if n > limit && !first {
 		// Only the response's first batch may exceed the limits (KIP-74).
+		storage.ReleaseRanges(res.files)
+		res.files = nil
 		return 0
 	}
-	sp.RecordBatches = data
+	if !zc {
+		sp.RecordBatches = data
+		storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
+			if h, err := storage.ParseBatchHeader(batch); err == nil {
+				records += int(h.RecordCount)
+			}
+			return nil
+		})
+	}
 	if rp.committed {
 		sp.AbortedTransactions = abortedTransactions(p.AbortedIn(rp.fetchOffset, upTo))
 	}
-	b.stats.bytesOut.Add(int64(len(data)))
-	storage.SplitBatches(data, func(batch []byte) error { // headers only, in memory
-		if h, err := storage.ParseBatchHeader(batch); err == nil {
-			b.stats.recordsOut.Add(int64(h.RecordCount))
-		}
-		return nil
-	})
-	return len(data)
+	b.stats.bytesOut.Add(int64(n))
+	b.stats.recordsOut.Add(int64(records))
+	return n
 }
 
 // abortedTransactions is a partition's aborted transactions as a

@@ -133,6 +133,9 @@ func deferred[Req kmsg.Request, Resp kmsg.Response](f func(b *Broker, req *wire.
 			defer stop()
 			resp := w(wctx)
 			if ctx.Err() != nil {
+				if v, ok := any(resp).(wire.Vectored); ok {
+					v.Release() // holds open files
+				}
 				return nil // the connection closed
 			}
 			resp.SetVersion(req.Version)

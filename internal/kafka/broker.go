@@ -105,6 +105,10 @@ type Options struct {
 	// log.flush.offset.checkpoint.interval.ms), so a kill finds them
 	// trusted. 0 means never.
 	RecoveryCheckpointInterval time.Duration
+	// NoFetchZeroCopy makes fetches read their batches into memory on
+	// every connection, instead of sending them from the segment files
+	// with sendfile on plain TCP connections (fetch_zerocopy.go).
+	NoFetchZeroCopy bool
 }
 
 // BrokerConfig is one broker-level config as DescribeConfigs shows it.

@@ -172,19 +172,20 @@ func (s *fetchSession) commit(results []fetchResult, incremental bool) []fetchRe
 	defer s.mu.Unlock()
 	out := results[:0:0]
 	var moved []*sessionPart
-	for _, r := range results {
+	for i := range results {
+		r := &results[i]
 		sp := s.byKey[r.key]
-		changed := sp == nil || r.resp.ErrorCode != 0 || len(r.resp.RecordBatches) > 0 ||
+		changed := sp == nil || r.resp.ErrorCode != 0 || r.hasRecords() ||
 			sp.hwm != r.resp.HighWatermark || sp.lso != r.resp.LastStableOffset || sp.logStart != r.resp.LogStartOffset
 		if incremental && !changed {
 			continue
 		}
-		out = append(out, r)
+		out = append(out, *r)
 		if sp == nil || s.closed {
 			continue
 		}
 		sp.hwm, sp.lso, sp.logStart = r.resp.HighWatermark, r.resp.LastStableOffset, r.resp.LogStartOffset
-		if len(r.resp.RecordBatches) > 0 {
+		if r.hasRecords() {
 			moved = append(moved, sp)
 		}
 	}

@@ -159,6 +159,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		ProducerIDExpiration:       cfg.ProducerIDExpiration,
 		MaxOpenFiles:               openFilesBudget(cfg.MaxOpenFiles, lg),
 		RecoveryCheckpointInterval: cfg.RecoveryCheckpointInterval,
+		NoFetchZeroCopy:            !cfg.FetchZeroCopy,
 	}, s.meta, s.committer)
 	if err != nil {
 		return nil, err

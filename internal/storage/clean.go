@@ -567,7 +567,7 @@ func (l *Log) swapSegment(old, ns *segment) error {
 		}
 	}
 	l.replaceSegment(old, ns)
-	_ = old.f.Close()
+	old.closeFile()
 	l.persistSealed([]*segment{ns})
 	return nil
 }

@@ -73,7 +73,16 @@
 //     its base so the log start does not move). Reads and index lookups at a
 //     missing offset return the batch holding the next existing one.
 //   - Readers never see a partial batch: a segment's size is published only
-//     after the write of a batch completed, and readers stop there.
+//     after the write of a batch completed, and readers stop there. ReadFile
+//     (filerange.go) computes the same range as Read and hands out file
+//     ranges instead of bytes.
+//   - A segment's file is closed when the segment and every FileRange naming
+//     it are done with it (a reference count): retention, compaction, Truncate
+//     and Close drop the segment's reference, and a range still held (a fetch
+//     response waiting to be sent) keeps reading the file, unlinked or not,
+//     until it is released. The bytes a range names never change, except
+//     through Truncate, which bumps the segment's cut counter before cutting;
+//     a range whose counter moved reports !Intact.
 //   - Index files on disk exist only for segments whose log is durable and
 //     will not change: sealed segments after the Sync that fsynced them, and
 //     the tail segment while the clean-shutdown marker describes it (after
@@ -172,7 +181,8 @@
 // index under a per-segment read lock. Deleting segments below the log start
 // (SetLogStartOffset) holds syncMu, persists the new start, then swaps the
 // segment snapshot with readMu held exclusively, so every reader that could
-// still use a removed segment has finished before its file is closed; a
+// still use a removed segment has finished before its reference on the file
+// is dropped (ReadFile takes its references under readMu shared); a
 // compaction swap replaces a segment the same way (the old file, already
 // renamed over, is closed only then). Clean must not run concurrently with
 // itself (the broker's single sweep goroutine calls it). Lock

@@ -598,7 +598,7 @@ func (l *Log) Close() error {
 	if err == nil && !marked {
 		err = l.syncFiles(active, pending, dirSync)
 	}
-	if err == nil {
+	if err == nil && !marked { // a marked log is on disk as its marker says
 		l.synced.Store(l.end.Load())
 		l.durable.Store(l.end.Load())
 		active.seal()
@@ -610,9 +610,7 @@ func (l *Log) Close() error {
 	l.readMu.Lock()
 	defer l.readMu.Unlock()
 	for _, s := range *l.segs.Load() {
-		if cerr := s.f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("storage: close %s: %w", s.f.Name(), cerr)
-		}
+		s.closeFile() // now, or when the last FileRange is released
 	}
 	return err
 }

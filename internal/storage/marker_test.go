@@ -36,11 +36,19 @@ func TestMarkerKeptWhileUnchanged(t *testing.T) {
 		t.Fatal("clean reopen: not marked")
 	}
 	checkLog(t, l, want)
+	marker := filepath.Join(dir, cleanMarkerName)
+	before, err := os.Stat(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if n := fsyncs.Load(); n != 0 {
 		t.Fatalf("closing an unchanged log fsynced %d times", n)
+	}
+	if after, err := os.Stat(marker); err != nil || !os.SameFile(before, after) {
+		t.Fatalf("closing an unchanged log rewrote its marker: %v", err)
 	}
 	// Opened and killed without a write: still trusted.
 	l = openLog(t, dir, opts)

@@ -26,32 +26,43 @@ func segmentFor(segs []*segment, offset int64) int {
 // batch that would take the total past maxBytes; the first batch is returned
 // even if it alone is larger (KIP-74). offset == LogEndOffset returns dst
 // unchanged; offsets outside [LogStartOffset, LogEndOffset] return
-// ErrOffsetOutOfRange.
+// ErrOffsetOutOfRange. ReadFile returns the same batches as file ranges.
 func (l *Log) Read(offset int64, maxBytes int, upTo int64, dst []byte) ([]byte, error) {
+	err := l.walk(offset, maxBytes, upTo, func(s *segment, from, to int64, _ int) (err error) {
+		dst, err = readRange(s, dst, from, to)
+		return err
+	})
+	return dst, err
+}
+
+// walk finds the batches Read returns and calls fn once per segment with
+// their byte range [from, to) and record count, in order, with the read
+// lock held (so the segment's file is open).
+func (l *Log) walk(offset int64, maxBytes int, upTo int64, fn func(s *segment, from, to int64, records int) error) error {
 	if err := l.flushFor(upTo); err != nil {
-		return dst, err
+		return err
 	}
 	l.readMu.RLock()
 	defer l.readMu.RUnlock()
 	if l.closed.Load() {
-		return dst, ErrClosed
+		return ErrClosed
 	}
 	end := l.end.Load()
 	segs := *l.segs.Load()
 	if start := l.LogStartOffset(); offset < start || offset > end {
-		return dst, outOfRange(offset, start, end)
+		return outOfRange(offset, start, end)
 	}
 	total := 0
-	var hb [scanHeaderSize]byte
+	var hb [BatchHeaderSize]byte
 	for i := segmentFor(segs, offset); i < len(segs); i++ {
 		s := segs[i]
 		limit := s.size.Load()
 		pos := s.lookup(offset)
-		from, stop := int64(-1), false
+		from, stop, records := int64(-1), false, 0
 		for pos < limit {
 			base, next, size, err := s.readHeader(hb[:], pos, limit)
 			if err != nil {
-				return dst, err
+				return err
 			}
 			if next <= offset {
 				pos += size
@@ -65,19 +76,19 @@ func (l *Log) Read(offset int64, maxBytes int, upTo int64, dst []byte) ([]byte, 
 				from = pos
 			}
 			total += int(size)
+			records += int(int32(binary.BigEndian.Uint32(hb[offRecordCount:])))
 			pos += size
 		}
 		if from >= 0 {
-			var err error
-			if dst, err = readRange(s, dst, from, pos); err != nil {
-				return dst, err
+			if err := fn(s, from, pos, records); err != nil {
+				return err
 			}
 		}
 		if stop {
 			break
 		}
 	}
-	return dst, nil
+	return nil
 }
 
 func outOfRange(offset, start, end int64) error {

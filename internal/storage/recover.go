@@ -315,7 +315,7 @@ func (l *Log) dropFrom(bases []int64, reason string) {
 
 func closeAll(segs []*segment) {
 	for _, s := range segs {
-		_ = s.f.Close()
+		s.closeFile()
 	}
 }
 
@@ -529,6 +529,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err != nil {
 		return l.failLocked("truncate", s.path(logSuffix), err)
 	}
+	s.refs.cuts.Add(1) // before cutting: ranges read earlier are no longer Intact
 	if err := s.f.Truncate(pos); err != nil {
 		return l.failLocked("truncate", s.path(logSuffix), err)
 	}

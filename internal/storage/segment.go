@@ -60,6 +60,7 @@ type segment struct {
 	base int64
 	dir  string
 	f    *os.File
+	refs fileRefs // f closes when this reaches 0 (filerange.go)
 
 	size  atomic.Int64 // bytes of complete batches
 	maxTS atomic.Int64 // largest batch max timestamp, noTimestamp if none
@@ -81,6 +82,7 @@ type segment struct {
 
 func newSegment(dir string, base int64, f *os.File) *segment {
 	s := &segment{base: base, dir: dir, f: f, next: base, lastBase: -1}
+	s.refs.n.Store(1)
 	s.maxTS.Store(noTimestamp)
 	return s
 }
@@ -192,9 +194,10 @@ func (s *segment) removeIndexFiles() error {
 	return nil
 }
 
-// remove closes the segment and deletes its files.
+// remove closes the segment and deletes its files. A FileRange still
+// holding the file keeps reading the unlinked inode until it is released.
 func (s *segment) remove() error {
-	_ = s.f.Close()
+	s.closeFile()
 	var first error
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) && first == nil {

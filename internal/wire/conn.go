@@ -18,6 +18,11 @@
 // pools meanwhile. A busy connection keeps its writer and write buffers, so
 // the hot path pays no goroutine start per request.
 //
+// A response may be Vectored (vectored.go): partly in files, which the
+// writer sends with sendfile(2) on a socket (flushing the buffered bytes
+// before each file piece) or copies into its buffer elsewhere; the writer
+// releases every Vectored response it was handed, written or dropped.
+//
 // The context a handler gets is the connection's: it is cancelled when the
 // connection closes (the client left, a protocol violation, the server's
 // context ended), so a deferred reply waiting under it ends with the
@@ -167,8 +172,9 @@ var (
 )
 
 type writeBuffers struct {
-	bw  *bufio.Writer
-	buf []byte // one encoded response
+	bw     *bufio.Writer
+	buf    []byte      // one encoded response
+	pieces []FilePiece // a Vectored response's file pieces
 }
 
 // ErrFrameTooLarge is logged when a client announces a frame above the limit.
@@ -332,6 +338,7 @@ func (c *Conn) readLoop() {
 		}
 		if p.reply.Resp != nil || p.reply.Later != nil || p.last {
 			if !c.enqueue(br, p) {
+				p.release()
 				return
 			}
 		}
@@ -513,6 +520,7 @@ func (c *Conn) writeLoop() {
 			continue
 		}
 		if c.broken.Load() {
+			p.release()
 			continue // drain so the reader never blocks on a dead writer
 		}
 		if w == nil {
@@ -551,18 +559,12 @@ func (c *Conn) write(w *writeBuffers, p *pending) bool {
 		}
 		return true
 	}
-	buf := append(w.buf[:0], 0, 0, 0, 0)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(p.corr))
-	if p.flexible {
-		buf = append(buf, 0) // empty tagged fields
-	}
-	buf = resp.AppendTo(buf)
-	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
-	w.buf = buf
-	if cap(buf) > 1<<20 {
+	n, err := c.writeResponse(w, p, resp)
+	if cap(w.buf) > 1<<20 {
 		w.buf = make([]byte, 0, ioBufferSize) // do not pin a huge fetch buffer
 	}
-	if _, err := bw.Write(buf); err != nil {
+	if err != nil {
+		c.log.Debug("connection write failed", "remote", c.Remote, "api", kmsg.NameForKey(p.key), "err", err)
 		return false
 	}
 	if len(c.queue) == 0 {
@@ -571,7 +573,7 @@ func (c *Conn) write(w *writeBuffers, p *pending) bool {
 		}
 	}
 	if c.opts.Hooks.BytesOut != nil {
-		c.opts.Hooks.BytesOut(len(buf))
+		c.opts.Hooks.BytesOut(n)
 	}
 	if c.opts.Hooks.RequestDone != nil {
 		c.opts.Hooks.RequestDone(p.key, p.start, p.failed)
@@ -581,6 +583,24 @@ func (c *Conn) write(w *writeBuffers, p *pending) bool {
 		return false
 	}
 	return true
+}
+
+// writeResponse frames and writes resp into bw and returns the frame's
+// size.
+func (c *Conn) writeResponse(w *writeBuffers, p *pending, resp kmsg.Response) (int, error) {
+	if v, ok := resp.(Vectored); ok {
+		return c.writeVectored(w, p, v)
+	}
+	buf := append(w.buf[:0], 0, 0, 0, 0)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(p.corr))
+	if p.flexible {
+		buf = append(buf, 0) // empty tagged fields
+	}
+	buf = resp.AppendTo(buf)
+	binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+	w.buf = buf
+	_, err := w.bw.Write(buf)
+	return len(buf), err
 }
 
 func isReady(ch <-chan struct{}) bool {
