@@ -78,8 +78,9 @@ type Config struct {
 	MaxConnections, MaxConnectionsPerIP int
 	// MaxOpenFiles bounds the files open partitions hold; beyond it the
 	// least recently used idle partitions are closed (reopened on use).
-	// 0 derives it: half the open-file limit, the rest left for
-	// connections, the WAL and the metadata log.
+	// 0 derives it from the open-file limit, leaving a quarter of it (and
+	// at least --max-connections plus 256) for connections, the WAL and
+	// the metadata log.
 	MaxOpenFiles int
 	// RecoveryCheckpointInterval (log.flush.offset.checkpoint.interval.ms):
 	// partitions written to and then idle this long get their

@@ -221,7 +221,7 @@ var settings = func() []setting {
 		"max.connections.per.ip: open Kafka connections allowed from one client IP address; beyond it a new one is accepted and closed at once (0: unlimited)", set, get)
 	set, get = intSetting(func(c *Config) *int { return &c.MaxOpenFiles })
 	add([]string{"max-open-files"}, []string{"CHRONIK_MAX_OPEN_FILES"},
-		"files (one per segment) that open partitions may hold; beyond it the least recently used idle partitions are closed and reopened on use (0: half the open-file limit)", set, get)
+		"files (one per segment) that open partitions may hold; beyond it the least recently used idle partitions are closed and reopened on use (0: the open-file limit less a quarter of it, or less --max-connections+256 if that is more, for sockets)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.RecoveryCheckpointInterval })
 	add([]string{"log-flush-offset-checkpoint-interval-ms"}, []string{"CHRONIK_LOG_FLUSH_OFFSET_CHECKPOINT_INTERVAL_MS"},
 		"log.flush.offset.checkpoint.interval.ms: partitions written to and then idle this long get their recovery point written, so a kill finds them trusted (0: never; ms or duration)", set, get)

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"slices"
@@ -56,12 +57,18 @@ func (f *Files) Stats() FilesStats {
 // consumer's first fetch) never holds more files than the bound allows.
 func (f *Files) makeRoom() {
 	f.mu.Lock()
-	full := f.count >= f.max
+	excess := f.count - f.max + 1
 	f.mu.Unlock()
-	if full {
-		f.Evict()
+	if excess > 0 {
+		// Just enough, in small steps: the background pass makes the
+		// rest of the room without holding up this request.
+		f.evict(excess + makeRoomSlack)
 	}
 }
+
+// makeRoomSlack is how many files an opener frees beyond what it needs, so
+// that the next openers usually find room.
+const makeRoomSlack = 16
 
 // Over reports whether more files are open than the bound.
 func (f *Files) Over() bool {
@@ -136,28 +143,61 @@ func (f *Files) refresh() []*Partition {
 // close fsyncs its tail and writes three small files).
 const evictWorkers = 8
 
-// Evict closes least recently used idle partitions while more files than
-// the bound are open, down to 90% of it.
+// Evict closes idle partitions while more files than the bound are open,
+// down to 90% of it.
 func (f *Files) Evict() {
-	f.evictMu.Lock()
-	defer f.evictMu.Unlock()
-	parts := f.refresh()
 	f.mu.Lock()
 	excess := f.count - f.max*9/10
 	over := f.count > f.max
 	f.mu.Unlock()
-	if !over {
+	if over {
+		f.evict(excess)
+	}
+}
+
+// evict closes idle partitions holding at least want files: unchanged ones
+// first (closing them writes nothing), then changed ones (a sync and three
+// small files each), least recently used first within each kind.
+func (f *Files) evict(want int) {
+	f.evictMu.Lock()
+	defer f.evictMu.Unlock()
+	parts := f.refresh()
+	f.mu.Lock()
+	want = min(want, f.count-f.max*9/10)
+	f.mu.Unlock()
+	if want <= 0 {
 		return
 	}
-	slices.SortFunc(parts, func(a, b *Partition) int {
-		return int(min(max(a.lastUse.Load()-b.lastUse.Load(), -1), 1))
+	type cand struct {
+		p       *Partition
+		changed bool
+		used    int64
+	}
+	cands := make([]cand, len(parts))
+	for i, p := range parts {
+		l := p.log.Load()
+		cands[i] = cand{p, l == nil || !l.Marked(), p.lastUse.Load()}
+	}
+	slices.SortFunc(cands, func(a, b cand) int {
+		if a.changed != b.changed {
+			if a.changed {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(a.used, b.used)
 	})
+	excess := want
 	start := time.Now()
 	next := make(chan *Partition)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	freed, closed := 0, 0
-	for range evictWorkers {
+	// planned counts the files of partitions handed to a worker and not
+	// yet known closed or kept, so no more are closed than needed.
+	freed, planned, closed := 0, 0, 0
+	workers := min(evictWorkers, max(1, excess/8))
+	cond := sync.NewCond(&mu)
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -166,23 +206,36 @@ func (f *Files) Evict() {
 				if l := p.log.Load(); l != nil {
 					n = l.OpenFiles()
 				}
-				if p.tryEvict() {
-					mu.Lock()
+				ok := p.tryEvict()
+				mu.Lock()
+				planned -= max(n, 1)
+				if ok {
 					freed += n
 					closed++
-					mu.Unlock()
 				}
+				cond.Broadcast()
+				mu.Unlock()
 			}
 		}()
 	}
-	for _, p := range parts {
+	for _, c := range cands {
+		n := 1
+		if l := c.p.log.Load(); l != nil {
+			n = max(l.OpenFiles(), 1)
+		}
 		mu.Lock()
+		for freed < excess && freed+planned >= excess {
+			cond.Wait() // enough in flight: see whether they close
+		}
 		done := freed >= excess
+		if !done {
+			planned += n
+		}
 		mu.Unlock()
 		if done {
 			break
 		}
-		next <- p
+		next <- c.p
 	}
 	close(next)
 	wg.Wait()

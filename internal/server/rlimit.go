@@ -65,23 +65,33 @@ func raiseFileLimit(get func() (fileLimit, error), set func(fileLimit) error) (b
 // OPEN_MAX-sized default for kern.maxfilesperproc.
 const fallbackFileLimit = 10240
 
-// openFilesBudget is --max-open-files, or half the soft open-file limit
-// when that is 0 (at least minOpenFiles; defaultOpenFiles if the limit
-// cannot be read or is unlimited). The other half is left for
-// connections, the WAL and the metadata log.
-func openFilesBudget(configured int, lg *slog.Logger) int {
+// openFilesBudget is --max-open-files, or derived from the soft open-file
+// limit when that is 0: the limit less a reserve for connections, the WAL
+// and the metadata log (a quarter of the limit, at least half of it up to
+// 256, and at least --max-connections plus 256 when that is set); at
+// least minOpenFiles, and defaultOpenFiles if the limit cannot be read or
+// is unlimited.
+func openFilesBudget(configured, maxConns int, lg *slog.Logger) int {
 	if configured > 0 {
 		return configured
 	}
 	n := defaultOpenFiles
 	if l, err := getFileLimit(); err == nil && l.cur > 0 && l.cur < 1<<31 {
-		n = int(l.cur / 2)
+		n = budgetFor(int(l.cur), maxConns)
 	}
-	n = max(n, minOpenFiles)
 	if lg != nil {
 		lg.Info("partition open-file budget", "max_open_files", n)
 	}
 	return n
+}
+
+// budgetFor is the derived budget for a file limit.
+func budgetFor(limit, maxConns int) int {
+	reserve := max(limit/4, min(256, limit/2))
+	if maxConns > 0 {
+		reserve = max(reserve, maxConns+256)
+	}
+	return max(limit-reserve, minOpenFiles)
 }
 
 const (

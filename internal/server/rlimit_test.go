@@ -59,3 +59,21 @@ func TestRaiseFileLimitReal(t *testing.T) {
 	}
 	RaiseFileLimit(nil) // never panics without a logger
 }
+
+func TestOpenFilesBudget(t *testing.T) {
+	for _, c := range []struct{ limit, conns, want int }{
+		{20000, 0, 15000},      // a quarter left for sockets
+		{20000, 10000, 9744},   // --max-connections reserved
+		{1024, 0, 768},         //
+		{256, 0, 128},          // at least half of it up to 256
+		{100, 0, minOpenFiles}, // never below the minimum
+		{1 << 20, 0, 786432},
+	} {
+		if got := budgetFor(c.limit, c.conns); got != c.want {
+			t.Errorf("budgetFor(%d, %d) = %d, want %d", c.limit, c.conns, got, c.want)
+		}
+	}
+	if got := openFilesBudget(42, 0, nil); got != 42 {
+		t.Errorf("configured 42: %d", got)
+	}
+}

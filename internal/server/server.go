@@ -157,7 +157,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		TelemetryMaxBytes:          cfg.TelemetryMaxBytes,
 		DropBehind:                 cfg.DropBehind,
 		ProducerIDExpiration:       cfg.ProducerIDExpiration,
-		MaxOpenFiles:               openFilesBudget(cfg.MaxOpenFiles, lg),
+		MaxOpenFiles:               openFilesBudget(cfg.MaxOpenFiles, cfg.MaxConnections, lg),
 		RecoveryCheckpointInterval: cfg.RecoveryCheckpointInterval,
 		NoFetchZeroCopy:            !cfg.FetchZeroCopy,
 	}, s.meta, s.committer)

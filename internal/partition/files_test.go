@@ -1,0 +1,106 @@
+package partition
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/storage"
+)
+
+// TestFilesEvictsIdleUnchangedFirst: at the bound, an opener closes idle
+// partitions, unchanged ones before changed ones and never one in use; a
+// closed partition reopens on use with its data.
+func TestFilesEvictsIdleUnchangedFirst(t *testing.T) {
+	root := t.TempDir()
+	const n = 6
+	opts := func(i int) Options { return Options{Topic: "t", Index: int32(i), TopicID: metadata.TopicID{1}} }
+	dir := func(i int) string { return filepath.Join(root, fmt.Sprintf("t-%d", i)) }
+	// Every partition holds one batch and was closed cleanly.
+	for i := range n {
+		p := New(dir(i), opts(i), nil)
+		if _, err := p.Append(storage.EncodeBatch(time.Now().UnixMilli(), nil)); err == nil {
+			t.Fatal("empty batch appended")
+		}
+		if _, err := p.Append(idemBatch(-1, -1, -1, 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := NewFiles(3, nil)
+	parts := make([]*Partition, n)
+	for i := range n {
+		parts[i] = New(dir(i), opts(i), files)
+	}
+	// p0 is changed (appended to), p1 and p2 only read.
+	if _, err := parts[0].Append(idemBatch(-1, -1, -1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{1, 2} {
+		if off, err := parts[i].Offsets(); err != nil || off.LogEnd != 1 {
+			t.Fatalf("p%d offsets %+v %v", i, off, err)
+		}
+	}
+	// p1 stays in use while p3 opens: the bound is reached, so the
+	// opener closes an idle unchanged partition: p2, not p0 (changed,
+	// older) nor p1 (in use).
+	release := make(chan struct{})
+	inUse := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- parts[1].WithLog(func(*storage.Log) error { close(inUse); <-release; return nil })
+	}()
+	<-inUse
+	if _, err := parts[3].Offsets(); err != nil {
+		t.Fatal(err)
+	}
+	if !parts[0].IsOpen() || !parts[1].IsOpen() || parts[2].IsOpen() || !parts[3].IsOpen() {
+		t.Fatalf("open after p3: %v %v %v %v, want p2 closed", parts[0].IsOpen(), parts[1].IsOpen(), parts[2].IsOpen(), parts[3].IsOpen())
+	}
+	// p4 opens: the unchanged p3 goes, though p0 was used longer ago.
+	if _, err := parts[4].Offsets(); err != nil {
+		t.Fatal(err)
+	}
+	if !parts[0].IsOpen() || !parts[1].IsOpen() || parts[3].IsOpen() {
+		t.Fatalf("open after p4: p0 %v p1 %v p3 %v, want p3 closed", parts[0].IsOpen(), parts[1].IsOpen(), parts[3].IsOpen())
+	}
+	// p5 opens: the unchanged p4 goes.
+	if _, err := parts[5].Offsets(); err != nil {
+		t.Fatal(err)
+	}
+	if !parts[0].IsOpen() || parts[4].IsOpen() {
+		t.Fatalf("open after p5: p0 %v p4 %v, want p4 closed", parts[0].IsOpen(), parts[4].IsOpen())
+	}
+	// p5 is appended to and p2 opens: no idle unchanged partition is left
+	// (p1 is unchanged but in use), so the least recently used changed
+	// one goes, p0 (synced by its close).
+	if _, err := parts[5].Append(idemBatch(-1, -1, -1, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parts[2].Offsets(); err != nil {
+		t.Fatal(err)
+	}
+	if parts[0].IsOpen() || !parts[1].IsOpen() || !parts[5].IsOpen() {
+		t.Fatalf("open after p2: p0 %v p1 %v p5 %v, want p0 closed, p1 (in use) and p5 open", parts[0].IsOpen(), parts[1].IsOpen(), parts[5].IsOpen())
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := files.Stats(); st.Open > 3 || st.Evicted != 4 {
+		t.Fatalf("files %+v, want at most 3 open and 4 evictions", st)
+	}
+	// Everything reopens with its data.
+	if _, err := parts[5].Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int64{2, 1, 1, 1, 1, 2} {
+		if off, err := parts[i].Offsets(); err != nil || off.LogEnd != want || off.HighWatermark != want {
+			t.Fatalf("p%d after eviction: %+v %v, want end %d", i, off, err, want)
+		}
+	}
+}
