@@ -46,6 +46,10 @@ type Partition struct {
 	mu      sync.RWMutex
 	st      *state // nil while closed
 	deleted bool
+	// closeErr is why the last close failed (a failed sync): Sync reports
+	// it while closed, so the committer keeps the WAL that still holds
+	// the data. Cleared by the next open.
+	closeErr error
 	openErr error     // the last failed open, answered until retryAt
 	retryAt time.Time // under mu
 	// summary of the log at the last close (nil: not opened since start),
@@ -174,7 +178,7 @@ func (p *Partition) openLocked(load bool) error {
 			p.lg.Warn("partition cannot be opened; retried on use", "err", err)
 			return p.openErr
 		}
-		p.st, p.openErr = st, nil
+		p.st, p.openErr, p.closeErr = st, nil, nil
 		p.epoch.Store(st.epochs.epoch())
 		p.log.Store(st.log)
 		p.lastUse.Store(time.Now().UnixNano())
@@ -204,6 +208,7 @@ func (p *Partition) closeLocked() error {
 	}
 	p.closedSize.Store(size)
 	err := st.Close()
+	p.closeErr = err
 	p.st = nil
 	p.log.Store(nil)
 	if p.files != nil {
@@ -296,12 +301,13 @@ func (p *Partition) Checkpoint() error {
 // partition closed meanwhile was synced by its Close, so these do not
 // reopen it.
 
-// Sync makes everything appended durable (a closed partition is).
+// Sync makes everything appended durable (a closed partition is, unless
+// its close failed).
 func (p *Partition) Sync() (int64, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.st == nil {
-		return 0, nil
+		return 0, p.closeErr
 	}
 	return p.st.Sync()
 }
