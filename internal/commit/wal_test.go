@@ -456,3 +456,66 @@ func TestCheckpointKeepsWALWhenALogFailsToSync(t *testing.T) {
 		t.Error("WAL changed while the checkpoint was held")
 	}
 }
+
+// twoPhaseLog is a walLog whose checkpoint sync can go through SyncFS.
+type twoPhaseLog struct {
+	*walLog
+	completes []error // the fsErr each complete got
+}
+
+func (l *twoPhaseLog) PrepareSync() (func(error) error, error) {
+	l.mu.Lock()
+	end := int64(len(l.chunks))
+	l.mu.Unlock()
+	return func(fsErr error) error {
+		l.completes = append(l.completes, fsErr)
+		if fsErr != nil {
+			_, err := l.Sync() // the fallback: its own fsync
+			return err
+		}
+		l.mu.Lock()
+		l.synced, l.durable = end, max(l.durable, end)
+		l.mu.Unlock()
+		return nil
+	}, nil
+}
+
+// TestCheckpointBySyncFS: a checkpoint covering many logs makes them
+// durable with one SyncFS and no fsync of their own; when SyncFS fails,
+// each log is fsynced, and the WAL is reset only if all of them were.
+func TestCheckpointBySyncFS(t *testing.T) {
+	for _, fsFails := range []bool{false, true} {
+		dir := t.TempDir()
+		var syncFS atomic.Int64
+		c := New(Options{WAL: openWAL(t, dir), SyncFS: func() error {
+			syncFS.Add(1)
+			if fsFails {
+				return errors.New("syncfs: injected")
+			}
+			return nil
+		}})
+		logs := make([]*twoPhaseLog, syncFSMinLogs)
+		for i := range logs {
+			logs[i] = &twoPhaseLog{walLog: newWALLog(byte(i+1), int32(i))}
+			logs[i].append("x")
+			c.Add(logs[i], 1)
+		}
+		c.Flush() // one WAL round covering every log
+		c.Checkpoint()
+		if n := syncFS.Load(); n != 1 {
+			t.Fatalf("fsFails %v: %d SyncFS calls, want 1", fsFails, n)
+		}
+		for i, l := range logs {
+			end, durable, synced := l.state()
+			if synced != end || durable != end || len(l.completes) != 1 {
+				t.Fatalf("fsFails %v: log %d end %d durable %d synced %d completes %v", fsFails, i, end, durable, synced, l.completes)
+			}
+			if n := l.syncs.Load(); (n != 0) != fsFails {
+				t.Fatalf("fsFails %v: log %d fsynced %d times", fsFails, i, n)
+			}
+		}
+		if got := replayDir(t, dir); len(got) != 0 {
+			t.Fatalf("fsFails %v: WAL not reset after the checkpoint: %d records", fsFails, len(got))
+		}
+	}
+}

@@ -641,3 +641,24 @@ func (p *Partition) Log() *storage.Log {
 	defer p.mu.RUnlock()
 	return p.st.log
 }
+
+// PrepareSync is the first half of a Sync around a filesystem-wide sync
+// (storage.SyncPoint): the partition stays open until complete is called
+// with the SyncFS result. A closed partition has nothing to sync.
+func (p *Partition) PrepareSync() (complete func(fsErr error) error, err error) {
+	p.mu.RLock()
+	if p.st == nil {
+		err := p.closeErr
+		p.mu.RUnlock()
+		return func(error) error { return nil }, err
+	}
+	sp, err := p.st.log.PrepareSync()
+	if err != nil {
+		p.mu.RUnlock()
+		return nil, err
+	}
+	return func(fsErr error) error {
+		defer p.mu.RUnlock()
+		return sp.Complete(fsErr)
+	}, nil
+}

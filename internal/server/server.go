@@ -33,6 +33,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/kafka"
 	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/prometheus/client_golang/prometheus"
@@ -132,6 +133,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 		Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound,
 		MaxBufferBytes: cfg.ProduceProfile.Bounds().MaxBufferBytes,
 		WAL:            commitWAL,
+		SyncFS:         func() error { return storage.SyncFS(cfg.DataDir) },
 	})
 	ln, err := net.Listen("tcp", cfg.KafkaAddr())
 	if err != nil {

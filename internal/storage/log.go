@@ -625,3 +625,55 @@ func (l *Log) Delete() error {
 	}
 	return SyncDir(filepath.Dir(l.dir))
 }
+
+// SyncPoint is a Sync split in two around one filesystem-wide sync
+// (SyncFS): PrepareSync writes the log's buffered batches to its segment
+// file and notes what must become durable; the caller makes the whole
+// filesystem durable once for many logs; Complete then records the log as
+// synced, as Sync would have. Between the two the log's syncMu is held
+// (appends continue), so no other Sync, Truncate, Close or start move runs.
+type SyncPoint struct {
+	l       *Log
+	end     int64
+	active  *segment
+	pending []*segment
+	dirSync bool
+}
+
+// PrepareSync is the first half of a Sync (see SyncPoint). On error
+// nothing is held.
+func (l *Log) PrepareSync() (*SyncPoint, error) {
+	l.syncMu.Lock()
+	l.mu.Lock()
+	err := l.usableLocked()
+	if err == nil {
+		err = l.flushLocked()
+	}
+	if err != nil {
+		l.mu.Unlock()
+		l.syncMu.Unlock()
+		return nil, err
+	}
+	sp := &SyncPoint{l: l, end: l.end.Load(), active: l.active, pending: l.pending, dirSync: l.dirNeedsSync}
+	l.pending, l.dirNeedsSync = nil, false
+	l.mu.Unlock()
+	return sp, nil
+}
+
+// Complete finishes the Sync after the filesystem-wide sync returned
+// fsErr: with nil the log's data up to the prepared end is durable; with
+// an error (or SyncFS unsupported) the files are fsynced one by one here,
+// so a failure is attributed to the log it hit and fails only that log.
+func (sp *SyncPoint) Complete(fsErr error) error {
+	l := sp.l
+	defer l.syncMu.Unlock()
+	if fsErr != nil {
+		if err := l.syncFiles(sp.active, sp.pending, sp.dirSync); err != nil {
+			return err
+		}
+	}
+	l.synced.Store(max(l.synced.Load(), sp.end))
+	l.MarkDurable(sp.end)
+	l.persistSealed(sp.pending)
+	return nil
+}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -118,4 +119,38 @@ func TestTruncateUnmarks(t *testing.T) {
 	l = openLog(t, dir, Options{})
 	defer l.Close()
 	checkLog(t, l, want[:5])
+}
+
+// TestSyncPoint: PrepareSync writes the buffer and Complete marks exactly
+// what was prepared as synced (an append in between stays unsynced); with
+// a failed SyncFS, Complete fsyncs the log's files itself.
+func TestSyncPoint(t *testing.T) {
+	for _, fsErr := range []error{nil, errors.New("syncfs failed")} {
+		var fsyncs atomic.Int32
+		l := openLog(t, t.TempDir(), Options{Fsync: func(f *os.File) error { fsyncs.Add(1); return f.Sync() }})
+		rng := rand.New(rand.NewPCG(5, 5))
+		appendAll(t, l, variedBatches(t, rng, 5))
+		sp, err := l.PrepareSync()
+		if err != nil {
+			t.Fatal(err)
+		}
+		end := l.LogEndOffset()
+		appendAll(t, l, variedBatches(t, rng, 2)) // appends go on meanwhile
+		if err := SyncFS(l.Dir()); err != nil && fsErr == nil {
+			t.Fatal(err)
+		}
+		if err := sp.Complete(fsErr); err != nil {
+			t.Fatal(err)
+		}
+		if l.SyncedOffset() != end || l.DurableOffset() != end || !l.Dirty() {
+			t.Fatalf("after complete: synced %d durable %d, want %d and the later appends dirty", l.SyncedOffset(), l.DurableOffset(), end)
+		}
+		if got := fsyncs.Load(); (got > 0) != (fsErr != nil) {
+			t.Fatalf("fsErr %v: %d fsyncs", fsErr, got)
+		}
+		if _, err := l.Sync(); err != nil || l.SyncedOffset() != l.LogEndOffset() {
+			t.Fatalf("sync after the sync point: %v", err)
+		}
+		_ = l.Close()
+	}
 }
