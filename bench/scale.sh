@@ -121,11 +121,15 @@ stop_broker() {
 produce() {
   local key=$1; shift
   "$bench" -b "$addr" -m produce -c 128 -s 256 --acks all -d "$dur" -w "$warm" -n "$max_records" \
-    --report-interval 0 --json-output "$work/$key.json" --acked-output "$work/acked-$key" "$@" \
-    | grep -E 'msg/s|failures|Failures' | head -5 || true
+    --report-interval 1s --json-output "$work/$key.json" --acked-output "$work/acked-$key" "$@" \
+    >"$work/$key.out" || true
+  # Stalls: 1-second progress intervals of the measured phase whose
+  # slowest acknowledgement took over a second.
+  R[${key}_stalls]=$(awk '/ measure / && match($0, /max +[0-9.]+/) && substr($0, RSTART + 4, RLENGTH - 4) + 0 > 1000 {n++}
+    END {print n + 0}' "$work/$key.out")
   local f="$work/$key.json"
   R[$key]="$(jf "$f" msgs_per_sec | awk '{printf "%.0f", $1}') msg/s, p50/p99/max $(awk -v a="$(jf "$f" p50_ms)" \
-    -v b="$(jf "$f" p99_ms)" -v c="$(jf "$f" max_ms)" 'BEGIN {printf "%.2f/%.2f/%.1f", a, b, c}') ms, acked $(jf "$f" produced), failures $(jf "$f" failures)"
+    -v b="$(jf "$f" p99_ms)" -v c="$(jf "$f" max_ms)" 'BEGIN {printf "%.2f/%.2f/%.1f", a, b, c}') ms, acked $(jf "$f" produced), failures $(jf "$f" failures), ${R[${key}_stalls]} seconds with a >1 s ack"
   R[${key}_mps]=$(jf "$f" msgs_per_sec)
   echo "$key: ${R[$key]}"
 }
@@ -195,6 +199,13 @@ R[fds_crash]=$(fds)
 R[du_end]=$(du -sh "$data" | cut -f1)
 stop_broker final_stop_s
 
+# The broker's warnings (the log is at warn level), by message; the slow
+# fsync rounds with their longest duration.
+R[warnings]=$({ grep -o '"msg":"[^"]*"' "$log" || true; } | cut -d'"' -f4 | sort | uniq -c | sort -rn | head -4 |
+  awk '{c = $1; $1 = ""; printf "%s%d x%s", (NR > 1 ? "; " : ""), c, $0}' || true)
+R[slow_round_max]=$({ grep '"slow fsync round"' "$log" || true; } | grep -o '"duration":[0-9]*' | cut -d: -f2 | sort -n | tail -1 |
+  awk '{printf "%.1f s", $1 / 1e9}' || true)
+
 row() { printf '| %-34s | %s |\n' "$1" "$2"; }
 echo
 echo "## bench/scale.sh $P ($ntopics topics x $per partitions, -d $dur -w $warm), $(date -u +%FT%TZ)"
@@ -218,4 +229,6 @@ row "kill -9 under load" "${R[kill_acked]} acknowledged in the run (${kill_after
 row "start after kill -9 to answering" "${R[crash_restart_s]} s, RSS ${R[rss_crash]} MB, ${R[fds_crash]} fds"
 row "after kill -9 restart" "${R[check_crash]}"
 row "final clean stop" "${R[final_stop_s]} s, data dir ${R[du_end]}"
+row "broker warnings" "${R[warnings]:-none}"
+row "longest slow fsync round" "${R[slow_round_max]:-none}"
 [ "$failed" = 0 ] || { echo "scale.sh: a check failed (see the table)" >&2; exit 1; }

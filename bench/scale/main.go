@@ -19,6 +19,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,7 +115,7 @@ func create(ctx context.Context, o options) error {
 	}
 	defer cl.Close()
 	t0 := time.Now()
-	slowest := time.Duration(0)
+	var each []time.Duration // per topic: does creating get slower as partitions add up?
 	for _, t := range o.topics {
 		t1 := time.Now()
 		resp, err := adm.CreateTopic(ctx, int32(o.partitions), 1, nil, t)
@@ -124,15 +125,16 @@ func create(ctx context.Context, o options) error {
 		if err != nil {
 			return fmt.Errorf("topic %s: %w", t, err)
 		}
-		slowest = max(slowest, time.Since(t1))
+		each = append(each, time.Since(t1))
 	}
 	created := time.Since(t0)
 	n, err := ready(ctx, adm, o.topics)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("create_s=%.2f slowest_topic_s=%.2f ready_s=%.2f partitions=%d\n",
-		created.Seconds(), slowest.Seconds(), time.Since(t0).Seconds(), n)
+	fmt.Printf("create_s=%.2f first_topic_s=%.2f last_topic_s=%.2f slowest_topic_s=%.2f ready_s=%.2f partitions=%d\n",
+		created.Seconds(), each[0].Seconds(), each[len(each)-1].Seconds(), slices.Max(each).Seconds(),
+		time.Since(t0).Seconds(), n)
 	return nil
 }
 
