@@ -15,7 +15,8 @@
 # (3s); the kill -9 run is killed KILL_AFTER seconds (env, default 8) in.
 # Produce runs: chronik-bench -c 128 -s 256 --acks all, one record in flight
 # per sender, random keys, capped at MAX_RECORDS (env, default 4,000,000)
-# records each. BIN defaults to bin/chronik-server (built with make build).
+# records each. BIN defaults to bin/chronik-server (built with make build);
+# BROKER_ARGS (env) are added to its command line.
 # Bounds: every broker start, stop and client step has a timeout; the script
 # refuses to run with less than 5 GB free under /tmp. Exit 1 when a check
 # fails (lost acknowledged records, counts differ) or a step fails.
@@ -27,7 +28,7 @@ port=19492
 srv=""
 kill_after=${KILL_AFTER:-8}
 max_records=${MAX_RECORDS:-4000000}
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -d) dur=${2:?}; shift 2 ;;
@@ -92,7 +93,7 @@ start_broker() {
   local t0
   t0=$(now)
   "$srv" start --data-dir "$data" --bind 127.0.0.1 --kafka-port "$port" --metrics-port -1 \
-    --log-level warn >>"$log" 2>&1 &
+    --log-level warn ${BROKER_ARGS:-} >>"$log" 2>&1 &
   pid=$!
   if ! "$scale" wait -b "$addr" -topics "$2" -timeout 15m >/dev/null; then
     echo "broker did not answer; log tail:" >&2; tail -20 "$log" >&2; exit 1
@@ -210,7 +211,7 @@ row() { printf '| %-34s | %s |\n' "$1" "$2"; }
 echo
 echo "## bench/scale.sh $P ($ntopics topics x $per partitions, -d $dur -w $warm), $(date -u +%FT%TZ)"
 echo
-echo "load average at start ${R[load_start]}, at end $(load); broker $srv"
+echo "load average at start ${R[load_start]}, at end $(load); broker $srv ${BROKER_ARGS:-}"
 echo
 row "step" "result"
 row "---" "---"
