@@ -124,13 +124,14 @@ produce() {
   "$bench" -b "$addr" -m produce -c 128 -s 256 --acks all -d "$dur" -w "$warm" -n "$max_records" \
     --report-interval 1s --json-output "$work/$key.json" --acked-output "$work/acked-$key" "$@" \
     >"$work/$key.out" || true
-  # Stalls: 1-second progress intervals of the measured phase whose
-  # slowest acknowledgement took over a second.
+  # Stalls: 1-second progress intervals of the measured phase whose slowest
+  # acknowledgement took over a second (a stall of several seconds counts
+  # once: the intervals inside it complete no acknowledgement).
   R[${key}_stalls]=$(awk '/ measure / && match($0, /max +[0-9.]+/) && substr($0, RSTART + 4, RLENGTH - 4) + 0 > 1000 {n++}
     END {print n + 0}' "$work/$key.out")
   local f="$work/$key.json"
   R[$key]="$(jf "$f" msgs_per_sec | awk '{printf "%.0f", $1}') msg/s, p50/p99/max $(awk -v a="$(jf "$f" p50_ms)" \
-    -v b="$(jf "$f" p99_ms)" -v c="$(jf "$f" max_ms)" 'BEGIN {printf "%.2f/%.2f/%.1f", a, b, c}') ms, acked $(jf "$f" produced), failures $(jf "$f" failures), ${R[${key}_stalls]} seconds with a >1 s ack"
+    -v b="$(jf "$f" p99_ms)" -v c="$(jf "$f" max_ms)" 'BEGIN {printf "%.2f/%.2f/%.1f", a, b, c}') ms, acked $(jf "$f" produced), failures $(jf "$f" failures), stalls over 1 s: ${R[${key}_stalls]}"
   R[${key}_mps]=$(jf "$f" msgs_per_sec)
   echo "$key: ${R[$key]}"
 }
