@@ -62,6 +62,9 @@ trap 'exit 130' INT TERM
 
 free_kb=$(df -Pk /tmp | awk 'NR==2 {print $4}')
 [ "$free_kb" -ge $((5 * 1024 * 1024)) ] || { echo "scale.sh: less than 5 GB free under /tmp" >&2; exit 1; }
+if [ "$P" -ge "$(ulimit -Hn)" ]; then
+  echo "scale.sh: warning: $P partitions, fd limit $(ulimit -Hn): a broker keeping every partition open fails" >&2
+fi
 if ss -ltn 2>/dev/null | grep -q ":$port "; then echo "scale.sh: port $port in use (--port)" >&2; exit 1; fi
 
 echo "building into $work/bin"
