@@ -28,6 +28,8 @@ const (
 type Config struct {
 	Bootstrap         []string      // --bootstrap-servers, -b (KAFKA_BOOTSTRAP_SERVERS)
 	Topic             string        // --topic, -t
+	TopicCount        int           // --topic-count: produce over TOPIC-0..TOPIC-(N-1) when above 1
+	AckedOutput       string        // --acked-output: per-partition acknowledged counts (produce)
 	Mode              Mode          // --mode, -m
 	Concurrency       int           // --concurrency, -c
 	Clients           int           // --clients (0: auto, see clientCount)
@@ -66,6 +68,7 @@ func DefaultConfig() Config {
 	return Config{
 		Bootstrap:         []string{"localhost:9092"},
 		Topic:             "chronik-bench",
+		TopicCount:        1,
 		Mode:              ModeProduce,
 		Concurrency:       1,
 		Inflight:          1,
@@ -91,6 +94,11 @@ const Usage = `usage: chronik-bench [flags]            one load run
 Flags (long names take one or two dashes):
   -b, --bootstrap-servers LIST  comma separated brokers (env KAFKA_BOOTSTRAP_SERVERS; localhost:9092)
   -t, --topic NAME              topic (chronik-bench)
+      --topic-count N           produce mode: spread records over N topics NAME-0 .. NAME-(N-1), each
+                                record to a random one (1: the topic NAME itself)
+      --acked-output FILE       produce mode: write "topic partition acknowledged" lines at the end,
+                                every acknowledgement of the run (warmup included), for checking
+                                against the broker's high watermarks after a restart or a crash
   -m, --mode MODE               produce | consume | round-trip | metadata (produce)
   -c, --concurrency N           producers (each with one record in flight) or consumers (1)
       --clients N               kgo clients the senders share (default 1)
@@ -152,6 +160,8 @@ func ParseArgs(args []string, env func(string) string) (Config, error) {
 	}
 	str(&bootstrap, "", "bootstrap-servers", "b")
 	str(&cfg.Topic, "", "topic", "t")
+	str(&cfg.AckedOutput, "", "acked-output")
+	fs.IntVar(&cfg.TopicCount, "topic-count", cfg.TopicCount, "")
 	str(&mode, "", "mode", "m")
 	str(&size, "", "message-size", "s")
 	str(&batch, "", "batch-size")
@@ -242,6 +252,12 @@ func (c *Config) Check() error {
 		return bad("--bootstrap-servers is empty")
 	case c.Topic == "" || len(c.Topic) > 249:
 		return bad("--topic must be 1..249 characters")
+	case c.TopicCount < 1 || c.TopicCount > 10_000:
+		return bad("--topic-count must be in 1..10000, got %d", c.TopicCount)
+	case c.TopicCount > 1 && (c.Mode != ModeProduce || c.PrebuiltBatches):
+		return bad("--topic-count above 1 needs --mode produce without --prebuilt-batches")
+	case c.AckedOutput != "" && (c.Mode != ModeProduce || c.PrebuiltBatches):
+		return bad("--acked-output needs --mode produce without --prebuilt-batches")
 	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeRoundTrip && c.Mode != ModeMetadata:
 		return bad("--mode must be produce, consume, round-trip or metadata, got %q", c.Mode)
 	case c.Concurrency < 1 || c.Concurrency > 100_000:
@@ -297,6 +313,19 @@ func (c *Config) Check() error {
 		return bad("--validate with round-trip needs --acks 1 or all (acks=0 gives no confirmation to check against)")
 	}
 	return nil
+}
+
+// topics names the topics of a run: --topic, or with --topic-count N the
+// N topics TOPIC-0 .. TOPIC-(N-1).
+func (c *Config) topics() []string {
+	if c.TopicCount <= 1 {
+		return []string{c.Topic}
+	}
+	out := make([]string, c.TopicCount)
+	for i := range out {
+		out[i] = c.Topic + "-" + strconv.Itoa(i)
+	}
+	return out
 }
 
 // largestRecord is the largest value a sender makes.

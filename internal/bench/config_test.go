@@ -115,6 +115,10 @@ func TestParseArgsBad(t *testing.T) {
 		{"--consumer-group g -m produce", "--consumer-group"},
 		{"-t " + strings.Repeat("x", 250), "--topic"},
 		{"--clients -1", "--clients"},
+		{"--topic-count 0", "--topic-count"},
+		{"--topic-count 3 -m consume", "--topic-count"},
+		{"--topic-count 3 --prebuilt-batches", "--topic-count"},
+		{"--acked-output f -m round-trip -s 64", "--acked-output"},
 	}
 	for _, tt := range tests {
 		_, err := ParseArgs(strings.Fields(tt.args), noEnv)
@@ -128,6 +132,20 @@ func TestParseArgsBad(t *testing.T) {
 		if !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %q does not mention %q", tt.args, err, tt.want)
 		}
+	}
+}
+
+func TestTopicCount(t *testing.T) {
+	cfg, err := ParseArgs(strings.Fields("-t s --topic-count 3 --acked-output /tmp/x"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(cfg.topics(), ","); got != "s-0,s-1,s-2" || cfg.AckedOutput != "/tmp/x" {
+		t.Errorf("topics %s, acked output %q", got, cfg.AckedOutput)
+	}
+	cfg, _ = ParseArgs(strings.Fields("-t s"), noEnv)
+	if got := strings.Join(cfg.topics(), ","); got != "s" {
+		t.Errorf("default topics %s", got)
 	}
 }
 

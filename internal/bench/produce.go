@@ -87,6 +87,7 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 	}
 	rng := rand.New(rand.NewPCG(r.runID, uint64(id)))
 	withHeader := r.cfg.MessageSize >= headerSize
+	topics := r.cfg.topics()
 	maxSize := r.cfg.MessageSize
 	if r.cfg.LoadPattern == "mixed" {
 		maxSize = r.cfg.MessageSize * 3 / 2
@@ -111,7 +112,7 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 		keyBuf = keys.next(keyBuf, rng)
 		// kgo holds Key and Value until the acknowledgement; the loop
 		// reuses both buffers only after ProduceSync returns.
-		rec := &kgo.Record{Key: keyBuf, Value: value}
+		rec := &kgo.Record{Topic: pickTopic(topics, rng), Key: keyBuf, Value: value}
 		t0 := time.Now()
 		if withHeader {
 			encodeHeader(value, header{RunID: r.runID, Producer: id, Seq: seq, SentNs: t0.UnixNano()})
@@ -132,6 +133,7 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 			continue
 		}
 		r.acked.Add(1)
+		r.acks.add(rec.Topic, rec.Partition)
 		if r.cfg.Mode == ModeProduce { // round-trip: the consumers count and time records
 			r.st.add(measured, done.Sub(t0), 1, int64(size), done)
 		}
@@ -146,6 +148,7 @@ func (r *run) sender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p 
 func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint32, p *pacer, keys keyGen) {
 	rng := rand.New(rand.NewPCG(r.runID, uint64(id)))
 	withHeader := r.cfg.MessageSize >= headerSize
+	topics := r.cfg.topics()
 	slots := make(chan struct{}, r.cfg.Inflight)
 	var inflight sync.WaitGroup
 	defer inflight.Wait()
@@ -179,7 +182,7 @@ func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint3
 		r.sent.Add(1)
 		inflight.Add(1)
 		seq := seq
-		cl.Produce(ctx, &kgo.Record{Key: keyBuf, Value: value}, func(_ *kgo.Record, err error) {
+		cl.Produce(ctx, &kgo.Record{Topic: pickTopic(topics, rng), Key: keyBuf, Value: value}, func(rec *kgo.Record, err error) {
 			defer inflight.Done()
 			defer func() { <-slots }()
 			done := time.Now()
@@ -193,12 +196,23 @@ func (r *run) asyncSender(ctx, waitCtx context.Context, cl *kgo.Client, id uint3
 				}
 			default:
 				r.acked.Add(1)
+				r.acks.add(rec.Topic, rec.Partition)
 				if r.cfg.Mode == ModeProduce {
 					r.st.add(measured, done.Sub(t0), 1, int64(size), done)
 				}
 			}
 		})
 	}
+}
+
+// pickTopic is a record's topic: the only one, or a random one of several
+// (--topic-count), so random keys spread records over every partition of
+// every topic.
+func pickTopic(topics []string, rng *rand.Rand) string {
+	if len(topics) == 1 {
+		return topics[0]
+	}
+	return topics[rng.IntN(len(topics))]
 }
 
 // proceed waits for the next operation's turn (burst phase, rate limit) and

@@ -69,7 +69,7 @@ func (r *run) result(cpu cpuTimes) *Result {
 	res := &Result{
 		Mode: c.Mode, Bootstrap: strings.Join(c.Bootstrap, ","), Topic: c.Topic,
 		Concurrency: c.Concurrency, Clients: c.clientCount(), MessageSize: c.MessageSize,
-		Partitions: len(r.partitions), Acks: acksName(c.Acks), Compression: c.Compression,
+		Partitions: r.partitionCount, Acks: acksName(c.Acks), Compression: c.Compression,
 		LingerMs: c.LingerMs, LoadPattern: c.LoadPattern, KeyPattern: c.KeyPattern,
 		Payload: c.PayloadPattern, RateLimit: c.RateLimit,
 		StartedAt: r.start.UTC().Format(time.RFC3339), WarmupSec: c.Warmup.Seconds(),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,7 +45,9 @@ type run struct {
 	val            *validator
 	acked          atomic.Int64 // produce acknowledgements in this run
 	sent           atomic.Int64 // produce attempts in this run
-	partitions     []int32
+	partitions     []int32      // of the first (usually only) topic
+	partitionCount int          // over all topics of the run
+	acks           *ackCounts
 	consumers      atomic.Int32 // consumer clients started
 	cut            atomic.Int64 // operations cut short by cancelling the run
 }
@@ -63,6 +66,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	r := &run{cfg: cfg, out: out, st: newStats(), runID: rand.Uint64() | 1, start: time.Now()}
 	r.budget.limit = cfg.Messages
+	if cfg.AckedOutput != "" {
+		r.acks = &ackCounts{n: map[ackKey]int64{}}
+	}
 	initBodies()
 
 	admCl, err := kgo.NewClient(r.baseOpts()...)
@@ -87,7 +93,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	}
 	if cfg.DeleteTopicAfter {
 		dctx, cancel := context.WithTimeout(ctx, setupTimeout)
-		if _, err := adm.DeleteTopic(dctx, cfg.Topic); err != nil {
+		resps, err := adm.DeleteTopics(dctx, cfg.topics()...)
+		if err == nil {
+			err = resps.Error()
+		}
+		if err != nil {
 			fmt.Fprintf(out, "warning: deleting topic %s: %v\n", cfg.Topic, err)
 		}
 		cancel()
@@ -95,6 +105,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) (*Result, error) {
 	res.WriteText(out)
 	if err := res.WriteFiles(cfg.CSVOutput, cfg.JSONOutput); err != nil {
 		return res, err
+	}
+	if r.acks != nil {
+		if err := r.acks.write(cfg.AckedOutput); err != nil {
+			return res, err
+		}
 	}
 	return res, nil
 }
@@ -108,49 +123,75 @@ func (r *run) baseOpts() []kgo.Opt {
 	}
 }
 
-// setup creates the topic when asked, waits until every partition has a
+// setup creates the topics when asked, waits until every partition has a
 // leader, and checks consumer-group support when a group is requested.
 func (r *run) setup(ctx context.Context, adm *kadm.Client) error {
 	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
 	defer cancel()
+	topics := r.cfg.topics()
 	if r.cfg.CreateTopic {
-		_, err := adm.CreateTopic(ctx, r.cfg.Partitions, r.cfg.ReplicationFactor, nil, r.cfg.Topic)
+		resps, err := adm.CreateTopics(ctx, r.cfg.Partitions, r.cfg.ReplicationFactor, nil, topics...)
+		if err == nil {
+			err = resps.Error()
+		}
 		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-			return fmt.Errorf("bench: creating topic %s: %w", r.cfg.Topic, err)
+			return fmt.Errorf("bench: creating topics %s: %w", strings.Join(topics, ","), err)
+		}
+		if err != nil { // some exist: the others must have been created
+			for _, t := range resps {
+				if t.Err != nil && !errors.Is(t.Err, kerr.TopicAlreadyExists) {
+					return fmt.Errorf("bench: creating topic %s: %w", t.Topic, t.Err)
+				}
+			}
 		}
 	}
 	var lastErr error
 	for {
-		md, err := adm.Metadata(ctx, r.cfg.Topic)
-		if err == nil {
-			td, ok := md.Topics[r.cfg.Topic]
-			switch {
-			case !ok:
-				err = fmt.Errorf("topic missing from metadata")
-			case td.Err != nil:
-				err = td.Err
-			case len(td.Partitions) == 0:
-				err = fmt.Errorf("topic has no partitions")
-			default:
-				r.partitions = r.partitions[:0]
-				for _, p := range td.Partitions.Sorted() {
-					if p.Leader < 0 || p.Err != nil {
-						err = fmt.Errorf("partition %d has no leader", p.Partition)
-					}
-					r.partitions = append(r.partitions, p.Partition)
-				}
-			}
-		}
+		err := r.readPartitions(ctx, adm, topics)
 		if err == nil {
 			break
 		}
 		lastErr = err
 		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-			return fmt.Errorf("bench: topic %s not ready within %v: %w", r.cfg.Topic, setupTimeout, lastErr)
+			return fmt.Errorf("bench: topics %s not ready within %v: %w", strings.Join(topics, ","), setupTimeout, lastErr)
 		}
 	}
 	if r.cfg.ConsumerGroup != "" {
 		return checkGroupSupport(ctx, adm)
+	}
+	return nil
+}
+
+// readPartitions fills r.partitions (of the first topic) and
+// r.partitionCount from Metadata, or says what is not ready.
+func (r *run) readPartitions(ctx context.Context, adm *kadm.Client, topics []string) error {
+	md, err := adm.Metadata(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	r.partitionCount = 0
+	for i, name := range topics {
+		td, ok := md.Topics[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("topic %s missing from metadata", name)
+		case td.Err != nil:
+			return fmt.Errorf("topic %s: %w", name, td.Err)
+		case len(td.Partitions) == 0:
+			return fmt.Errorf("topic %s has no partitions", name)
+		}
+		if i == 0 {
+			r.partitions = r.partitions[:0]
+		}
+		for _, p := range td.Partitions.Sorted() {
+			if p.Leader < 0 || p.Err != nil {
+				return fmt.Errorf("partition %s-%d has no leader", name, p.Partition)
+			}
+			if i == 0 {
+				r.partitions = append(r.partitions, p.Partition)
+			}
+			r.partitionCount++
+		}
 	}
 	return nil
 }
@@ -226,7 +267,16 @@ func (r *run) execute(ctx context.Context, adm *kadm.Client) (*Result, error) {
 	select {
 	case <-workers.done:
 	case <-time.After(deliveryTimeout + drainTimeout + 5*time.Second):
-		cancel()
+	case <-ctx.Done(): // interrupted
+	}
+	cancel()
+	// kgo goes on retrying a record it may already have sent (idempotence)
+	// whatever its context says, so against a dead broker a sender would
+	// wait forever: closing the clients fails what is left.
+	select {
+	case <-workers.done:
+	case <-time.After(5 * time.Second):
+		workers.close()
 		<-workers.done
 	}
 	cpu1 := processCPU()
@@ -312,6 +362,8 @@ type workerSet struct {
 	stopFns []func()
 	clients []*kgo.Client
 	once    sync.Once
+	// closeOnce: close runs when a stuck run is cut short and again deferred.
+	closeOnce sync.Once
 }
 
 func (w *workerSet) stop() {
@@ -323,9 +375,11 @@ func (w *workerSet) stop() {
 }
 
 func (w *workerSet) close() {
-	for _, cl := range w.clients {
-		cl.Close()
-	}
+	w.closeOnce.Do(func() {
+		for _, cl := range w.clients {
+			cl.Close()
+		}
+	})
 }
 
 func (r *run) startWorkers(ctx context.Context, adm *kadm.Client) (*workerSet, error) {

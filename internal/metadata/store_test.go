@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -184,6 +185,62 @@ func TestImageImmutable(t *testing.T) {
 	}
 	if names := s.Image().SortedTopics(); len(names) != 2 || names[0].Name != "t" || names[1].Name != "u" {
 		t.Errorf("SortedTopics = %v", names)
+	}
+	// A change that leaves the topics alone shares their maps and order;
+	// a topic change gets its own.
+	sorted := s.Image().SortedTopics()
+	mustNil(t, s.ReserveProducerIDs(100))
+	mustNil(t, s.SetBrokerConfigs(nil))
+	if im := s.Image(); &im.SortedTopics()[0] != &sorted[0] || im.NextProducerID != 100 {
+		t.Error("a producer id or broker config change rebuilt the topic order")
+	}
+	mustNil(t, s.DeleteTopic("t"))
+	if names := s.Image().SortedTopics(); len(names) != 1 || names[0].Name != "u" || len(sorted) != 2 {
+		t.Errorf("SortedTopics after delete = %v, before = %v", names, sorted)
+	}
+}
+
+// TestImageConcurrentReaders: readers walking images while changes swap
+// them in (run with -race: a change must never write a map a reader holds).
+func TestImageConcurrentReaders(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	defer s.Close()
+	done := make(chan struct{})
+	readers := make(chan int, 2)
+	for range 2 {
+		go func() {
+			n := 0
+			for {
+				select {
+				case <-done:
+					readers <- n
+					return
+				default:
+				}
+				im := s.Image()
+				for name, tp := range im.Topics {
+					if im.ByID[tp.ID] != tp || tp.Name != name {
+						t.Errorf("topic %s: maps disagree", name)
+					}
+				}
+				n += len(im.SortedTopics())
+			}
+		}()
+	}
+	for i := range 50 {
+		_, err := s.CreateTopic(fmt.Sprintf("t%d", i), 1, nil)
+		mustNil(t, err)
+		mustNil(t, s.ReserveProducerIDs(int64(i+1)))
+		if i%5 == 4 {
+			mustNil(t, s.SetPartitions(fmt.Sprintf("t%d", i-1), 2))
+			mustNil(t, s.DeleteTopic(fmt.Sprintf("t%d", i-2)))
+		}
+	}
+	close(done)
+	<-readers
+	<-readers
+	if got := len(s.Image().SortedTopics()); got != 40 {
+		t.Errorf("%d topics, want 40", got)
 	}
 }
 

@@ -1,0 +1,93 @@
+package metadata
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// BenchmarkCreateTopics creates n topics one by one in a fresh store (one
+// op = all n, each fsynced as CreateTopics does): the cost of a change must
+// not grow with the number of topics already there (issue 13).
+func BenchmarkCreateTopics(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("topics=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				s, err := Open(b.TempDir(), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for i := range n {
+					if _, err := s.CreateTopic(fmt.Sprintf("topic-%06d", i), 1, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/topic")
+		})
+	}
+}
+
+// BenchmarkOpen replays a metadata log of n topic records (plus a producer
+// id reservation after every 10th, as a busy broker writes them).
+func BenchmarkOpen(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("topics=%d", n), func(b *testing.B) {
+			dir := b.TempDir()
+			writeTopicLog(b, dir, n)
+			for b.Loop() {
+				s, err := Open(dir, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if got := len(s.Image().Topics); got != n {
+					b.Fatalf("%d topics after replay, want %d", got, n)
+				}
+				s.Close()
+			}
+		})
+	}
+}
+
+// writeTopicLog writes the metadata log of n created topics directly, with
+// one fsync at the end (creating them through the store would fsync each).
+func writeTopicLog(tb testing.TB, dir string, n int) {
+	tb.Helper()
+	l, err := storage.Open(filepath.Join(dir, "__cluster_metadata"), storage.Options{SegmentBytes: 64 << 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	add := func(rec *record) {
+		v, err := json.Marshal(rec)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := l.Append(storage.EncodeBatch(time.Now().UnixMilli(), []kmsg.Record{{Value: v}})); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	add(&record{Type: "cluster", ClusterID: "bench-cluster"})
+	for i := range n {
+		id := TopicID{byte(i), byte(i >> 8), byte(i >> 16), 1}
+		add(&record{Type: "topic", Name: fmt.Sprintf("topic-%06d", i), ID: &id, Partitions: 1})
+		if i%10 == 9 {
+			add(&record{Type: "producer_ids", NextPID: int64(i+1) * 1000})
+		}
+	}
+	if _, err := l.Sync(); err != nil {
+		tb.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
