@@ -280,7 +280,10 @@ func (p *state) replayTxns(hs []storage.BatchHeader) error {
 func (p *state) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	unchanged := p.log.Marked() && !p.expired && p.snapAt == p.log.LogEndOffset()
+	end := p.log.LogEndOffset()
+	// No snapshot is needed for an empty log (LoadProducers finds
+	// nothing to scan either).
+	unchanged := p.log.Marked() && !p.expired && (p.snapAt == end || (p.snapAt < 0 && end == p.log.LogStartOffset()))
 	err := p.log.Close()
 	if err == nil && p.loaded && !unchanged {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})

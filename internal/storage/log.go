@@ -143,6 +143,10 @@ type Log struct {
 	// disk describe the log exactly (opened clean, or Checkpoint); cleared
 	// by unmarkLocked before the tail changes. Guarded by mu.
 	marked bool
+	// untouched: created empty by this Open and not written since; Close
+	// has nothing to make durable (a power loss that takes the empty
+	// segment back leaves a directory Open starts again the same way).
+	untouched bool
 }
 
 // Open opens the partition log in dir, creating the directory if needed, and
@@ -591,7 +595,7 @@ func (l *Log) Close() error {
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
 	l.pending = nil
-	marked := l.marked
+	marked := l.marked || l.untouched
 	l.mu.Unlock()
 
 	err := failed

@@ -72,6 +72,7 @@ func (l *Log) removeMarker(active *segment) error {
 // that brought the marker back would find a tail longer than it says, or
 // exactly as it says plus data the WAL replays). Caller holds mu.
 func (l *Log) unmarkLocked() error {
+	l.untouched = false
 	if !l.marked {
 		return nil
 	}
@@ -89,7 +90,7 @@ func (l *Log) unmarkLocked() error {
 func (l *Log) Marked() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.marked
+	return l.marked || l.untouched
 }
 
 // Checkpoint makes the log what a clean Close leaves, without closing it:
@@ -183,7 +184,8 @@ func (l *Log) recover() error {
 		}
 		kept = append(kept, s)
 	}
-	if len(kept) == 0 {
+	fresh := len(kept) == 0
+	if fresh {
 		// Retention keeps the active segment, so a log with a persisted
 		// start has a segment file; should it still have none, start at
 		// the persisted start, never below it, so offsets do not go back.
@@ -197,12 +199,26 @@ func (l *Log) recover() error {
 	if clean && (active.base != marker.base || active.next != marker.end) {
 		unclean = true
 	}
+	// One empty segment (new, or closed untouched): nothing to validate
+	// or make durable but its directory entry; the first Sync does that.
+	fresh = fresh || (unclean && len(kept) == 1 && active.size.Load() == 0)
 	if !unclean && active.persisted {
 		// The marker and the tail's index files describe the log as it
 		// is: keep them until the first change (unmarkLocked), so a
 		// partition opened and closed (or killed) without being written
 		// costs no writes and is trusted again next time.
 		l.marked = true
+	} else if fresh {
+		// A new log (a partition's first open): nothing to recover and
+		// nothing to make durable but the new segment's directory entry,
+		// which the first Sync fsyncs with the data (as for a roll), so
+		// opening thousands of new partitions costs no fsync each.
+		if err := l.removeMarker(active); err != nil {
+			closeAll(kept)
+			return err
+		}
+		l.dirNeedsSync = true
+		l.untouched = true
 	} else {
 		if err := l.removeMarker(active); err != nil {
 			closeAll(kept)
