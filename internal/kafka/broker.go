@@ -265,7 +265,14 @@ func (b *Broker) Close() error {
 	// the clean-shutdown marker, the producer snapshot); closing them in
 	// parallel lets the disk overlap them. Measured with the 100 idle
 	// partitions of the internal topics: 670-850 ms one by one.
-	errs := make([]error, len(parts))
+	// With many of them, their durable writes are batched: written
+	// without fsyncs, then made durable by three syncfs calls
+	// (storage.CloseBatch), not about nine fsyncs each.
+	var batch *storage.CloseBatch
+	if len(parts) >= closeBatchMin {
+		batch = storage.NewCloseBatch(b.opts.DataDir)
+	}
+	errs := make([]error, len(parts)+1)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(closeWorkers, len(parts)) {
@@ -273,7 +280,11 @@ func (b *Broker) Close() error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				errs[i] = parts[i].Close()
+				if batch != nil {
+					errs[i] = parts[i].CloseIn(batch)
+				} else {
+					errs[i] = parts[i].Close()
+				}
 			}
 		}()
 	}
@@ -282,11 +293,20 @@ func (b *Broker) Close() error {
 	}
 	close(next)
 	wg.Wait()
+	if batch != nil {
+		if err := batch.Commit(); err != nil {
+			b.log.Warn("closing partitions: their clean-shutdown state is not durable; they are validated at next start", "err", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // closeWorkers bounds the partitions closed at once by Close.
 const closeWorkers = 16
+
+// closeBatchMin: Close batches the durable writes of at least this many
+// open partitions (storage.CloseBatch).
+const closeBatchMin = 32
 
 // addParts adds to ts the partitions from len(ts.parts) up to the topic's
 // count, without opening them. Caller owns ts.

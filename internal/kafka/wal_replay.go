@@ -10,13 +10,36 @@ import (
 	"github.com/chronik-stream/chronik/internal/wal"
 )
 
-// finishReplay syncs a partition the replay opened and loads its producer
-// state (which must see the replayed batches).
-func finishReplay(p *partition.Partition) error {
-	if _, err := p.Sync(); err != nil {
-		return fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+// finishReplayAll makes the partitions the replay opened durable with one
+// syncfs of the data directory (recovery did not fsync them) and loads
+// their producer state; without syncfs each is synced on its own.
+func (b *Broker) finishReplayAll(parts []*partition.Partition) error {
+	if len(parts) == 0 {
+		return nil
 	}
-	return p.LoadProducers()
+	completes := make([]func(error) error, 0, len(parts))
+	var errs []error
+	for _, p := range parts {
+		complete, err := p.PrepareSync()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err))
+			continue
+		}
+		completes = append(completes, complete)
+	}
+	fsErr := storage.SyncFS(b.opts.DataDir)
+	for _, complete := range completes {
+		errs = append(errs, complete(fsErr))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if err := p.LoadProducers(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayWAL appends to each partition log the WAL batches beyond its end,
@@ -46,10 +69,10 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 	// allows still replays.
 	var open []*partition.Partition
 	finish := func() error {
+		if err := b.finishReplayAll(open); err != nil {
+			return err
+		}
 		for _, p := range open {
-			if err := finishReplay(p); err != nil {
-				return err
-			}
 			if err := p.Close(); err != nil {
 				return fmt.Errorf("kafka: close %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
 			}
@@ -91,10 +114,8 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range open {
-		if err := finishReplay(p); err != nil {
-			return err
-		}
+	if err := b.finishReplayAll(open); err != nil {
+		return err
 	}
 	if appended > 0 || skipped > 0 {
 		b.log.Info("WAL replayed", "batches_restored", appended, "batches_already_present", skipped,

@@ -158,7 +158,11 @@ func (p *Partition) use() (*state, error) {
 
 // openLocked opens the state if it is closed and, if load, loads the
 // producer state. Caller holds mu exclusively.
-func (p *Partition) openLocked(load bool) error {
+func (p *Partition) openLocked(load bool) error { return p.openDeferred(load, false) }
+
+// openDeferred is openLocked; with deferSync, recovery leaves making what
+// it validated durable to the caller (storage.Options.DeferRecoverySync).
+func (p *Partition) openDeferred(load, deferSync bool) error {
 	if p.deleted {
 		return ErrDeleted
 	}
@@ -172,6 +176,7 @@ func (p *Partition) openLocked(load bool) error {
 		p.optsMu.Lock()
 		o := p.o
 		p.optsMu.Unlock()
+		o.Storage.DeferRecoverySync = deferSync
 		st, err := openState(p.dir, o)
 		if err != nil {
 			p.retryAt, p.openErr = time.Now().Add(openRetry), fmt.Errorf("%w: %v", ErrStorage, err)
@@ -196,7 +201,17 @@ func (p *Partition) openLocked(load bool) error {
 
 // closeLocked closes the open state, keeping what the sweeps need to know
 // about it. Caller holds mu exclusively.
-func (p *Partition) closeLocked() error {
+func (p *Partition) closeLocked() error { return p.closeIn(nil) }
+
+// CloseIn closes the partition like Close, leaving its durable writes to b
+// (storage.CloseBatch: the broker's shutdown closes thousands at once).
+func (p *Partition) CloseIn(b *storage.CloseBatch) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closeIn(b)
+}
+
+func (p *Partition) closeIn(b *storage.CloseBatch) error {
 	st := p.st
 	if st == nil {
 		return nil
@@ -207,7 +222,7 @@ func (p *Partition) closeLocked() error {
 		size += s.Size
 	}
 	p.closedSize.Store(size)
-	err := st.Close()
+	err := st.close(b)
 	p.closeErr = err
 	p.st = nil
 	p.log.Store(nil)
@@ -275,10 +290,12 @@ func (p *Partition) LoadProducers() error {
 
 // ReplayWALBatch appends a batch found in the WAL if it continues the log,
 // opening the partition without its producer state (see state.ReplayWALBatch).
+// Recovery at that open does not fsync: the replay makes everything durable
+// with one syncfs before it resets the WAL (PrepareSync).
 func (p *Partition) ReplayWALBatch(batch []byte) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.openLocked(false); err != nil {
+	if err := p.openDeferred(false, true); err != nil {
 		return false, err
 	}
 	return p.st.ReplayWALBatch(batch)

@@ -277,17 +277,31 @@ func (p *state) replayTxns(hs []storage.BatchHeader) error {
 // unless the snapshot on disk says the same already (nothing appended or
 // expired since it was loaded) or the producers were never loaded (a
 // snapshot of nothing would be wrong; the old one plus the log is right).
-func (p *state) Close() error {
+func (p *state) Close() error { return p.close(nil) }
+
+// close is Close, with the durable writes left to b if it is not nil
+// (storage.CloseBatch).
+func (p *state) close(b *storage.CloseBatch) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	end := p.log.LogEndOffset()
 	// No snapshot is needed for an empty log (LoadProducers finds
 	// nothing to scan either).
 	unchanged := p.log.Marked() && !p.expired && (p.snapAt == end || (p.snapAt < 0 && end == p.log.LogStartOffset()))
-	err := p.log.Close()
+	var err error
+	if b == nil {
+		err = p.log.Close()
+	} else {
+		err = p.log.CloseIn(b)
+	}
 	if err == nil && p.loaded && !unchanged {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
-		err = storage.WriteFileAtomic(filepath.Join(p.log.Dir(), SnapshotFile), raw)
+		path := filepath.Join(p.log.Dir(), SnapshotFile)
+		if b == nil {
+			err = storage.WriteFileAtomic(path, raw)
+		} else {
+			err = b.Write(path, raw)
+		}
 	}
 	return err
 }

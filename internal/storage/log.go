@@ -60,6 +60,12 @@ type Options struct {
 	// once it is fsynced and more than this many bytes behind the segment's
 	// end (posix_fadvise DONTNEED; dropbehind.go). 0 keeps everything.
 	DropBehind int64
+	// DeferRecoverySync: recovery after an unclean shutdown does not fsync
+	// the tail it validated (nor the directory); the caller makes the
+	// filesystem durable once (SyncFS, then SyncPoint) before anything
+	// relies on it: the WAL replay at start opens thousands of partitions
+	// this way and resets the WAL only after one syncfs.
+	DeferRecoverySync bool
 }
 
 // Validate reports settings that cannot work.
@@ -579,7 +585,10 @@ func (l *Log) Size() int64 {
 // the next Open can skip validating the tail, and closes the files. A failed
 // log is closed without a marker and Close returns its failure. Closing twice
 // returns nil.
-func (l *Log) Close() error {
+func (l *Log) Close() error { return l.close(nil) }
+
+// close is Close, or CloseIn when b is not nil.
+func (l *Log) close(b *CloseBatch) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
@@ -599,16 +608,20 @@ func (l *Log) Close() error {
 	l.mu.Unlock()
 
 	err := failed
-	if err == nil && !marked {
+	if err == nil && !marked && b == nil {
 		err = l.syncFiles(active, pending, dirSync)
 	}
 	if err == nil && !marked { // a marked log is on disk as its marker says
 		l.synced.Store(l.end.Load())
 		l.durable.Store(l.end.Load())
 		active.seal()
-		l.persistSealed(append(pending, active))
-		if active.persisted {
-			err = l.writeCleanMarker(active)
+		if b == nil {
+			l.persistSealed(append(pending, active))
+			if active.persisted {
+				err = l.writeCleanMarker(active)
+			}
+		} else {
+			err = l.persistIn(b, append(pending, active))
 		}
 	}
 	l.readMu.Lock()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -152,5 +153,50 @@ func TestSyncPoint(t *testing.T) {
 			t.Fatalf("sync after the sync point: %v", err)
 		}
 		_ = l.Close()
+	}
+}
+
+// TestCloseBatch: logs closed into a batch are trusted at the next open
+// once it is committed; a crash before the commit leaves only ".tmp" files,
+// which Open removes, and the logs are validated.
+func TestCloseBatch(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		root := t.TempDir()
+		b := NewCloseBatch(root)
+		var wants [][]appended
+		for i := range 3 {
+			dir := filepath.Join(root, fmt.Sprint(i))
+			l := openLog(t, dir, Options{SegmentBytes: 4 << 10})
+			wants = append(wants, appendAll(t, l, variedBatches(t, rand.New(rand.NewPCG(uint64(i), 6)), 12)))
+			if err := l.CloseIn(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if commit {
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, want := range wants {
+			dir := filepath.Join(root, fmt.Sprint(i))
+			if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); commit != (len(m) == 0) {
+				t.Fatalf("commit %v: tmp files %v", commit, m)
+			}
+			segs := segmentFiles(t, dir, logSuffix)
+			last, _ := parseSegmentName(filepath.Base(segs[len(segs)-1]), logSuffix)
+			corruptLastByte(t, dir, last)
+			l := openLog(t, dir, Options{SegmentBytes: 4 << 10})
+			end, cut := want[len(want)-1].next, want[len(want)-1].base
+			if commit && l.LogEndOffset() != end {
+				t.Fatalf("committed: end %d, want %d (trusted)", l.LogEndOffset(), end)
+			}
+			if !commit && l.LogEndOffset() != cut {
+				t.Fatalf("not committed: end %d, want %d (validated)", l.LogEndOffset(), cut)
+			}
+			if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); len(m) > 0 {
+				t.Fatalf("tmp files after open: %v", m)
+			}
+			_ = l.Close()
+		}
 	}
 }

@@ -224,14 +224,16 @@ func (l *Log) recover() error {
 			closeAll(kept)
 			return err
 		}
-		if unclean {
+		if unclean && !l.opts.DeferRecoverySync {
 			// What survived recovery is reported durable, so make it so.
 			if err := active.f.Sync(); err != nil {
 				closeAll(kept)
 				return fmt.Errorf("storage: fsync %s: %w", active.f.Name(), err)
 			}
 		}
-		if err := SyncDir(l.dir); err != nil {
+		if l.opts.DeferRecoverySync {
+			l.dirNeedsSync = true
+		} else if err := SyncDir(l.dir); err != nil {
 			closeAll(kept)
 			return err
 		}
