@@ -164,6 +164,24 @@
 // recovered log end (data durable only in the WAL) is reported as the log
 // end until the WAL replay appends the rest.
 //
+// A new or empty log (one empty segment) is not fsynced by Open: there is
+// nothing to make durable but the segment's directory entry, which the
+// first Sync fsyncs with the data. With Options.DeferRecoverySync an unclean
+// tail is validated but not fsynced either; the caller (the WAL replay at
+// start) makes the filesystem durable with one SyncFS before relying on it.
+//
+// # Many logs at once
+//
+// SyncPoint splits a Sync around one syncfs(2) of the filesystem (SyncFS):
+// PrepareSync writes the buffer and holds syncMu, the caller syncs the
+// filesystem once for thousands of logs, Complete marks the prepared end
+// synced (or fsyncs the log's own files if the syncfs failed). CloseBatch
+// does the same for closing: CloseIn writes index files, the marker (and
+// the partition layer its snapshot) as ".tmp" files without fsync, and
+// Commit makes them durable with three syncfs calls, renaming the index
+// files and snapshots before the markers, so no crash leaves a marker
+// naming files that are not durable.
+//
 // Compaction leftovers are handled before any segment is opened: a .cleaned
 // file is deleted, a .swap file completes its swap (its segment's old index
 // files are removed, then it is renamed over the .log), so a crash at any
