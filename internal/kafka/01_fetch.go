@@ -262,7 +262,7 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16, zc 
 	if remaining <= 0 {
 		remaining = 1 << 30
 	}
-	total := 0
+	total, held := 0, 0
 	out := make([]fetchResult, len(parts))
 	for i := range parts {
 		fp := &parts[i]
@@ -279,12 +279,26 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16, zc 
 			sp.ErrorCode = missing
 			continue
 		}
-		n := b.fetchPartition(p, fp, res, remaining, total == 0, zc)
+		// Ranges keep their segment files open until the reply is
+		// written, whatever the open-file budget closes meanwhile: at
+		// most maxZeroCopyParts partitions of one reply hold them, the
+		// rest are read into memory.
+		n := b.fetchPartition(p, fp, res, remaining, total == 0, zc && held < maxZeroCopyParts)
+		if len(res.files) > 0 {
+			held++
+		}
 		total += n
 		remaining -= n
 	}
 	return out, total
 }
+
+// maxZeroCopyParts bounds the partitions of one fetch reply sent from
+// their segment files (each holds a descriptor until written); beyond it,
+// and for ranges too small for sendfile (wire.MinSendfile), the data is
+// read into the reply. A consumer's fetch over thousands of partitions
+// must not hold thousands of descriptors past the open-file budget.
+const maxZeroCopyParts = 64
 
 func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, res *fetchResult, remaining int, first, zc bool) int {
 	sp := &res.resp
@@ -345,6 +359,26 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, res *fetc
 		storage.ReleaseRanges(res.files)
 		res.files = nil
 		return 0
+	}
+	if zc && n < int(wire.MinSendfile) {
+		// Too small for sendfile: the writer would copy it anyway, so
+		// copy it now and hold no file.
+		for _, fr := range res.files {
+			if data, err = fr.AppendTo(data); err != nil {
+				break
+			}
+		}
+		storage.ReleaseRanges(res.files)
+		res.files = nil
+		if err != nil {
+			b.log.Error("fetch read failed", "topic", p.Topic(), "partition", p.Index(), "offset", rp.fetchOffset, "err", err)
+			sp.ErrorCode = kerr.KafkaStorageError.Code
+			return 0
+		}
+		zc, records = false, 0
+		if data == nil {
+			data = []byte{}
+		}
 	}
 	if !zc {
 		sp.RecordBatches = data
