@@ -50,8 +50,8 @@ type Partition struct {
 	// it while closed, so the committer keeps the WAL that still holds
 	// the data. Cleared by the next open.
 	closeErr error
-	openErr error     // the last failed open, answered until retryAt
-	retryAt time.Time // under mu
+	openErr  error     // the last failed open, answered until retryAt
+	retryAt  time.Time // under mu
 	// summary of the log at the last close (nil: not opened since start),
 	// so the retention sweep can tell without opening whether a closed
 	// partition has anything to delete. Under mu.
