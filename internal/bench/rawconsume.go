@@ -88,13 +88,9 @@ func (r *run) leaderAddrs(ctx context.Context) (map[int32]string, error) {
 		return nil, fmt.Errorf("bench: client: %w", err)
 	}
 	defer cl.Close()
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(r.cfg.Topic)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := r.topicMetadata(ctx, cl)
 	if err != nil {
-		return nil, fmt.Errorf("bench: metadata: %w", err)
+		return nil, err
 	}
 	brokers := map[int32]string{}
 	for _, b := range resp.Brokers {

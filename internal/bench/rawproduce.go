@@ -64,13 +64,9 @@ func rawAcks(acks int) kgo.Acks {
 // leaders maps each partition of the topic to its leader's node id, and
 // returns the topic id (Produce v13+ names topics by id).
 func (r *run) leaders(ctx context.Context, cl *kgo.Client) (map[int32]int32, [16]byte, error) {
-	req := kmsg.NewPtrMetadataRequest()
-	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(r.cfg.Topic)
-	req.Topics = append(req.Topics, t)
-	resp, err := req.RequestWith(ctx, cl)
+	resp, err := r.topicMetadata(ctx, cl)
 	if err != nil {
-		return nil, [16]byte{}, fmt.Errorf("bench: metadata: %w", err)
+		return nil, [16]byte{}, err
 	}
 	out := map[int32]int32{}
 	var id [16]byte
@@ -161,4 +157,17 @@ func produceErr(resp *kmsg.ProduceResponse) error {
 		return errors.New("empty produce response")
 	}
 	return nil
+}
+
+// topicMetadata asks for the bench topic's metadata.
+func (r *run) topicMetadata(ctx context.Context, cl *kgo.Client) (*kmsg.MetadataResponse, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	t := kmsg.NewMetadataRequestTopic()
+	t.Topic = kmsg.StringPtr(r.cfg.Topic)
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return nil, fmt.Errorf("bench: metadata: %w", err)
+	}
+	return resp, nil
 }

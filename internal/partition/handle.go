@@ -504,7 +504,9 @@ func (p *Partition) SetLogStartOffset(offset int64) (int, int64, error) {
 	return st.SetLogStartOffset(offset)
 }
 
-// CheckLeaderEpoch is state.CheckLeaderEpoch (it needs no open log).
+// CheckLeaderEpoch validates a client's idea of the leader epoch (-1 = no
+// check): older answers ErrFencedLeaderEpoch, newer ErrUnknownLeaderEpoch.
+// It needs no open log.
 func (p *Partition) CheckLeaderEpoch(epoch int32) error {
 	current := p.LeaderEpoch()
 	switch {

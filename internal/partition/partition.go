@@ -69,19 +69,6 @@ func (p *state) Index() int32 { return p.index }
 // the log start go through the Partition, which keeps its state with them.
 func (p *state) Log() *storage.Log { return p.log }
 
-// CheckLeaderEpoch validates a client's idea of the leader epoch (-1 = no
-// check): older answers ErrFencedLeaderEpoch, newer ErrUnknownLeaderEpoch.
-func (p *state) CheckLeaderEpoch(epoch int32) error {
-	current := p.LeaderEpoch()
-	switch {
-	case epoch < 0 || epoch == current:
-		return nil
-	case epoch < current:
-		return ErrFencedLeaderEpoch
-	default:
-		return ErrUnknownLeaderEpoch
-	}
-}
 
 // LeaderEpoch is the partition's leader epoch; a single node never changes
 // leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
