@@ -104,6 +104,7 @@ func (f *Files) Run(ctx context.Context, checkpointAfter time.Duration) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	lastCheckpoint := time.Now()
+	idleTicks := int64(checkpointAfter / time.Second)
 	for {
 		select {
 		case <-ctx.Done():
@@ -111,10 +112,11 @@ func (f *Files) Run(ctx context.Context, checkpointAfter time.Duration) {
 		case <-f.kick:
 			f.Evict()
 		case now := <-t.C:
+			useClock.Add(1)
 			f.Evict()
 			if checkpointAfter > 0 && now.Sub(lastCheckpoint) >= checkpointAfter {
 				lastCheckpoint = now
-				f.Checkpoint(ctx, now.Add(-checkpointAfter))
+				f.Checkpoint(ctx, useClock.Load()-idleTicks)
 			}
 		}
 	}
@@ -161,6 +163,7 @@ func (f *Files) Evict() {
 func (f *Files) evict(want int) {
 	f.evictMu.Lock()
 	defer f.evictMu.Unlock()
+	useClock.Add(1) // uses after this pass are newer than any before it
 	parts := f.refresh()
 	f.mu.Lock()
 	want = min(want, f.count-f.max*9/10)
@@ -246,12 +249,12 @@ func (f *Files) evict(want int) {
 }
 
 // Checkpoint writes the clean-shutdown state of open partitions changed
-// since they were opened and not used since idleSince.
-func (f *Files) Checkpoint(ctx context.Context, idleSince time.Time) {
+// since they were opened and not used since the useClock value idleSince.
+func (f *Files) Checkpoint(ctx context.Context, idleSince int64) {
 	f.mu.Lock()
 	parts := make([]*Partition, 0, len(f.open))
 	for p := range f.open {
-		if p.lastUse.Load() < idleSince.UnixNano() {
+		if p.lastUse.Load() < idleSince {
 			parts = append(parts, p)
 		}
 	}
