@@ -59,14 +59,12 @@ func (b *CloseBatch) Commit() error {
 	}
 	err := SyncFS(b.dir)
 	for phase := range 2 {
-		for _, path := range b.files[phase] {
-			if err == nil {
-				if rerr := os.Rename(path+tmpSuffix, path); rerr != nil {
-					err = fmt.Errorf("storage: rename %s: %w", path+tmpSuffix, rerr)
-				}
-				continue
+		if err == nil {
+			err = renameAll(b.files[phase])
+		} else {
+			for _, path := range b.files[phase] {
+				_ = os.Remove(path + tmpSuffix)
 			}
-			_ = os.Remove(path + tmpSuffix)
 		}
 		if err == nil {
 			err = SyncFS(b.dir)
@@ -76,6 +74,41 @@ func (b *CloseBatch) Commit() error {
 		return nil // no syncfs here: the logs are just validated next time
 	}
 	return err
+}
+
+// renameWorkers: renames in different directories run in parallel.
+const renameWorkers = 16
+
+// renameAll renames every path's ".tmp" over it and returns the first
+// failure.
+func renameAll(paths []string) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	next := make(chan string)
+	for range min(renameWorkers, len(paths)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for path := range next {
+				if err := os.Rename(path+tmpSuffix, path); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("storage: rename %s: %w", path+tmpSuffix, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, p := range paths {
+		next <- p
+	}
+	close(next)
+	wg.Wait()
+	return first
 }
 
 // CloseIn closes the log like Close, but leaves its durable writes to b:
