@@ -56,6 +56,7 @@ func (b *Broker) isCompacted(t *metadata.Topic) bool {
 // sweepCleaner runs one bounded cleaner pass over every compacted partition.
 func (b *Broker) sweepCleaner(ctx context.Context, now time.Time) {
 	budget := int64(cleanerMaxBytesPerPass)
+	opens := partition.NewSweepOpens(sweepOpensPerPass)
 	for _, t := range b.meta.Image().SortedTopics() {
 		if ctx.Err() != nil || budget <= 0 {
 			return
@@ -77,7 +78,7 @@ func (b *Broker) sweepCleaner(ctx context.Context, now time.Time) {
 			if budget <= 0 || ctx.Err() != nil {
 				return
 			}
-			budget -= b.cleanPartition(p, t, storage.CleanOptions{
+			budget -= b.cleanPartition(p, t, opens, storage.CleanOptions{
 				Now: now, MinLagMs: b.topicInt(t, "min.compaction.lag.ms"),
 				DeleteRetentionMs: b.topicInt(t, "delete.retention.ms"), MinDirtyRatio: ratio, MaxBytes: budget,
 			})
@@ -87,8 +88,8 @@ func (b *Broker) sweepCleaner(ctx context.Context, now time.Time) {
 
 // cleanPartition cleans one partition (partition.Clean) and returns the
 // bytes it examined.
-func (b *Broker) cleanPartition(p *partition.Partition, t *metadata.Topic, o storage.CleanOptions) int64 {
-	res, before, err := p.Clean(o)
+func (b *Broker) cleanPartition(p *partition.Partition, t *metadata.Topic, opens *partition.SweepOpens, o storage.CleanOptions) int64 {
+	res, before, err := p.Clean(o, opens)
 	if errors.Is(err, storage.ErrClosed) { // topic deleted meanwhile
 		return 0
 	}

@@ -39,6 +39,12 @@ import (
 // retentionMaxSegmentsPerPass bounds the deletions of one sweep.
 const retentionMaxSegmentsPerPass = 256
 
+// sweepOpensPerPass bounds how many closed partitions not opened since
+// start one retention or cleaner pass opens to look at (partition.
+// SweepOpens): with 100,000 partitions the first passes after a start
+// look at them a thousand at a time.
+const sweepOpensPerPass = 1000
+
 // RetentionStats are cumulative retention counters (for metrics).
 type RetentionStats struct {
 	SegmentsDeleted, BytesDeleted int64
@@ -87,6 +93,7 @@ func (b *Broker) StopRetention() {
 func (b *Broker) sweepRetention(ctx context.Context, now time.Time) {
 	im := b.meta.Image()
 	budget := retentionMaxSegmentsPerPass
+	opens := partition.NewSweepOpens(sweepOpensPerPass)
 	for _, t := range im.SortedTopics() {
 		if ctx.Err() != nil || budget <= 0 {
 			return
@@ -105,15 +112,15 @@ func (b *Broker) sweepRetention(ctx context.Context, now time.Time) {
 			continue
 		}
 		for _, p := range ts.parts {
-			budget -= b.applyRetention(p, t, now, retentionMs, retentionBytes, budget)
+			budget -= b.applyRetention(p, t, now, retentionMs, retentionBytes, budget, opens)
 		}
 	}
 }
 
 // applyRetention deletes at most budget segments of p
 // (partition.ApplyRetention) and returns how many it chose.
-func (b *Broker) applyRetention(p *partition.Partition, t *metadata.Topic, now time.Time, retentionMs, retentionBytes int64, budget int) int {
-	res, err := p.ApplyRetention(now.UnixMilli(), retentionMs, retentionBytes, budget)
+func (b *Broker) applyRetention(p *partition.Partition, t *metadata.Topic, now time.Time, retentionMs, retentionBytes int64, budget int, opens *partition.SweepOpens) int {
+	res, err := p.ApplyRetention(now.UnixMilli(), retentionMs, retentionBytes, budget, opens)
 	if err != nil {
 		b.log.Warn("retention: cannot move log start", "topic", t.Name, "partition", p.Index(), "err", err)
 		return res.Chosen

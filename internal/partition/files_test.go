@@ -8,6 +8,7 @@ import (
 
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestFilesEvictsIdleUnchangedFirst: at the bound, an opener closes idle
@@ -102,5 +103,48 @@ func TestFilesEvictsIdleUnchangedFirst(t *testing.T) {
 		if off, err := parts[i].Offsets(); err != nil || off.LogEnd != want || off.HighWatermark != want {
 			t.Fatalf("p%d after eviction: %+v %v, want end %d", i, off, err, want)
 		}
+	}
+}
+
+// TestSweepsSkipClosedPartitions: the retention sweep opens a closed
+// partition not opened since start only within its opens, never one whose
+// directory holds no segment (that would create files), and one with a
+// summary only when something in it expired.
+func TestSweepsSkipClosedPartitions(t *testing.T) {
+	root := t.TempDir()
+	o := Options{Topic: "t", TopicID: metadata.TopicID{1}}
+	empty := New(filepath.Join(root, "t-0"), o, nil)
+	if err := empty.Create(); err != nil {
+		t.Fatal(err)
+	}
+	withData := New(filepath.Join(root, "t-1"), o, nil)
+	old := time.Now().Add(-time.Hour).UnixMilli()
+	if _, err := withData.Append(storage.EncodeBatch(old, []kmsg.Record{{Value: []byte("v")}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := withData.Close(); err != nil {
+		t.Fatal(err)
+	}
+	withData = New(withData.Dir(), o, nil) // as after a restart: no summary
+	now := time.Now().UnixMilli()
+	none := NewSweepOpens(0)
+	for _, p := range []*Partition{empty, withData} {
+		if _, err := p.ApplyRetention(now, time.Minute.Milliseconds(), -1, 10, none); err != nil || p.IsOpen() {
+			t.Fatalf("%s: opened without opens left (%v)", p.Dir(), err)
+		}
+	}
+	if m, _ := filepath.Glob(filepath.Join(empty.Dir(), "*.log")); len(m) != 0 {
+		t.Fatalf("the sweep created %v", m)
+	}
+	// With an open allowed, the partition with data is looked at (its
+	// record expired: the log start moves) and closed again.
+	if _, err := withData.ApplyRetention(now, time.Minute.Milliseconds(), -1, 10, NewSweepOpens(1)); err != nil {
+		t.Fatal(err)
+	}
+	if withData.IsOpen() {
+		t.Fatal("left open by the sweep")
+	}
+	if off, err := withData.Offsets(); err != nil || off.LogStart != 1 {
+		t.Fatalf("after retention: %+v %v, want log start 1", off, err)
 	}
 }

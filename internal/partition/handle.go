@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -416,15 +417,58 @@ func (p *Partition) visit(fn func(st *state)) error {
 	return nil
 }
 
+// SweepOpens bounds how many closed partitions without a summary (not
+// opened since start) one sweep may open to look at; the rest wait for a
+// later sweep, so the first sweeps after starting with 100,000 partitions
+// do not open all of them at once.
+type SweepOpens struct{ n int }
+
+// NewSweepOpens allows n opens.
+func NewSweepOpens(n int) *SweepOpens { return &SweepOpens{n: n} }
+
+// unknownClosed reports whether a closed partition has no summary, and
+// gives it an empty one if its directory holds no segment (never written:
+// nothing to retain or clean, and opening it would create files).
+func (p *Partition) unknownClosed() (sum *closedLog, unknown bool) {
+	p.mu.RLock()
+	sum = p.summary
+	p.mu.RUnlock()
+	if sum != nil {
+		return sum, false
+	}
+	if entries, err := os.ReadDir(p.dir); err == nil && !slices.ContainsFunc(entries, func(e os.DirEntry) bool {
+		return strings.HasSuffix(e.Name(), ".log")
+	}) {
+		p.mu.Lock()
+		if p.summary == nil && p.st == nil {
+			p.summary = &closedLog{}
+		}
+		sum = p.summary
+		p.mu.Unlock()
+		return sum, sum == nil
+	}
+	return nil, true
+}
+
+// take uses one of the sweep's opens; false when none is left.
+func (o *SweepOpens) take() bool {
+	if o == nil || o.n <= 0 {
+		return false
+	}
+	o.n--
+	return true
+}
+
 // ApplyRetention is state.ApplyRetention. A closed partition is opened only
-// if its summary says something expired (or it was not opened since
-// start), and closed again after.
-func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int) (RetentionResult, error) {
+// if its summary says something expired, or it has none yet and opens
+// allows it, and is closed again after.
+func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int, opens *SweepOpens) (RetentionResult, error) {
 	if !p.IsOpen() {
-		p.mu.RLock()
-		sum := p.summary
-		p.mu.RUnlock()
-		if sum != nil && expiredSegments(sum.segs, sum.start, sum.end, nowMs, retentionMs, retentionBytes, budget) == 0 {
+		sum, unknown := p.unknownClosed()
+		switch {
+		case unknown && !opens.take():
+			return RetentionResult{}, nil
+		case sum != nil && expiredSegments(sum.segs, sum.start, sum.end, nowMs, retentionMs, retentionBytes, budget) == 0:
 			return RetentionResult{}, nil
 		}
 	}
@@ -438,13 +482,14 @@ func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, bud
 }
 
 // Clean is state.Clean. A closed partition is looked at only if it changed
-// since the cleaner's last look (or was not looked at since start).
-func (p *Partition) Clean(o storage.CleanOptions) (storage.CleanResult, int64, error) {
+// since the cleaner's last look, or has no summary yet and opens allows it.
+func (p *Partition) Clean(o storage.CleanOptions, opens *SweepOpens) (storage.CleanResult, int64, error) {
 	if !p.IsOpen() {
-		p.mu.RLock()
-		sum := p.summary
-		p.mu.RUnlock()
-		if sum != nil && sum.end == p.cleanedEnd.Load() {
+		sum, unknown := p.unknownClosed()
+		switch {
+		case unknown && !opens.take():
+			return storage.CleanResult{}, 0, nil
+		case sum != nil && (sum.end == p.cleanedEnd.Load() || len(sum.segs) == 0):
 			return storage.CleanResult{}, 0, nil
 		}
 	}
