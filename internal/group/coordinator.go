@@ -368,7 +368,11 @@ func (c *Coordinator) Delete(gid string) func(ctx context.Context) (int16, bool)
 		for tp := range c.offsets.fetch(gid, nil) {
 			changes = append(changes, change{group: gid, tp: tp, del: true})
 		}
-		if err := c.offsets.write(ctx, changes); err != nil {
+		err := c.offsets.write(ctx, changes)
+		if err == nil {
+			err = c.offsets.syncGroup(ctx, gid)
+		}
+		if err != nil {
 			c.lg.Error("deleting group offsets failed", "group", gid, "err", err)
 			return kerr.CoordinatorNotAvailable.Code, true
 		}

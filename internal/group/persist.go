@@ -23,6 +23,7 @@ package group
 
 import (
 	"bytes"
+	"context"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -76,6 +77,20 @@ func (o *offsetStore) appendGroup(group string, value []byte) error {
 	k := kmsg.GroupMetadataKey{Version: keyGroupMetadata, Group: group}
 	_, _, err := o.parts[o.partitionOf(group)].Append([]kmsg.Record{{Key: k.AppendTo(nil), Value: value}})
 	return err
+}
+
+// syncGroup makes everything the group's goroutine appended for it so far
+// durable: it appends one more group-metadata tombstone (harmless: the
+// group is gone) and waits for it, which covers every earlier record of
+// the partition. DeleteGroups answers only after it, so a deleted group
+// does not come back after a crash.
+func (o *offsetStore) syncGroup(ctx context.Context, group string) error {
+	k := kmsg.GroupMetadataKey{Version: keyGroupMetadata, Group: group}
+	_, wait, err := o.parts[o.partitionOf(group)].Append([]kmsg.Record{{Key: k.AppendTo(nil)}})
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
 }
 
 // persistKey summarises what a group-metadata record holds, so the group
