@@ -17,8 +17,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -385,15 +383,7 @@ func (p *Partition) Size() int64 {
 	if n := p.closedSize.Load(); n >= 0 {
 		return n
 	}
-	var n int64
-	entries, _ := os.ReadDir(p.dir)
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".log") {
-			if fi, err := e.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-	}
+	_, n := storage.SegmentBytes(p.dir)
 	p.closedSize.CompareAndSwap(-1, n)
 	return n
 }
@@ -436,9 +426,10 @@ func (p *Partition) unknownClosed() (sum *closedLog, unknown bool) {
 	if sum != nil {
 		return sum, false
 	}
-	if entries, err := os.ReadDir(p.dir); err == nil && !slices.ContainsFunc(entries, func(e os.DirEntry) bool {
-		return strings.HasSuffix(e.Name(), ".log")
-	}) {
+	if _, err := os.Stat(p.dir); err == nil {
+		if n, _ := storage.SegmentBytes(p.dir); n > 0 {
+			return nil, true
+		}
 		p.mu.Lock()
 		if p.summary == nil && p.st == nil {
 			p.summary = &closedLog{}

@@ -65,10 +65,6 @@ func (p *state) Topic() string { return p.topic }
 // Index is the partition's number within its topic.
 func (p *state) Index() int32 { return p.index }
 
-// Log is the partition's log, for reads and offsets. Appends and moves of
-// the log start go through the Partition, which keeps its state with them.
-func (p *state) Log() *storage.Log { return p.log }
-
 // LeaderEpoch is the partition's leader epoch; a single node never changes
 // leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
 func (p *state) LeaderEpoch() int32 { return p.epochs.epoch() }

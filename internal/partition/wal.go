@@ -5,14 +5,13 @@ import (
 	"fmt"
 
 	"github.com/chronik-stream/chronik/internal/storage"
-	"github.com/chronik-stream/chronik/internal/wal"
 )
 
-// The commit.WALLog methods: the committer syncs partitions, through the
-// shared WAL when that is cheaper.
+// What the Partition's commit.WALLog methods (handle.go) call on the open
+// state: the committer syncs partitions, through the shared WAL when that
+// is cheaper.
 
 func (p *state) Sync() (int64, error) { return p.log.Sync() }
-func (p *state) WALKey() wal.Key      { return wal.Key{TopicID: p.topicID, Partition: p.index} }
 func (p *state) MarkDurable(end int64) {
 	p.log.MarkDurable(end)
 }
