@@ -236,7 +236,7 @@ func (c *Config) Validate() error {
 		bad("max-connections", "%d must be 0 (unlimited) or positive", c.MaxConnections)
 	}
 	if c.MaxOpenFiles < 0 {
-		bad("max-open-files", "%d must be 0 (half the open-file limit) or positive", c.MaxOpenFiles)
+		bad("max-open-files", "%d must be 0 (derived from the open-file limit) or positive", c.MaxOpenFiles)
 	}
 	if c.RecoveryCheckpointInterval < 0 {
 		bad("log-flush-offset-checkpoint-interval-ms", "%v must be 0 (never) or positive", c.RecoveryCheckpointInterval)
