@@ -95,7 +95,8 @@ Flags (long names take one or two dashes):
   -b, --bootstrap-servers LIST  comma separated brokers (env KAFKA_BOOTSTRAP_SERVERS; localhost:9092)
   -t, --topic NAME              topic (chronik-bench)
       --topic-count N           produce mode: spread records over N topics NAME-0 .. NAME-(N-1), each
-                                record to a random one (1: the topic NAME itself)
+                                record to a random one (1: the topic NAME itself); with
+                                --prebuilt-batches each request to a random partition of them all
       --acked-output FILE       produce mode: write "topic partition acknowledged" lines at the end,
                                 every acknowledgement of the run (warmup included), for checking
                                 against the broker's high watermarks after a restart or a crash
@@ -115,6 +116,7 @@ Flags (long names take one or two dashes):
       --prebuilt-batches        produce mode: each sender sends one pre-encoded batch of --batch-size
                                 bytes per request and waits for its response; no per-record client
                                 work, so the run measures the broker's bandwidth, not the client's
+                                (a batch holds at least one record: --batch-size 1 sends one each)
       --raw-fetch               consume mode: each consumer sends Fetch requests itself on its own
                                 connection and counts record-batch bytes without decoding a record,
                                 reading its partitions from the start again whenever it reaches the
@@ -254,8 +256,8 @@ func (c *Config) Check() error {
 		return bad("--topic must be 1..249 characters")
 	case c.TopicCount < 1 || c.TopicCount > 10_000:
 		return bad("--topic-count must be in 1..10000, got %d", c.TopicCount)
-	case c.TopicCount > 1 && (c.Mode != ModeProduce || c.PrebuiltBatches):
-		return bad("--topic-count above 1 needs --mode produce without --prebuilt-batches")
+	case c.TopicCount > 1 && c.Mode != ModeProduce:
+		return bad("--topic-count above 1 needs --mode produce")
 	case c.AckedOutput != "" && (c.Mode != ModeProduce || c.PrebuiltBatches):
 		return bad("--acked-output needs --mode produce without --prebuilt-batches")
 	case c.Mode != ModeProduce && c.Mode != ModeConsume && c.Mode != ModeRoundTrip && c.Mode != ModeMetadata:
@@ -290,9 +292,11 @@ func (c *Config) Check() error {
 		return bad("--inflight must be in 1..1000000, got %d", c.Inflight)
 	case c.LingerMs < 0 || c.LingerMs > 60_000:
 		return bad("--linger-ms must be in 0..60000, got %d", c.LingerMs)
-	case c.BatchSize < 1024 || c.BatchSize > 1<<30:
+	case c.PrebuiltBatches && (c.BatchSize < 1 || c.BatchSize > 1<<30):
+		return bad("--batch-size must be in 1..1GiB, got %d", c.BatchSize)
+	case !c.PrebuiltBatches && (c.BatchSize < 1024 || c.BatchSize > 1<<30):
 		return bad("--batch-size must be in 1KiB..1GiB, got %d", c.BatchSize)
-	case c.largestRecord()+1024 > c.BatchSize:
+	case !c.PrebuiltBatches && c.largestRecord()+1024 > c.BatchSize:
 		return bad("--batch-size %d must exceed the largest record (%d bytes) by 1KiB of overhead", c.BatchSize, c.largestRecord())
 	case c.ConsumerGroup != "" && c.Mode != ModeConsume && c.Mode != ModeRoundTrip:
 		return bad("--consumer-group applies to consume and round-trip modes")

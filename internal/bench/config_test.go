@@ -117,7 +117,6 @@ func TestParseArgsBad(t *testing.T) {
 		{"--clients -1", "--clients"},
 		{"--topic-count 0", "--topic-count"},
 		{"--topic-count 3 -m consume", "--topic-count"},
-		{"--topic-count 3 --prebuilt-batches", "--topic-count"},
 		{"--acked-output f -m round-trip -s 64", "--acked-output"},
 	}
 	for _, tt := range tests {

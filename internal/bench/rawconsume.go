@@ -88,7 +88,7 @@ func (r *run) leaderAddrs(ctx context.Context) (map[int32]string, error) {
 		return nil, fmt.Errorf("bench: client: %w", err)
 	}
 	defer cl.Close()
-	resp, err := r.topicMetadata(ctx, cl)
+	resp, err := r.topicMetadata(ctx, cl, r.cfg.Topic)
 	if err != nil {
 		return nil, err
 	}

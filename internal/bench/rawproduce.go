@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,6 +26,14 @@ import (
 // acknowledged batch counts. The senders are spread over --clients clients,
 // each with its own produce connection to a broker (one client by default:
 // all requests then share one connection).
+//
+// With one topic each sender walks its partitions in turn (starting at its
+// own); with --topic-count above 1 each request goes to a partition drawn at
+// random from every partition of every topic. The second is the many-
+// partitions shape without the client's cost per partition: a Kafka
+// producer's drain visits every partition it holds for each request (kgo's
+// sink and the Java RecordAccumulator alike), so with thousands of
+// partitions a record-level client measures itself.
 func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
 	ws := &workerSet{done: make(chan struct{})}
 	for i := 0; i < r.cfg.clientCount(); i++ {
@@ -33,7 +44,7 @@ func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
 		}
 		ws.clients = append(ws.clients, cl)
 	}
-	leaders, topicID, err := r.leaders(ctx, ws.clients[0])
+	targets, err := r.rawTargets(ctx, ws.clients[0])
 	if err != nil {
 		ws.close()
 		return nil, err
@@ -44,7 +55,7 @@ func (r *run) startRawProducers(ctx context.Context) (*workerSet, error) {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			r.rawSender(ctx, ws.clients[id%len(ws.clients)], leaders, topicID, id, batch, n)
+			r.rawSender(ctx, ws.clients[id%len(ws.clients)], targets, id, batch, n)
 		}(i)
 	}
 	go func() { wg.Wait(); close(ws.done) }()
@@ -61,25 +72,35 @@ func rawAcks(acks int) kgo.Acks {
 	return kgo.AllISRAcks()
 }
 
-// leaders maps each partition of the topic to its leader's node id, and
-// returns the topic id (Produce v13+ names topics by id).
-func (r *run) leaders(ctx context.Context, cl *kgo.Client) (map[int32]int32, [16]byte, error) {
-	resp, err := r.topicMetadata(ctx, cl)
-	if err != nil {
-		return nil, [16]byte{}, err
-	}
-	out := map[int32]int32{}
-	var id [16]byte
-	for _, mt := range resp.Topics {
-		id = mt.TopicID
-		for _, p := range mt.Partitions {
-			out[p.Partition] = p.Leader
+// rawTarget is one partition a raw sender writes to.
+type rawTarget struct {
+	topic     string
+	topicID   [16]byte
+	partition int32
+	leader    int32
+}
+
+// rawTargets lists every partition of the bench's topics with its leader
+// (Produce v13+ names topics by id), in topic then partition order.
+func (r *run) rawTargets(ctx context.Context, cl *kgo.Client) ([]rawTarget, error) {
+	var out []rawTarget
+	for _, topic := range r.cfg.topics() {
+		resp, err := r.topicMetadata(ctx, cl, topic)
+		if err != nil {
+			return nil, err
+		}
+		for _, mt := range resp.Topics {
+			parts := mt.Partitions
+			slices.SortFunc(parts, func(a, b kmsg.MetadataResponseTopicPartition) int { return cmp.Compare(a.Partition, b.Partition) })
+			for _, p := range parts {
+				out = append(out, rawTarget{topic: topic, topicID: mt.TopicID, partition: p.Partition, leader: p.Leader})
+			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, id, fmt.Errorf("bench: topic %s has no partitions", r.cfg.Topic)
+		return nil, fmt.Errorf("bench: topic %s has no partitions", r.cfg.Topic)
 	}
-	return out, id, nil
+	return out, nil
 }
 
 // buildRawBatch encodes one v2 batch of records of size bytes each, as many
@@ -106,27 +127,31 @@ func buildRawBatch(size, batchBytes int) ([]byte, int) {
 	return out, n
 }
 
-func (r *run) rawSender(ctx context.Context, cl *kgo.Client, leaders map[int32]int32, topicID [16]byte, id int, batch []byte, n int) {
-	parts := r.partitions
+func (r *run) rawSender(ctx context.Context, cl *kgo.Client, targets []rawTarget, id int, batch []byte, n int) {
+	random := r.cfg.TopicCount > 1
+	rng := mrand.New(mrand.NewPCG(r.runID, uint64(id)))
 	for i := id; ; i++ {
 		if r.stopping() || ctx.Err() != nil {
 			return
 		}
 		measured := r.measuring()
-		p := parts[i%len(parts)]
+		t := targets[i%len(targets)]
+		if random {
+			t = targets[rng.IntN(len(targets))]
+		}
 		req := kmsg.NewPtrProduceRequest()
 		req.Acks = int16(r.cfg.Acks)
 		req.TimeoutMillis = int32(deliveryTimeout / time.Millisecond)
 		rt := kmsg.NewProduceRequestTopic()
-		rt.Topic, rt.TopicID = r.cfg.Topic, topicID
+		rt.Topic, rt.TopicID = t.topic, t.topicID
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Partition = p
+		rp.Partition = t.partition
 		rp.Records = batch
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		t0 := time.Now()
 		r.sent.Add(int64(n))
-		resp, err := cl.Broker(int(leaders[p])).Request(ctx, req)
+		resp, err := cl.Broker(int(t.leader)).Request(ctx, req)
 		done := time.Now()
 		if err == nil && r.cfg.Acks != 0 {
 			err = produceErr(resp.(*kmsg.ProduceResponse))
@@ -160,10 +185,10 @@ func produceErr(resp *kmsg.ProduceResponse) error {
 }
 
 // topicMetadata asks for the bench topic's metadata.
-func (r *run) topicMetadata(ctx context.Context, cl *kgo.Client) (*kmsg.MetadataResponse, error) {
+func (r *run) topicMetadata(ctx context.Context, cl *kgo.Client, topic string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	t := kmsg.NewMetadataRequestTopic()
-	t.Topic = kmsg.StringPtr(r.cfg.Topic)
+	t.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, t)
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {

@@ -19,6 +19,16 @@
 // instead of one per partition. A log that fails its checkpoint fsync keeps the WAL as it
 // is, and rounds go to the logs directly until a checkpoint succeeds.
 //
+// With a second WAL file (Options.WAL2) a checkpoint does not stop the
+// rounds: the full file is handed to a background goroutine, which syncs the
+// logs it covers and then resets it, while rounds go on in the other file.
+// With thousands of partitions a checkpoint's writes and syncfs take most
+// of a second; producers no longer wait for it. Only when the other file is
+// full too before the background checkpoint ends does the round wait. A
+// log's records may then be in both files (older data in the file being
+// checkpointed); replay puts the two files in order (the WAL being
+// replayed second never holds a partition's earlier offsets).
+//
 // Invariant: a log marked dirty in round R was appended to before R began, so
 // R's Sync covers that append. Rounds complete in order.
 package commit
@@ -108,7 +118,9 @@ type Committer struct {
 	kick chan struct{}
 
 	// WAL state, owned by the round (roundMu).
-	wal           *wal.WAL
+	wal           *wal.WAL    // the file rounds write to
+	wals          [2]*wal.WAL // wal and, with Options.WAL2, the other file
+	bg            *bgCheckpoint
 	walMaxRound   int64
 	walCheckpoint int64
 	walCovered    map[WALLog]struct{} // logs with WAL-only data since the last checkpoint
@@ -139,6 +151,9 @@ type Options struct {
 	// data must reach the disk anyway and writing it twice would halve
 	// the bandwidth.
 	WALMaxRoundBytes int64
+	// WAL2, if set with WAL, is a second WAL file: a checkpoint of one
+	// runs in the background while rounds write to the other.
+	WAL2 *wal.WAL
 	// WALCheckpointBytes is the WAL size at which the logs it covers are
 	// fsynced and the WAL is reset (default 64 MiB).
 	WALCheckpointBytes int64
@@ -167,12 +182,17 @@ func New(opts Options) *Committer {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Committer{
+	c := &Committer{
 		log: lg, parallelism: opts.Parallelism, observe: opts.Observe, maxBuffer: opts.MaxBufferBytes,
 		wal: opts.WAL, walMaxRound: opts.WALMaxRoundBytes, walCheckpoint: opts.WALCheckpointBytes, syncFS: opts.SyncFS,
 		walCovered: map[WALLog]struct{}{},
 		dirty:      map[Log]struct{}{}, next: newRound(), kick: make(chan struct{}, 1), tick: make(chan struct{}),
 	}
+	if opts.WAL != nil {
+		c.wals[0] = opts.WAL
+		c.wals[1] = opts.WAL2
+	}
+	return c
 }
 
 func newRound() *Round { return &Round{done: make(chan struct{})} }
@@ -246,7 +266,8 @@ func (c *Committer) Stats() Stats {
 }
 
 // Run executes rounds until ctx ends, then runs a last round so nothing
-// appended before shutdown is left unsynced.
+// appended before shutdown is left unsynced, and waits for a background
+// checkpoint (none runs once Run returned).
 func (c *Committer) Run(ctx context.Context) {
 	for {
 		select {
@@ -254,6 +275,9 @@ func (c *Committer) Run(ctx context.Context) {
 			c.round()
 		case <-ctx.Done():
 			c.round()
+			c.roundMu.Lock()
+			c.reapCheckpoint(true)
+			c.roundMu.Unlock()
 			return
 		}
 	}
@@ -331,11 +355,16 @@ func (c *Committer) syncOne(l Log) {
 }
 
 // walRound makes a round durable through the WAL when that is cheaper: more
-// than one log is dirty and the round is small. It returns false when the
+// than one log is dirty (or a background checkpoint runs) and the round is
+// small. It returns false when the
 // caller must fsync the logs directly (not applicable, or the WAL failed:
 // nothing was marked durable then).
 func (c *Committer) walRound(logs []Log, bytes int64) bool {
-	if c.wal == nil || len(logs) < 2 || bytes > c.walMaxRound || c.wal.Failed() {
+	// One log is fsynced directly (as cheap as the WAL's fdatasync, and
+	// written once), except while a background checkpoint runs: it holds
+	// the logs it covers between its writes and its syncfs, and the round
+	// must not wait for that.
+	if c.wal == nil || (len(logs) < 2 && c.bg == nil) || bytes > c.walMaxRound || c.wal.Failed() {
 		return false
 	}
 	if c.wal.Size() >= c.walCheckpoint {
@@ -387,58 +416,151 @@ func (c *Committer) maybeCheckpoint() {
 	if c.wal == nil {
 		return
 	}
+	c.reapCheckpoint(false)
 	// A failed WAL takes no more records; fsync what it covers now rather
 	// than keep relying on a file that just returned an I/O error.
 	failed := c.wal.Failed() && len(c.walCovered) > 0
 	if c.wal.Size() < c.walCheckpoint && !failed {
 		return
 	}
+	if !failed && c.startBackground() {
+		return
+	}
 	c.Checkpoint()
 }
 
-// Checkpoint fsyncs the logs covered by the WAL and resets the WAL. If a log
-// fails to sync, the WAL is kept (it still holds that log's data for the
-// next start). Call it only from the round goroutine or when rounds stopped.
+// bgCheckpoint is a checkpoint running in the background over a WAL file
+// rounds no longer write to.
+type bgCheckpoint struct {
+	w       *wal.WAL
+	covered map[WALLog]struct{}
+	done    chan struct{}
+	keep    bool // a covered log failed to sync: w was not reset
+}
+
+// startBackground hands the current WAL and the logs it covers to a
+// background checkpoint and switches rounds to the other file. It reports
+// false when that cannot be done (one file, the other failed or held, or
+// a covered log failed at the last checkpoint): the caller checkpoints in
+// the foreground. If the other file's checkpoint is still running, it
+// waits for it first: rounds never get ahead of two files.
+func (c *Committer) startBackground() bool {
+	other := c.wals[0]
+	if other == c.wal {
+		other = c.wals[1]
+	}
+	if other == nil || c.walHeld {
+		return false
+	}
+	if c.bg != nil {
+		start := time.Now()
+		c.reapCheckpoint(true)
+		c.log.Debug("checkpoint: waited for the previous one", "duration", time.Since(start))
+		if c.walHeld {
+			return false
+		}
+	}
+	if other.Failed() || other.Size() > 0 {
+		return false
+	}
+	bg := &bgCheckpoint{w: c.wal, covered: c.walCovered, done: make(chan struct{})}
+	c.walCovered = map[WALLog]struct{}{}
+	c.wal = other
+	c.bg = bg
+	go func() {
+		defer close(bg.done)
+		bg.keep = c.syncCovered(bg.covered, false)
+		if bg.keep || bg.w.Failed() {
+			return
+		}
+		if err := bg.w.Reset(); err != nil {
+			c.log.Error("checkpoint: could not reset the WAL", "err", err)
+		}
+	}()
+	return true
+}
+
+// reapCheckpoint collects a finished background checkpoint (waiting for it
+// if wait). If a covered log failed, its logs are covered again by the
+// current file's next checkpoint, which then resets both files; until then
+// rounds fsync logs directly (walHeld).
+func (c *Committer) reapCheckpoint(wait bool) {
+	bg := c.bg
+	if bg == nil {
+		return
+	}
+	if wait {
+		<-bg.done
+	} else {
+		select {
+		case <-bg.done:
+		default:
+			return
+		}
+	}
+	c.bg = nil
+	if bg.keep {
+		for l := range bg.covered {
+			c.walCovered[l] = struct{}{}
+		}
+		c.walHeld = true
+	}
+}
+
+// Checkpoint fsyncs the logs covered by the WAL and resets the WAL files.
+// If a log fails to sync, the WAL is kept (it still holds that log's data
+// for the next start). It waits for a background checkpoint first. Call it
+// only from the round goroutine or when rounds stopped.
 func (c *Committer) Checkpoint() {
 	if c.wal == nil {
 		return
 	}
-	keep := false
-	fail := func(err error) {
-		if err != nil && !errors.Is(err, storage.ErrClosed) {
-			if !keep && !c.walHeld { // retried every round: log once
-				c.log.Error("checkpoint: log sync failed; keeping the WAL for recovery", "err", err)
-			}
-			keep = true
-		}
-	}
-	if c.syncFS != nil && len(c.walCovered) >= syncFSMinLogs {
-		fail(c.checkpointSyncFS())
-	} else {
-		for l := range c.walCovered {
-			_, err := l.Sync()
-			fail(err)
-		}
-	}
+	c.reapCheckpoint(true)
+	keep := c.syncCovered(c.walCovered, c.walHeld)
 	c.walHeld = keep
 	if keep {
 		return
 	}
 	clear(c.walCovered)
-	if c.wal.Failed() {
-		return // already logged by the WAL; every covered log is fsynced now
+	for _, w := range c.wals {
+		if w == nil || w.Failed() || w.Size() == 0 {
+			continue // a failed WAL was logged by the WAL; its logs are fsynced now
+		}
+		if err := w.Reset(); err != nil {
+			c.log.Error("checkpoint: could not reset the WAL", "err", err)
+		}
 	}
-	if err := c.wal.Reset(); err != nil {
-		c.log.Error("checkpoint: could not reset the WAL", "err", err)
+}
+
+// syncCovered makes every covered log durable and reports whether one
+// failed (the WAL covering them must then be kept). held says the last
+// checkpoint failed too (its error was logged then).
+func (c *Committer) syncCovered(covered map[WALLog]struct{}, held bool) (keep bool) {
+	fail := func(err error) {
+		if err != nil && !errors.Is(err, storage.ErrClosed) {
+			if !keep && !held { // retried every round: log once
+				c.log.Error("checkpoint: log sync failed; keeping the WAL for recovery", "err", err)
+			}
+			keep = true
+		}
 	}
+	if c.syncFS != nil && len(covered) >= syncFSMinLogs {
+		fail(c.checkpointSyncFS(covered))
+	} else {
+		for l := range covered {
+			_, err := l.Sync()
+			fail(err)
+		}
+	}
+	return keep
 }
 
 // checkpointSyncFS makes every covered log durable with one SyncFS
 // (TwoPhaseLog); a log without the two phases is synced on its own.
-func (c *Committer) checkpointSyncFS() error {
+func (c *Committer) checkpointSyncFS(covered map[WALLog]struct{}) error {
 	var completes []func(error) error
 	var errs []error
-	for l := range c.walCovered {
+	for l := range covered {
 		tp, ok := l.(TwoPhaseLog)
 		if !ok {
 			_, err := l.Sync()
@@ -461,6 +583,6 @@ func (c *Committer) checkpointSyncFS() error {
 		errs = append(errs, complete(fsErr))
 	}
 	c.syncs.Add(1)
-	c.log.Debug("checkpoint by syncfs", "logs", len(c.walCovered), "duration", time.Since(start))
+	c.log.Debug("checkpoint by syncfs", "logs", len(covered), "duration", time.Since(start))
 	return errors.Join(errs...)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/internal/wal"
 )
@@ -519,5 +520,201 @@ func TestCheckpointBySyncFS(t *testing.T) {
 		if got := replayDir(t, dir); len(got) != 0 {
 			t.Fatalf("fsFails %v: WAL not reset after the checkpoint: %d records", fsFails, len(got))
 		}
+	}
+}
+
+// With two WAL files a checkpoint runs in the background: rounds go on in
+// the other file (and are acknowledged) while the covered logs sync, the
+// checkpointed file is reset only after its logs synced, and a second
+// checkpoint due while the first runs waits for it rather than reuse a
+// file whose logs are not yet durable.
+func TestBackgroundCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	w1 := openWAL(t, dir)
+	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 1})
+	a, b := newWALLog(1, 0), newWALLog(1, 1)
+	release := make(chan struct{})
+	var blocked atomic.Bool
+	a.onSync = func() {
+		if blocked.CompareAndSwap(false, true) {
+			<-release
+		}
+	}
+	a.append("a0")
+	b.append("b0")
+	c.Add(a, 1)
+	c.Add(b, 1)
+	flushed := make(chan struct{})
+	go func() { c.Flush(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the round waited for its checkpoint")
+	}
+	if !blocked.Load() {
+		// The background checkpoint may not have reached a's Sync yet.
+		deadline := time.Now().Add(10 * time.Second)
+		for !blocked.Load() && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if w1.Size() == 0 || len(replayDir(t, dir)) != 2 {
+		t.Fatal("wal.log was reset before its logs synced")
+	}
+
+	// A round during the checkpoint goes to wal-2.log and is acknowledged.
+	a.append("a1")
+	b.append("b1")
+	r := c.Add(a, 1)
+	c.Add(b, 1)
+	second := make(chan struct{})
+	go func() { c.Flush(); close(second) }()
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a round during the checkpoint was not acknowledged")
+	}
+	if st := c.Stats(); st.WALRounds != 2 {
+		t.Fatalf("WALRounds = %d, want 2", st.WALRounds)
+	}
+	if _, durable, _ := a.state(); durable != 2 {
+		t.Fatalf("a durable %d after the second round, want 2", durable)
+	}
+	if w2.Size() == 0 {
+		t.Fatal("the second round did not use wal-2.log")
+	}
+	// wal-2.log is due too, but wal.log's logs are not synced: the round
+	// goroutine waits instead of switching back.
+	select {
+	case <-second:
+		t.Fatal("a second checkpoint did not wait for the first")
+	case <-time.After(50 * time.Millisecond):
+	}
+	if w1.Size() == 0 {
+		t.Fatal("wal.log reset while its checkpoint was blocked")
+	}
+	close(release)
+	<-second
+	c.Checkpoint() // waits for the background one, then nothing is left
+	if w1.Size() != 0 || w2.Size() != 0 {
+		t.Fatalf("WAL sizes %d/%d after the checkpoints", w1.Size(), w2.Size())
+	}
+	for _, l := range []*walLog{a, b} {
+		if end, durable, synced := l.state(); durable != end || synced != end {
+			t.Errorf("log %v: end %d durable %d synced %d", l.key, end, durable, synced)
+		}
+	}
+}
+
+// A log failing its background checkpoint keeps the file it was covered by,
+// sends rounds to direct fsyncs and is retried by the next checkpoint, which
+// then resets both files.
+func TestBackgroundCheckpointFailureKeepsTheWAL(t *testing.T) {
+	dir := t.TempDir()
+	w1 := openWAL(t, dir)
+	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 1})
+	a, b := newWALLog(1, 0), newWALLog(1, 1)
+	a.mu.Lock()
+	a.syncErr = errors.New("fsync: EIO")
+	a.mu.Unlock()
+	a.append("a0")
+	b.append("b0")
+	c.Add(a, 1)
+	c.Add(b, 1)
+	c.Flush()
+	c.roundMu.Lock()
+	c.reapCheckpoint(true)
+	held := c.walHeld
+	c.roundMu.Unlock()
+	if !held {
+		t.Fatal("a failed background checkpoint did not hold the WAL")
+	}
+	if got := replayDir(t, dir); len(got) != 2 {
+		t.Fatalf("wal.log after the failed checkpoint holds %v, want both records", got)
+	}
+	// While held, rounds go on (wal-2.log until it is full, then direct
+	// fsyncs), and every checkpoint retries the failed log.
+	b.append("b1")
+	c2 := newWALLog(2, 0)
+	c2.append("c0")
+	c.Add(b, 1)
+	c.Add(c2, 1)
+	c.Flush()
+	if _, durable, _ := c2.state(); durable != 1 {
+		t.Fatalf("a round while held: durable %d, want 1", durable)
+	}
+	if a.syncs.Load() < 2 || !c.walHeld || len(replayDir(t, dir)) != 2 {
+		t.Fatalf("while held: a synced %d times, held %v", a.syncs.Load(), c.walHeld)
+	}
+	if st := c.Stats(); st.WALRounds != 2 {
+		t.Fatalf("WALRounds = %d, want 2 (one before the failure, one into wal-2.log)", st.WALRounds)
+	}
+	// The log recovers; the next checkpoint covers it again and resets.
+	a.mu.Lock()
+	a.syncErr = nil
+	a.mu.Unlock()
+	c.Checkpoint()
+	if c.walHeld || w1.Size() != 0 || w2.Size() != 0 {
+		t.Fatalf("after a good checkpoint: held %v, sizes %d/%d", c.walHeld, w1.Size(), w2.Size())
+	}
+	if _, durable, synced := a.state(); durable != 1 || synced != 1 {
+		t.Fatalf("a: durable %d synced %d after the retried checkpoint", durable, synced)
+	}
+}
+
+// While a background checkpoint holds a log (between its writes and its
+// syncfs), a round of that log alone goes through the WAL instead of
+// fsyncing it directly, which would wait for the checkpoint.
+func TestSingleLogRoundDuringBackgroundCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	w1 := openWAL(t, dir)
+	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	// The first round (two records) reaches the checkpoint size, a
+	// one-record round does not.
+	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 50})
+	a, b := newWALLog(1, 0), newWALLog(1, 1)
+	release := make(chan struct{})
+	a.onSync = func() { <-release } // the checkpoint holds a until released
+	a.append("a0")
+	b.append("b0")
+	c.Add(a, 1)
+	c.Add(b, 1)
+	c.Flush()
+	c.roundMu.Lock()
+	bg := c.bg != nil
+	c.roundMu.Unlock()
+	if !bg {
+		t.Fatal("no background checkpoint after the first round")
+	}
+	a.append("a1")
+	r := c.Add(a, 1)
+	flushed := make(chan struct{})
+	go func() { c.Flush(); close(flushed) }()
+	defer func() {
+		close(release)
+		<-flushed
+		c.Checkpoint() // the background checkpoint ends before the WAL closes
+	}()
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a one-log round waited for the background checkpoint")
+	}
+	if _, durable, _ := a.state(); durable != 2 {
+		t.Fatalf("a durable %d, want 2", durable)
 	}
 }

@@ -73,8 +73,9 @@ type Options struct {
 	// InitialRebalanceDelay is the static group.initial.rebalance.delay.ms
 	// (the group coordinator's), which a dynamic broker config may override.
 	InitialRebalanceDelay time.Duration
-	// WAL is the group committer's write-ahead log, replayed by New.
-	WAL *wal.WAL
+	// WAL is the group committer's write-ahead log, replayed by New;
+	// WAL2 its second file (nil if none).
+	WAL, WAL2 *wal.WAL
 	// MaxFetchSessions bounds the fetch session cache (0: Kafka's 1000).
 	MaxFetchSessions int
 	// Fsync, if set, replaces the segment-file fsync (fault-injection tests).
@@ -209,6 +210,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	b.reservedPID = im.NextProducerID
 	if opts.MaxOpenFiles > 0 {
 		b.files = partition.NewFiles(opts.MaxOpenFiles, lg.With("component", "partition_files"))
+		b.files.SetDataDir(opts.DataDir)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); b.files.Run(ctx, opts.RecoveryCheckpointInterval) }()
@@ -224,7 +226,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	// The WAL may hold acknowledged batches whose segment writes a power
 	// loss took; put them back before anything reads the logs.
-	if err := b.replayWAL(opts.WAL); err != nil {
+	if err := b.replayWALs(opts.WAL, opts.WAL2); err != nil {
 		b.Close()
 		return nil, err
 	}

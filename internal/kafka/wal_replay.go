@@ -42,6 +42,72 @@ func (b *Broker) finishReplayAll(parts []*partition.Partition) error {
 	return nil
 }
 
+// replayWALs replays the committer's two WAL files (either may be nil or
+// empty) in the order they were written: after a crash during a
+// background checkpoint both hold records, and a partition found in both has
+// its earlier batches in the file being checkpointed. The order is read
+// from the first partition found in both (every such partition agrees:
+// rounds switch files all at once); with none in both, the order does not
+// matter.
+func (b *Broker) replayWALs(w1, w2 *wal.WAL) error {
+	if w1 == nil || w2 == nil {
+		return errors.Join(b.replayWAL(w1), b.replayWAL(w2))
+	}
+	second, err := walWrittenFirst(w1, w2)
+	if err != nil {
+		return err
+	}
+	if second {
+		w1, w2 = w2, w1
+	}
+	if err := b.replayWAL(w1); err != nil {
+		return err
+	}
+	return b.replayWAL(w2)
+}
+
+// errOrderKnown stops walWrittenFirst's second pass.
+var errOrderKnown = errors.New("order known")
+
+// walWrittenFirst reports whether w2's records precede w1's: it compares the
+// first base offsets of a partition both hold.
+func walWrittenFirst(w1, w2 *wal.WAL) (bool, error) {
+	firstBase := func(batches []byte) (int64, bool) {
+		h, err := storage.ParseBatchHeader(batches)
+		return h.BaseOffset, err == nil
+	}
+	first := map[wal.Key]int64{}
+	if err := w1.Replay(func(key wal.Key, batches []byte) error {
+		if _, ok := first[key]; !ok {
+			if base, ok := firstBase(batches); ok {
+				first[key] = base
+			}
+		}
+		return nil
+	}); err != nil {
+		return false, err
+	}
+	if len(first) == 0 {
+		return false, nil
+	}
+	w2First := false
+	err := w2.Replay(func(key wal.Key, batches []byte) error {
+		b1, ok := first[key]
+		if !ok {
+			return nil
+		}
+		if b2, ok := firstBase(batches); ok {
+			w2First = b2 < b1
+			return errOrderKnown
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errOrderKnown) {
+		return false, err
+	}
+	return w2First, nil
+}
+
 // replayWAL appends to each partition log the WAL batches beyond its end,
 // fsyncs the logs it touched and resets the WAL (keeping a copy first if a
 // partition had a gap). Records of partitions

@@ -15,6 +15,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/wal"
 	"github.com/chronik-stream/chronik/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,6 +45,7 @@ func (l *lockedBuffer) String() string {
 type walFixture struct {
 	*brokerFixture
 	wal  *wal.WAL
+	wal2 *wal.WAL // the committer's second file (wal.SecondFile)
 	logs *lockedBuffer
 	run  func() // starts the committer's Run loop
 	// pause stops it again (Run's last round included), so the test can
@@ -72,17 +74,22 @@ func openWALFixture(t *testing.T, dir string, mods ...func(*Options)) *walFixtur
 	if err != nil {
 		t.Fatalf("wal.Open: %v", err)
 	}
-	opts.WAL = w
-	com := commit.New(commit.Options{WAL: w})
+	w2, err := wal.OpenFile(filepath.Join(dir, "__wal"), wal.SecondFile, nil)
+	if err != nil {
+		t.Fatalf("wal.OpenFile: %v", err)
+	}
+	opts.WAL, opts.WAL2 = w, w2
+	com := commit.New(commit.Options{WAL: w, WAL2: w2})
 	b, err := New(opts, meta, com)
 	if err != nil {
 		meta.Close()
 		w.Close()
+		w2.Close()
 		t.Fatalf("kafka.New: %v\n%s", err, logs)
 	}
 	f := &walFixture{
 		brokerFixture: &brokerFixture{t: t, dir: dir, opts: opts, meta: meta, com: com, b: b},
-		wal:           w, logs: logs,
+		wal:           w, wal2: w2, logs: logs,
 	}
 	var cancel context.CancelFunc
 	var done chan struct{}
@@ -107,8 +114,10 @@ func openWALFixture(t *testing.T, dir string, mods ...func(*Options)) *walFixtur
 		if !f.closed {
 			f.brokerFixture.close()
 			w.Reset()
+			w2.Reset()
 		}
 		w.Close()
+		w2.Close()
 	})
 	return f
 }
@@ -497,6 +506,69 @@ func TestWALReplaySkipsPresentBatches(t *testing.T) {
 		if !bytes.Equal(f2.logBytes("s", p), want[p]) {
 			t.Errorf("partition %d changed by replay", p)
 		}
+	}
+}
+
+// After a crash during a background checkpoint both WAL files hold records,
+// and a partition can be in both: its earlier batches in the file being
+// checkpointed, which may be either. Replay must apply that file first,
+// whichever it is, or the later batches would look like a gap.
+func TestWALReplayTwoFilesInWrittenOrder(t *testing.T) {
+	for _, olderSecond := range []bool{false, true} {
+		t.Run(map[bool]string{false: "wal.log older", true: "wal-2.log older"}[olderSecond], func(t *testing.T) {
+			dir := t.TempDir()
+			f := openWALFixture(t, dir)
+			f.createTopic("o", 2, nil)
+			var rounds [][]byte // each round's batch of partition 0, offsets assigned
+			for range 4 {
+				f.produceRound("o", map[int32][]byte{0: makeRecordBatch(t, plainBatch(2)), 1: makeRecordBatch(t, plainBatch(1))})
+			}
+			if err := storage.SplitBatches(f.logBytes("o", 0), func(b []byte) error {
+				rounds = append(rounds, bytes.Clone(b))
+				return nil
+			}); err != nil || len(rounds) != 4 {
+				t.Fatalf("split: %d batches, %v", len(rounds), err)
+			}
+			want0, want1 := f.logBytes("o", 0), f.logBytes("o", 1)
+			key0, key1 := f.part("o", 0).WALKey(), f.part("o", 1).WALKey()
+			var batches1 [][]byte
+			storage.SplitBatches(want1, func(b []byte) error { batches1 = append(batches1, bytes.Clone(b)); return nil })
+			f2 := f.crashAndReopen(func() {
+				older, newer := f.wal, f.wal2
+				if olderSecond {
+					older, newer = newer, older
+				}
+				for _, w := range []*wal.WAL{older, newer} {
+					if err := w.Reset(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Rounds 0-1 in the older file, 2-3 in the newer; partition 1
+				// only in the newer (whole), so it names no order itself.
+				older.Append(key0, rounds[0])
+				older.Append(key0, rounds[1])
+				newer.Append(key1, bytes.Join(batches1, nil))
+				newer.Append(key0, rounds[2])
+				newer.Append(key0, rounds[3])
+				for _, w := range []*wal.WAL{older, newer} {
+					if err := w.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for p := range int32(2) {
+					os.Truncate(segmentPath(t, dir, "o", p), 0)
+				}
+			})
+			if strings.Contains(f2.logs.String(), "gap") {
+				t.Fatalf("replay reported a gap:\n%s", f2.logs)
+			}
+			if !bytes.Equal(f2.logBytes("o", 0), want0) || !bytes.Equal(f2.logBytes("o", 1), want1) {
+				t.Fatalf("replayed logs differ from what was acknowledged:\n%s", f2.logs)
+			}
+			if n := walRecords(t, dir); n != 0 {
+				t.Errorf("wal.log holds %d records after replay", n)
+			}
+		})
 	}
 }
 

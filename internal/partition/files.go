@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/storage"
 )
 
 // Files bounds the file descriptors held by open partitions (the broker's
@@ -28,6 +30,21 @@ type Files struct {
 	evicted, checkpoints int64 // under mu
 
 	evictMu sync.Mutex // one Evict at a time
+
+	// dataDir, if set, is on the filesystem of the partitions: recovery
+	// checkpoints of many partitions are then made durable together
+	// (storage.CloseBatch) instead of with about seven fsyncs each.
+	dataDir string
+}
+
+// SetDataDir makes recovery checkpoints batch their durable writes through
+// syncfs of the filesystem holding dir (see Checkpoint), where syncfs works.
+func (f *Files) SetDataDir(dir string) {
+	if err := storage.SyncFS(dir); err != nil {
+		f.lg.Info("recovery checkpoints fsync partitions one by one", "reason", err)
+		return
+	}
+	f.dataDir = dir
 }
 
 // NewFiles returns a budget of limit open files (at least 1).
@@ -248,8 +265,16 @@ func (f *Files) evict(want int) {
 	f.lg.Debug("closed idle partitions", "partitions", closed, "files", freed, "duration", time.Since(start))
 }
 
+// checkpointBatch bounds the partitions one recovery-checkpoint batch
+// holds (their sync locks are held until its syncfs calls return).
+const checkpointBatch = 1000
+
 // Checkpoint writes the clean-shutdown state of open partitions changed
 // since they were opened and not used since the useClock value idleSince.
+// With a data dir, up to checkpointBatch partitions at a time share one
+// storage.CloseBatch: three syncfs calls for all of them, where one by one
+// each costs about seven fsyncs (ten thousand partitions idle after a load
+// would be seventy thousand fsyncs competing with the produce path's).
 func (f *Files) Checkpoint(ctx context.Context, idleSince int64) {
 	f.mu.Lock()
 	parts := make([]*Partition, 0, len(f.open))
@@ -260,20 +285,56 @@ func (f *Files) Checkpoint(ctx context.Context, idleSince int64) {
 	}
 	f.mu.Unlock()
 	n := 0
+	var b *storage.CloseBatch
+	var dones []func(error)
+	commit := func() {
+		if b == nil {
+			return
+		}
+		err := b.Commit()
+		if err != nil {
+			f.lg.Warn("recovery checkpoint batch failed; the partitions stay unmarked", "partitions", len(dones), "err", err)
+		}
+		for _, done := range dones {
+			done(err)
+		}
+		if err == nil {
+			n += len(dones)
+		}
+		b, dones = nil, dones[:0]
+	}
 	for _, p := range parts {
 		if ctx.Err() != nil {
-			return
+			break
 		}
 		l := p.log.Load()
 		if l == nil || l.Marked() {
 			continue
 		}
-		if err := p.Checkpoint(); err != nil {
+		if f.dataDir == "" {
+			if err := p.Checkpoint(); err != nil {
+				f.lg.Warn("recovery checkpoint failed", "topic", p.Topic(), "partition", p.Index(), "err", err)
+				continue
+			}
+			n++
+			continue
+		}
+		if b == nil {
+			b = storage.NewCloseBatch(f.dataDir)
+		}
+		done, err := p.CheckpointIn(b)
+		if err != nil {
 			f.lg.Warn("recovery checkpoint failed", "topic", p.Topic(), "partition", p.Index(), "err", err)
 			continue
 		}
-		n++
+		if done != nil {
+			dones = append(dones, done)
+		}
+		if len(dones) >= checkpointBatch {
+			commit()
+		}
 	}
+	commit()
 	f.mu.Lock()
 	f.checkpoints += int64(n)
 	f.mu.Unlock()

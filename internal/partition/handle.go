@@ -326,6 +326,30 @@ func (p *Partition) Checkpoint() error {
 	return p.st.log.Checkpoint()
 }
 
+// CheckpointIn is Checkpoint through a batch (storage.Log.CheckpointIn):
+// the partition stays open (its lock held shared) until done is called
+// with the batch's Commit result. A partition in use by an opener or
+// closer, closed, not loaded, or with nothing to checkpoint is skipped
+// (done is nil).
+func (p *Partition) CheckpointIn(b *storage.CloseBatch) (done func(error), err error) {
+	if !p.mu.TryRLock() {
+		return nil, nil
+	}
+	if p.st == nil || !p.st.loaded {
+		p.mu.RUnlock()
+		return nil, nil
+	}
+	d, err := p.st.log.CheckpointIn(b)
+	if err != nil || d == nil {
+		p.mu.RUnlock()
+		return nil, err
+	}
+	return func(commitErr error) {
+		defer p.mu.RUnlock()
+		d(commitErr)
+	}, nil
+}
+
 // --- commit.WALLog: the committer holds partitions across rounds; a
 // partition closed meanwhile was synced by its Close, so these do not
 // reopen it.

@@ -49,7 +49,7 @@ type Server struct {
 
 	lockFile  *os.File
 	meta      *metadata.Store
-	wal       *wal.WAL
+	wal, wal2 *wal.WAL
 	committer *commit.Committer
 	broker    *kafka.Broker
 	groups    *group.Coordinator
@@ -122,18 +122,23 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.metrics = newMetrics(s.registry, cfg)
 	// The WAL is opened even when disabled, so records left by a run with it
 	// enabled are still replayed.
-	if s.wal, err = wal.Open(filepath.Join(cfg.DataDir, "__wal"), lg.With("component", "wal")); err != nil {
+	walDir := filepath.Join(cfg.DataDir, "__wal")
+	if s.wal, err = wal.Open(walDir, lg.With("component", "wal")); err != nil {
 		return nil, err
 	}
-	commitWAL := s.wal
+	if s.wal2, err = wal.OpenFile(walDir, wal.SecondFile, lg.With("component", "wal")); err != nil {
+		s.wal.Close()
+		return nil, err
+	}
+	commitWAL, commitWAL2 := s.wal, s.wal2
 	if !cfg.GroupCommitWAL {
-		commitWAL = nil
+		commitWAL, commitWAL2 = nil, nil
 	}
 	s.committer = commit.New(commit.Options{
 		Logger: lg.With("component", "commit"), Observe: s.metrics.observeRound,
 		MaxBufferBytes: cfg.ProduceProfile.Bounds().MaxBufferBytes,
-		WAL:            commitWAL,
-		SyncFS:         func() error { return storage.SyncFS(cfg.DataDir) },
+		WAL:            commitWAL, WAL2: commitWAL2,
+		SyncFS: func() error { return storage.SyncFS(cfg.DataDir) },
 	})
 	ln, err := net.Listen("tcp", cfg.KafkaAddr())
 	if err != nil {
@@ -150,8 +155,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 			RetentionBytes: cfg.RetentionBytes,
 		},
 		BrokerConfigs: brokerConfigs(cfg), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger:                     lg.With("component", "kafka"),
-		WAL:                        s.wal,
+		Logger: lg.With("component", "kafka"),
+		WAL:    s.wal, WAL2: s.wal2,
 		OffsetsRetention:           cfg.OffsetsRetention,
 		InitialRebalanceDelay:      cfg.GroupInitialRebalanceDelay,
 		TransactionVersion:         int16(cfg.TransactionVersion),
@@ -384,13 +389,13 @@ func (s *Server) closeStorage() error {
 		errs = append(errs, err)
 		if err == nil && s.wal != nil {
 			// Every log was fsynced by Close: the WAL holds nothing needed.
-			errs = append(errs, s.wal.Reset())
+			errs = append(errs, s.wal.Reset(), s.wal2.Reset())
 		}
 		s.broker = nil
 	}
 	if s.wal != nil {
-		errs = append(errs, s.wal.Close())
-		s.wal = nil
+		errs = append(errs, s.wal.Close(), s.wal2.Close())
+		s.wal, s.wal2 = nil, nil
 	}
 	if s.meta != nil {
 		errs = append(errs, s.meta.Close())

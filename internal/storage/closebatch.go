@@ -148,3 +148,88 @@ func (l *Log) persistIn(b *CloseBatch, segs []*segment) error {
 	}
 	return l.writeCleanMarkerIn(b, segs[len(segs)-1])
 }
+
+// CheckpointIn is Checkpoint through b: the log's buffered batches are
+// written now, its index files and clean-shutdown marker go into b as
+// ".tmp" files describing the log as it is now, and b.Commit makes the data
+// and those files durable with the batch's syncfs calls instead of about
+// seven fsyncs (data, directory, two index files and the marker, each with
+// its directory). done must be called once with Commit's result: it records
+// the log as synced up to the state written, and as marked if nothing was
+// appended since; an append in between leaves the new marker on disk
+// stale (it names a smaller tail: validated on open) until the next sync
+// removes it. The log's sync lock is held until done, so no Sync, Truncate
+// or Close runs in between; appends go on. A log that is marked, closed or
+// failed is left as it is (done is nil, as on error).
+func (l *Log) CheckpointIn(b *CloseBatch) (done func(commitErr error), err error) {
+	l.syncMu.Lock()
+	l.mu.Lock()
+	if l.marked || l.closed.Load() || l.failed != nil {
+		l.mu.Unlock()
+		l.syncMu.Unlock()
+		return nil, nil
+	}
+	if err := l.flushLocked(); err != nil {
+		l.mu.Unlock()
+		l.syncMu.Unlock()
+		return nil, err
+	}
+	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
+	end := l.end.Load()
+	var segs []*segment
+	for _, s := range pending {
+		if !s.persisted {
+			segs = append(segs, s)
+		}
+	}
+	segs = append(segs, active)
+	written, werr := l.persistCheckpointIn(b, segs, active, end)
+	l.pending, l.dirNeedsSync = nil, false
+	l.mu.Unlock()
+	return func(commitErr error) {
+		defer l.syncMu.Unlock()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if commitErr != nil {
+			// Nothing is known durable: the segments and directory
+			// entries still need their fsync at the next Sync.
+			l.pending = append(pending, l.pending...)
+			l.dirNeedsSync = l.dirNeedsSync || dirSync
+			// The marker may have been renamed into place before the
+			// failure: treat it as stale (removed before the next
+			// sync, roll or truncate).
+			l.staleMarker = l.staleMarker || werr == nil
+			return
+		}
+		l.synced.Store(max(l.synced.Load(), end))
+		l.MarkDurable(end)
+		for _, s := range segs[:written] {
+			if s != active {
+				s.persisted = true // its index files were in b
+			}
+		}
+		if werr != nil {
+			return // no marker was written
+		}
+		if l.end.Load() == end && l.active == active {
+			active.persisted = true
+			l.marked, l.staleMarker = true, false
+		} else {
+			l.staleMarker = true
+		}
+	}, nil
+}
+
+// persistCheckpointIn writes segs' index files and the marker for the tail
+// active ending at end into b. Caller holds mu (so nothing is appended
+// while the index is encoded).
+// It returns how many of segs had their index files written.
+func (l *Log) persistCheckpointIn(b *CloseBatch, segs []*segment, active *segment, end int64) (int, error) {
+	for i, s := range segs {
+		if err := s.persistIndexesIn(b); err != nil {
+			return i, err
+		}
+	}
+	m := cleanMarker{base: active.base, size: active.size.Load(), end: end}
+	return len(segs), b.write(filepath.Join(l.dir, cleanMarkerName), m.encode(), 1)
+}

@@ -118,14 +118,17 @@ type Log struct {
 	active       *segment
 	pending      []*segment  // rolled since the last Sync, not yet fsynced
 	dirNeedsSync bool        // a segment file was created since the last Sync
+	// staleMarker: the log was appended to since it was opened clean, but
+	// its clean-shutdown marker and tail index files are still on disk
+	// (see unmarkAppendLocked); the next sync or close deals with them.
+	staleMarker bool
 	failed       error       // non-nil once a write or fsync failed
 	isFailed     atomic.Bool // failed != nil, readable without mu (Failed)
 	lastFullWarn time.Time   // rate-limits the disk-full warning
 	// Write coalescing (wbuf.go): batches appended to the active segment
 	// but not yet written to its file, starting at its published size.
 	wbuf     []byte
-	wbufp    *[]byte // wbuf's pool entry
-	wbufFrom int64   // base offset of the first batch in wbuf
+	wbufFrom int64 // base offset of the first batch in wbuf
 	// wbuf[:wbufSent] was handed to the committer's WAL by Unsynced;
 	// wbufSentTo is the offset that follows it.
 	wbufSent     int
@@ -274,9 +277,7 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	if err := l.usableLocked(); err != nil {
 		return -1, err
 	}
-	if err := l.unmarkLocked(); err != nil {
-		return -1, err
-	}
+	l.unmarkAppendLocked()
 	h, err := ParseBatchHeader(batch)
 	if err != nil || h.Size() != len(batch) || h.Magic != 2 || h.LastOffsetDelta < 0 {
 		return -1, ErrBadBatch
@@ -398,7 +399,11 @@ func (l *Log) Sync() (int64, error) {
 		l.mu.Unlock()
 		return l.durable.Load(), err
 	}
-	if err := l.flushLocked(); err != nil {
+	err := l.flushLocked()
+	if err == nil {
+		err = l.dropStaleMarkerLocked()
+	}
+	if err != nil {
 		l.mu.Unlock()
 		return l.durable.Load(), err
 	}
@@ -599,6 +604,17 @@ func (l *Log) close(b *CloseBatch) error {
 	if l.flushLocked() == nil && l.failed == nil { // a failure is in l.failed
 		l.releaseLocked()
 	}
+	if l.staleMarker {
+		// The tail's index files on disk describe it as it was at the
+		// last clean open: write them anew below. The marker is
+		// replaced (renamed over) after that, or removed if the log
+		// failed.
+		l.active.persisted = false
+		if l.failed != nil {
+			_ = l.dropStaleMarkerLocked()
+		}
+		l.staleMarker = false
+	}
 	l.dropLazyLocked()
 	l.closed.Store(true)
 	failed := l.failed
@@ -665,6 +681,9 @@ func (l *Log) PrepareSync() (*SyncPoint, error) {
 	err := l.usableLocked()
 	if err == nil {
 		err = l.flushLocked()
+	}
+	if err == nil {
+		err = l.dropStaleMarkerLocked()
 	}
 	if err != nil {
 		l.mu.Unlock()

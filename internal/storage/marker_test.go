@@ -200,3 +200,157 @@ func TestCloseBatch(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendLeavesMarkerUntilSync: the first append after a clean open does
+// not touch the disk (no unlink of the marker or the tail's index files);
+// a kill then finds the tail longer than the marker says and validates it
+// (nothing acknowledged is lost, nothing stale is trusted), the next sync
+// removes the stale files first, and a clean close replaces them.
+func TestAppendLeavesMarkerUntilSync(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	marker := func(dir string) bool {
+		_, err := os.Stat(filepath.Join(dir, cleanMarkerName))
+		return err == nil
+	}
+	opts := Options{IndexIntervalBytes: 64} // every batch indexed
+	for _, step := range []string{"kill", "sync", "close", "checkpoint"} {
+		t.Run(step, func(t *testing.T) {
+			dir := t.TempDir()
+			l := openLog(t, dir, opts)
+			want := appendAll(t, l, variedBatches(t, rng, 10))
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openLog(t, dir, opts)
+			want = append(want, appendAll(t, l, variedBatches(t, rng, 3))...)
+			if l.Marked() {
+				t.Fatal("marked after an append")
+			}
+			if !marker(dir) {
+				t.Fatal("the append removed the marker (an unlink on the produce path)")
+			}
+			switch step {
+			case "kill":
+				l.crash() // the appended batches reach the file, as after a WAL round
+				l = openLog(t, dir, opts)
+				checkLog(t, l, want)
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "sync":
+				if _, err := l.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				if marker(dir) {
+					t.Fatal("marker still on disk after Sync")
+				}
+				// The stale index files went with it: corrupting the tail
+				// after a kill must cut it (validated, not trusted).
+				l.crash()
+				corruptLastByte(t, dir, 0)
+				l = openLog(t, dir, opts)
+				checkLog(t, l, want[:len(want)-1])
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+				return
+			case "close":
+				if err := l.Close(); err != nil {
+					t.Fatal(err)
+				}
+			case "checkpoint":
+				if err := l.Checkpoint(); err != nil {
+					t.Fatal(err)
+				}
+				if !l.Marked() {
+					t.Fatal("not marked after Checkpoint")
+				}
+				l.crash()
+			}
+			// A new marker describes the whole log: trusted (a corrupt
+			// last byte is not noticed), and its index covers every batch.
+			if !marker(dir) {
+				t.Fatal("no marker after a clean close or checkpoint")
+			}
+			l = openLog(t, dir, opts)
+			defer l.Close()
+			if !l.Marked() {
+				t.Fatal("reopened unmarked")
+			}
+			checkLog(t, l, want)
+			idx, err := os.ReadFile(filepath.Join(dir, segmentName(0, indexSuffix)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := os.ReadFile(filepath.Join(dir, segmentName(0, logSuffix)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, err := decodeIndex(idx, int64(len(st)))
+			if err != nil || len(entries) == 0 || int64(entries[len(entries)-1].rel) != want[len(want)-1].base {
+				t.Fatalf("tail index on disk (%v) does not index the last batch %d: %+v", err, want[len(want)-1].base, entries)
+			}
+		})
+	}
+}
+
+// TestCheckpointIn: a batch checkpoint leaves the log as Checkpoint does
+// (trusted after a kill) when nothing was appended before done; an append
+// in between leaves it unmarked with the new marker stale (the kill then
+// validates the tail, losing nothing); a failed Commit marks nothing.
+func TestCheckpointIn(t *testing.T) {
+	for _, c := range []string{"idle", "append between", "commit failed"} {
+		t.Run(c, func(t *testing.T) {
+			dir := t.TempDir()
+			rng := rand.New(rand.NewPCG(6, 6))
+			l := openLog(t, dir, Options{})
+			want := appendAll(t, l, variedBatches(t, rng, 10))
+			b := NewCloseBatch(dir)
+			done, err := l.CheckpointIn(b)
+			if err != nil || done == nil {
+				t.Fatalf("CheckpointIn: %v (done %v)", err, done != nil)
+			}
+			if c == "append between" {
+				want = append(want, appendAll(t, l, variedBatches(t, rng, 2))...)
+			}
+			commitErr := b.Commit()
+			if c == "commit failed" {
+				commitErr = errors.New("syncfs: EIO")
+			}
+			if commitErr != nil && c != "commit failed" {
+				t.Fatal(commitErr)
+			}
+			done(commitErr)
+			switch c {
+			case "idle":
+				if !l.Marked() || l.Dirty() || l.SyncedOffset() != l.LogEndOffset() {
+					t.Fatalf("after the batch: marked %v dirty %v synced %d end %d", l.Marked(), l.Dirty(), l.SyncedOffset(), l.LogEndOffset())
+				}
+				if d, err := l.CheckpointIn(NewCloseBatch(dir)); err != nil || d != nil {
+					t.Fatalf("a marked log checkpointed again: %v", err)
+				}
+			case "append between":
+				if l.Marked() || !l.staleMarker {
+					t.Fatalf("marked %v stale %v after an append during the batch", l.Marked(), l.staleMarker)
+				}
+			case "commit failed":
+				if l.Marked() || l.SyncedOffset() == l.LogEndOffset() || !l.staleMarker {
+					t.Fatalf("a failed batch: marked %v, synced %d, stale marker %v", l.Marked(), l.SyncedOffset(), l.staleMarker)
+				}
+			}
+			l.crash()
+			if c == "idle" {
+				corruptLastByte(t, dir, 0) // trusted: not noticed
+			}
+			l = openLog(t, dir, Options{})
+			defer l.Close()
+			if c == "idle" {
+				if l.LogEndOffset() != want[len(want)-1].next || !l.Marked() {
+					t.Fatalf("after the batch and a kill: end %d marked %v, want trusted at %d", l.LogEndOffset(), l.Marked(), want[len(want)-1].next)
+				}
+				return
+			}
+			checkLog(t, l, want)
+		})
+	}
+}

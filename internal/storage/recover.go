@@ -65,23 +65,50 @@ func (l *Log) removeMarker(active *segment) error {
 	return active.removeIndexFiles()
 }
 
-// unmarkLocked is called before anything changes the tail segment (append,
-// roll, truncate). A log opened clean keeps its marker and tail index files
-// until then; they go now, and the next Sync fsyncs the directory so the
-// removal is durable together with the data that follows it (a power loss
-// that brought the marker back would find a tail longer than it says, or
-// exactly as it says plus data the WAL replays). Caller holds mu.
+// unmarkLocked is called before anything but an append changes the tail
+// segment (roll, truncate). A log opened clean keeps its marker and tail
+// index files until then; they go now, and the next Sync fsyncs the
+// directory so the removal is durable together with the data that follows
+// it (a power loss that brought the marker back would find a tail longer
+// than it says, or exactly as it says plus data the WAL replays). Caller
+// holds mu.
 func (l *Log) unmarkLocked() error {
 	l.untouched = false
-	if !l.marked {
+	if !l.marked && !l.staleMarker {
 		return nil
 	}
 	if err := l.removeMarker(l.active); err != nil {
 		return l.failLocked("remove", l.dir, err)
 	}
-	l.marked = false
+	l.marked, l.staleMarker = false, false
 	l.dirNeedsSync = true
 	return nil
+}
+
+// unmarkAppendLocked is unmarkLocked for an append, without touching the
+// disk: the first append to each of thousands of partitions after a clean
+// start must not cost an unlink of the marker and two of index files on
+// the producer's path. Leaving them is safe while the log only grows: the
+// marker names the tail's size, and a tail of any other size is validated
+// from its first byte on open (a tail still of that size holds nothing
+// beyond what the marker describes; the WAL replays the rest). The stale
+// marker goes before the next fsync of the log (Sync, PrepareSync: from the
+// committer, off the produce path), before a roll or truncate
+// (unmarkLocked), or is replaced by Close. Caller holds mu.
+func (l *Log) unmarkAppendLocked() {
+	l.untouched = false
+	if l.marked {
+		l.marked, l.staleMarker = false, true
+	}
+}
+
+// dropStaleMarkerLocked removes a stale marker and tail index files (see
+// unmarkAppendLocked) before the log is synced. Caller holds syncMu and mu.
+func (l *Log) dropStaleMarkerLocked() error {
+	if !l.staleMarker {
+		return nil
+	}
+	return l.unmarkLocked()
 }
 
 // Marked reports whether the log is unchanged since it was opened clean or
@@ -129,7 +156,7 @@ func (l *Log) Checkpoint() error {
 		_ = active.removeIndexFiles()
 		return nil
 	}
-	l.marked = true
+	l.marked, l.staleMarker = true, false
 	return nil
 }
 
@@ -515,7 +542,7 @@ func (l *Log) Truncate(offset int64) error {
 	if err := l.usableLocked(); err != nil {
 		return err
 	}
-	if offset < l.end.Load() && l.marked {
+	if offset < l.end.Load() && (l.marked || l.staleMarker) {
 		// A truncated tail appended to again could reach the size the
 		// marker names with other bytes: the removal must be durable
 		// before the cut.

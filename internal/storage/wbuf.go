@@ -57,16 +57,52 @@ const (
 	// data durable through the WAL: with thousands of partitions each
 	// holding a few records, 64 KiB buffers per partition would be
 	// gigabytes. Beyond it a WAL round's tail is written out at once.
-	lazyHeldMax = 32 << 20
-	// keepWbuf: buffers up to this capacity go back to the pool.
-	keepWbuf = wbufMax
+	lazyHeldMax = 64 << 20
 )
 
 // reserveSpace is fallocKeepSize; tests replace it to run the log as on a
 // filesystem (or OS) without reservations.
 var reserveSpace = fallocKeepSize
 
-var wbufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// Write buffers come from pools by power-of-two capacity, minWbuf to
+// wbufMax: a partition receiving a few hundred bytes per round holds a
+// buffer of about that size, not 64 KiB (with thousands of partitions
+// holding WAL-durable data, the size decides how many fit lazyHeldMax).
+const (
+	minWbufShift = 10 // 1 KiB
+	maxWbufShift = 20 // wbufMax
+	minWbuf      = 1 << minWbufShift
+)
+
+var wbufPools [maxWbufShift - minWbufShift + 1]sync.Pool
+
+// wbufClass is the pool index of the smallest class holding n bytes.
+func wbufClass(n int) int {
+	c := 0
+	for minWbuf<<c < n && c < len(wbufPools)-1 {
+		c++
+	}
+	return c
+}
+
+// getWbuf returns an empty buffer with capacity at least n (at most wbufMax).
+func getWbuf(n int) []byte {
+	c := wbufClass(n)
+	if b, ok := wbufPools[c].Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, minWbuf<<c)
+}
+
+// putWbuf returns b to its class's pool if its capacity is one of them.
+func putWbuf(b []byte) {
+	c := wbufClass(cap(b))
+	if cap(b) != minWbuf<<c {
+		return
+	}
+	b = b[:0]
+	wbufPools[c].Put(&b)
+}
 
 // lazyHeld is the buffer capacity, over all logs, held for data made
 // durable through the WAL and not yet written (Log.lazyCap each).
@@ -108,18 +144,16 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 		return false, err // err nil: reservation unsupported, write through
 	}
 	if l.wbuf == nil {
-		l.wbufp = wbufPool.Get().(*[]byte)
-		l.wbuf = (*l.wbufp)[:0]
+		l.wbuf = getWbuf(len(batch))
 	}
 	if len(l.wbuf) == 0 {
 		l.wbufFrom = base
 	}
 	if n := len(l.wbuf) + len(batch); n > cap(l.wbuf) {
-		// Grow by doubling, never past wbufMax (append's smaller steps
-		// for big slices would copy the buffer many times and end
-		// above keepWbuf, so it would not be reused).
-		grown := make([]byte, len(l.wbuf), min(max(2*cap(l.wbuf), n), wbufMax))
-		copy(grown, l.wbuf)
+		// Grow to the next class that holds it (never past wbufMax),
+		// giving the old buffer back.
+		grown := append(getWbuf(n), l.wbuf...)
+		putWbuf(l.wbuf)
 		l.wbuf = grown
 	}
 	l.wbuf = append(l.wbuf, batch...)
@@ -229,11 +263,8 @@ func (l *Log) flushLocked() error {
 	l.kickLocked(seg, pos+int64(len(l.wbuf)))
 	l.wbufSent = 0
 	l.dropLazyLocked()
-	if cap(l.wbuf) <= keepWbuf {
-		*l.wbufp = l.wbuf[:0]
-		wbufPool.Put(l.wbufp)
-	}
-	l.wbuf, l.wbufp = nil, nil
+	putWbuf(l.wbuf)
+	l.wbuf = nil
 	return nil
 }
 
