@@ -116,12 +116,12 @@ type Log struct {
 	// mu is the append lock and guards the fields below it.
 	mu           sync.Mutex
 	active       *segment
-	pending      []*segment  // rolled since the last Sync, not yet fsynced
-	dirNeedsSync bool        // a segment file was created since the last Sync
+	pending      []*segment // rolled since the last Sync, not yet fsynced
+	dirNeedsSync bool       // a segment file was created since the last Sync
 	// staleMarker: the log was appended to since it was opened clean, but
 	// its clean-shutdown marker and tail index files are still on disk
 	// (see unmarkAppendLocked); the next sync or close deals with them.
-	staleMarker bool
+	staleMarker  bool
 	failed       error       // non-nil once a write or fsync failed
 	isFailed     atomic.Bool // failed != nil, readable without mu (Failed)
 	lastFullWarn time.Time   // rate-limits the disk-full warning
