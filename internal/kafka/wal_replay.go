@@ -50,20 +50,16 @@ func (b *Broker) finishReplayAll(parts []*partition.Partition) error {
 // rounds switch files all at once); with none in both, the order does not
 // matter.
 func (b *Broker) replayWALs(w1, w2 *wal.WAL) error {
-	if w1 == nil || w2 == nil {
-		return errors.Join(b.replayWAL(w1), b.replayWAL(w2))
+	if w1 != nil && w2 != nil {
+		second, err := walWrittenFirst(w1, w2)
+		if err != nil {
+			return err
+		}
+		if second {
+			w1, w2 = w2, w1
+		}
 	}
-	second, err := walWrittenFirst(w1, w2)
-	if err != nil {
-		return err
-	}
-	if second {
-		w1, w2 = w2, w1
-	}
-	if err := b.replayWAL(w1); err != nil {
-		return err
-	}
-	return b.replayWAL(w2)
+	return b.replayWAL(w1, w2)
 }
 
 // errOrderKnown stops walWrittenFirst's second pass.
@@ -108,15 +104,24 @@ func walWrittenFirst(w1, w2 *wal.WAL) (bool, error) {
 	return w2First, nil
 }
 
-// replayWAL appends to each partition log the WAL batches beyond its end,
-// fsyncs the logs it touched and resets the WAL (keeping a copy first if a
-// partition had a gap). Records of partitions
+// replayWAL appends to each partition log the batches of the WAL files
+// (in order; nil ones skipped) beyond its end, makes the logs it opened
+// durable and resets the files (keeping a copy first if a partition had a
+// gap). The files are one replay: a partition opened for the first file's
+// records and appended to from the second is finished (synced, producer
+// state loaded) with the rest, after both. Records of partitions
 // that no longer exist are skipped; batches already in a log (the common
 // case: kill -9 keeps the page cache) are skipped; a batch that would leave a
 // gap stops that partition's replay with an error line, since it means data
 // below it was lost (never expected: the WAL is written in offset order).
-func (b *Broker) replayWAL(w *wal.WAL) error {
-	if w == nil {
+func (b *Broker) replayWAL(files ...*wal.WAL) error {
+	var ws []*wal.WAL
+	for _, w := range files {
+		if w != nil {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -146,7 +151,7 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 		open = open[:0]
 		return nil
 	}
-	err := w.Replay(func(key wal.Key, batches []byte) error {
+	replay := func(key wal.Key, batches []byte) error {
 		p := byKey[key]
 		if p == nil || gap[p] {
 			return nil
@@ -176,9 +181,11 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 			}
 			return nil
 		})
-	})
-	if err != nil {
-		return err
+	}
+	for _, w := range ws {
+		if err := w.Replay(replay); err != nil {
+			return err
+		}
 	}
 	if err := b.finishReplayAll(open); err != nil {
 		return err
@@ -189,11 +196,17 @@ func (b *Broker) replayWAL(w *wal.WAL) error {
 	}
 	if len(gap) > 0 {
 		// Never expected; keep the evidence rather than reset it away.
-		path, err := w.Keep()
-		if err != nil {
-			return fmt.Errorf("kafka: WAL replay found gaps and the WAL could not be kept: %w", err)
+		for _, w := range ws {
+			path, err := w.Keep()
+			if err != nil {
+				return fmt.Errorf("kafka: WAL replay found gaps and the WAL could not be kept: %w", err)
+			}
+			b.log.Error("WAL replay found gaps; a copy of the WAL was kept for inspection", "path", path, "partitions", len(gap))
 		}
-		b.log.Error("WAL replay found gaps; a copy of the WAL was kept for inspection", "path", path, "partitions", len(gap))
 	}
-	return w.Reset()
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.Reset())
+	}
+	return errors.Join(errs...)
 }

@@ -565,6 +565,15 @@ func TestWALReplayTwoFilesInWrittenOrder(t *testing.T) {
 			if !bytes.Equal(f2.logBytes("o", 0), want0) || !bytes.Equal(f2.logBytes("o", 1), want1) {
 				t.Fatalf("replayed logs differ from what was acknowledged:\n%s", f2.logs)
 			}
+			// Both files are one replay: every partition they touch is made
+			// durable (its high watermark at its end) before the files are
+			// reset, whichever file opened it.
+			for p := range int32(2) {
+				part := f2.part("o", p)
+				if hw, end := part.HighWatermark(), part.Log().LogEndOffset(); hw != end || part.Log().SyncedOffset() != end {
+					t.Errorf("o-%d after replay: high watermark %d, synced %d, end %d", p, hw, part.Log().SyncedOffset(), end)
+				}
+			}
 			if n := walRecords(t, dir); n != 0 {
 				t.Errorf("wal.log holds %d records after replay", n)
 			}
