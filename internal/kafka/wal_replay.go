@@ -3,6 +3,9 @@ package kafka
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/partition"
@@ -17,29 +20,45 @@ func (b *Broker) finishReplayAll(parts []*partition.Partition) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	completes := make([]func(error) error, 0, len(parts))
-	var errs []error
-	for _, p := range parts {
+	completes := make([]func(error) error, len(parts))
+	errs := make([]error, len(parts))
+	parallel(len(parts), func(i int) {
+		p := parts[i]
 		complete, err := p.PrepareSync()
 		if err != nil {
-			errs = append(errs, fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err))
-			continue
+			errs[i] = fmt.Errorf("kafka: sync %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+			return
 		}
-		completes = append(completes, complete)
-	}
+		completes[i] = complete
+	})
 	fsErr := storage.SyncFS(b.opts.DataDir)
-	for _, complete := range completes {
-		errs = append(errs, complete(fsErr))
-	}
+	parallel(len(parts), func(i int) {
+		if completes[i] != nil {
+			errs[i] = completes[i](fsErr)
+		}
+	})
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for _, p := range parts {
-		if err := p.LoadProducers(); err != nil {
-			return err
-		}
+	parallel(len(parts), func(i int) { errs[i] = parts[i].LoadProducers() })
+	return errors.Join(errs...)
+}
+
+// parallel runs fn(0..n-1) on up to GOMAXPROCS goroutines (at most 8).
+func parallel(n int, fn func(i int)) {
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 8, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
 }
 
 // replayWALs replays the committer's two WAL files (either may be nil or
@@ -131,15 +150,48 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 			byKey[p.WALKey()] = p
 		}
 	}
-	touched := map[*partition.Partition]bool{}
-	gap := map[*partition.Partition]bool{}
-	var appended, skipped int
+	// Records go to workers by partition (each partition to one worker, so
+	// its batches apply in order), which open partitions and append in
+	// parallel: after a crash with thousands of partitions in the WAL,
+	// opening them is most of the start time.
+	workers := make([]*replayWorker, min(max(runtime.GOMAXPROCS(0), 2), 8))
+	for i := range workers {
+		workers[i] = &replayWorker{b: b, ch: make(chan replayRec, 64), touched: map[*partition.Partition]bool{},
+			gap: map[*partition.Partition]bool{}}
+		go workers[i].run()
+	}
+	owner := map[*partition.Partition]*replayWorker{}
+	// pause waits until every worker has applied what it was sent.
+	pause := func() error {
+		var wg sync.WaitGroup
+		wg.Add(len(workers))
+		for _, w := range workers {
+			w.ch <- replayRec{barrier: &wg}
+		}
+		wg.Wait()
+		var errs []error
+		for _, w := range workers {
+			errs = append(errs, w.err)
+		}
+		return errors.Join(errs...)
+	}
 	// Partitions opened for the replay stay open (the open-file budget
 	// closes only loaded ones); finish and close them whenever the budget
 	// is exceeded, so a WAL naming more partitions than the file limit
 	// allows still replays.
-	var open []*partition.Partition
+	openParts := func() []*partition.Partition {
+		var open []*partition.Partition
+		for _, w := range workers {
+			open = append(open, w.open...)
+			w.open = nil
+		}
+		return open
+	}
 	finish := func() error {
+		if err := pause(); err != nil {
+			return err
+		}
+		open := openParts()
 		if err := b.finishReplayAll(open); err != nil {
 			return err
 		}
@@ -148,60 +200,65 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 				return fmt.Errorf("kafka: close %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
 			}
 		}
-		open = open[:0]
 		return nil
 	}
+	next := 0
 	replay := func(key wal.Key, batches []byte) error {
 		p := byKey[key]
-		if p == nil || gap[p] {
+		if p == nil {
 			return nil
 		}
-		if !p.IsOpen() {
+		w := owner[p]
+		if w == nil {
 			if b.files != nil && b.files.Over() {
 				if err := finish(); err != nil {
 					return err
 				}
 			}
-			open = append(open, p)
+			w = workers[next%len(workers)]
+			next++
+			owner[p] = w
 		}
-		return storage.SplitBatches(batches, func(batch []byte) error {
-			ok, err := p.ReplayWALBatch(batch)
-			switch {
-			case errors.Is(err, partition.ErrWALGap):
-				b.log.Error("WAL replay found a gap: data below this batch is missing", "topic", p.Topic(),
-					"partition", p.Index(), "err", err)
-				gap[p] = true
-			case err != nil:
-				return err
-			case ok:
-				touched[p] = true
-				appended++
-			default:
-				skipped++
-			}
-			return nil
-		})
+		w.ch <- replayRec{p: p, batches: batches}
+		return nil
 	}
+	var err error
 	for _, w := range ws {
-		if err := w.Replay(replay); err != nil {
-			return err
+		if err = w.Replay(replay); err != nil {
+			break
 		}
 	}
-	if err := b.finishReplayAll(open); err != nil {
+	if perr := pause(); err == nil {
+		err = perr
+	}
+	for _, w := range workers {
+		close(w.ch)
+	}
+	if err != nil {
 		return err
+	}
+	if err := b.finishReplayAll(openParts()); err != nil {
+		return err
+	}
+	var appended, skipped, touched, gaps int
+	for _, w := range workers {
+		appended += w.appended
+		skipped += w.skipped
+		touched += len(w.touched)
+		gaps += len(w.gap)
 	}
 	if appended > 0 || skipped > 0 {
 		b.log.Info("WAL replayed", "batches_restored", appended, "batches_already_present", skipped,
-			"partitions_restored", len(touched), "duration", time.Since(start).Round(time.Millisecond))
+			"partitions_restored", touched, "workers", len(workers), "duration", time.Since(start).Round(time.Millisecond))
 	}
-	if len(gap) > 0 {
+	if gaps > 0 {
 		// Never expected; keep the evidence rather than reset it away.
 		for _, w := range ws {
 			path, err := w.Keep()
 			if err != nil {
 				return fmt.Errorf("kafka: WAL replay found gaps and the WAL could not be kept: %w", err)
 			}
-			b.log.Error("WAL replay found gaps; a copy of the WAL was kept for inspection", "path", path, "partitions", len(gap))
+			b.log.Error("WAL replay found gaps; a copy of the WAL was kept for inspection", "path", path, "partitions", gaps)
 		}
 	}
 	var errs []error
@@ -209,4 +266,55 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 		errs = append(errs, w.Reset())
 	}
 	return errors.Join(errs...)
+}
+
+// replayRec is one WAL record for a replay worker, or a barrier.
+type replayRec struct {
+	p       *partition.Partition
+	batches []byte
+	barrier *sync.WaitGroup
+}
+
+// replayWorker applies the records of the partitions it owns (see
+// replayWAL). Its fields are read by the dispatcher only after a barrier.
+type replayWorker struct {
+	b                 *Broker
+	ch                chan replayRec
+	open              []*partition.Partition // opened for the replay
+	touched, gap      map[*partition.Partition]bool
+	appended, skipped int
+	err               error
+}
+
+func (w *replayWorker) run() {
+	for rec := range w.ch {
+		if rec.barrier != nil {
+			rec.barrier.Done()
+			continue
+		}
+		p := rec.p
+		if w.err != nil || w.gap[p] {
+			continue
+		}
+		if !p.IsOpen() {
+			w.open = append(w.open, p)
+		}
+		w.err = storage.SplitBatches(rec.batches, func(batch []byte) error {
+			ok, err := p.ReplayWALBatch(batch)
+			switch {
+			case errors.Is(err, partition.ErrWALGap):
+				w.b.log.Error("WAL replay found a gap: data below this batch is missing", "topic", p.Topic(),
+					"partition", p.Index(), "err", err)
+				w.gap[p] = true
+			case err != nil:
+				return err
+			case ok:
+				w.touched[p] = true
+				w.appended++
+			default:
+				w.skipped++
+			}
+			return nil
+		})
+	}
 }

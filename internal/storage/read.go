@@ -119,23 +119,31 @@ func (l *Log) ScanBatches(from int64, fn func(h BatchHeader) error) error {
 		return ErrClosed
 	}
 	segs := *l.segs.Load()
-	var hb [BatchHeaderSize]byte
 	for i := segmentFor(segs, from); i < len(segs); i++ {
-		s := segs[i]
-		limit := s.size.Load()
-		for pos := s.lookup(from); pos < limit; {
-			_, next, size, err := s.readHeader(hb[:], pos, limit)
-			if err != nil {
-				return err
-			}
-			pos += size
-			if next <= from {
-				continue
-			}
-			h, _ := ParseBatchHeader(hb[:])
-			if err := fn(h); err != nil {
-				return err
-			}
+		if err := scanSegment(segs[i], from, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanSegment calls fn for the header of every batch of s ending above from.
+func scanSegment(s *segment, from int64, fn func(h BatchHeader) error) error {
+	r := newHeaderReader(s)
+	defer r.release()
+	limit := s.size.Load()
+	for pos := s.lookup(from); pos < limit; {
+		hdr, _, next, size, err := r.header(pos, limit)
+		if err != nil {
+			return err
+		}
+		pos += size
+		if next <= from {
+			continue
+		}
+		h, _ := ParseBatchHeader(hdr)
+		if err := fn(h); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
 	"sync"
@@ -265,5 +266,37 @@ func TestOffsetForTimestampUndecodable(t *testing.T) {
 	}
 	if ts, off := l.MaxTimestamp(); ts != 202 || off != 2 {
 		t.Fatalf("MaxTimestamp %d at %d", ts, off)
+	}
+}
+
+// ScanBatches reads headers through a 64 KiB buffer: batches straddling its
+// refills, and a start in the middle, give every header exactly once.
+func TestScanBatchesAcrossBufferRefills(t *testing.T) {
+	l := openLog(t, t.TempDir(), Options{})
+	defer l.Close()
+	var bases []int64
+	for i := range 600 {
+		b := simpleBatch(t, 1+i%3, 1000, 100+(i*37)%700) // 0.1-0.8 KB each: ~270 KB in all
+		base, err := l.Append(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bases = append(bases, base)
+	}
+	for _, from := range []int64{0, bases[123] + 1, bases[599]} {
+		var got []int64
+		if err := l.ScanBatches(from, func(h BatchHeader) error {
+			got = append(got, h.BaseOffset)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		i := 0 // the first batch returned is the one holding from
+		for i+1 < len(bases) && bases[i+1] <= from {
+			i++
+		}
+		if want := bases[i:]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("from %d: %d headers (first %v), want %d (first %v)", from, len(got), got[:min(3, len(got))], len(want), want[:min(3, len(want))])
+		}
 	}
 }

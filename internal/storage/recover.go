@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -447,13 +448,14 @@ func (l *Log) loadTrusted(s *segment, size int64) error {
 	if n := len(idx); n > 0 {
 		pos, want = int64(idx[n-1].pos), s.base+int64(idx[n-1].rel)
 	}
-	var hb [BatchHeaderSize]byte
+	hr := newHeaderReader(s)
+	defer hr.release()
 	next, lastBase, maxTS := s.base, int64(-1), int64(noTimestamp)
 	if n := len(tidx); n > 0 {
 		maxTS = tidx[n-1].ts
 	}
 	for pos < size {
-		base, nxt, bsize, err := s.readHeader(hb[:], pos, size)
+		hb, base, nxt, bsize, err := hr.header(pos, size)
 		if err != nil {
 			return err
 		}
@@ -489,12 +491,29 @@ func (l *Log) fullScan(s *segment, size int64) (valid int64, reason string) {
 
 // scanWith is fullScan accepting gaps in offsets, and batches whose record
 // count is below their offset span, for batches based below cleanedTo.
+var (
+	scanReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, recoverBufBytes) }}
+	scanBufs    = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+)
+
 func (l *Log) scanWith(s *segment, size, cleanedTo int64) (valid int64, reason string) {
 	s.idx, s.tidx, s.next, s.lastBase, s.bytesSinceIndex = nil, nil, s.base, -1, 0
 	s.maxTS.Store(noTimestamp)
 	s.size.Store(0)
-	r := bufio.NewReaderSize(io.NewSectionReader(s.f, 0, size), recoverBufBytes)
-	buf := make([]byte, 0, 64<<10)
+	// Pooled: thousands of partitions validated one after another (a WAL
+	// replay after a crash) would otherwise allocate 320 KiB each.
+	r := scanReaders.Get().(*bufio.Reader)
+	r.Reset(io.NewSectionReader(s.f, 0, size))
+	bufp := scanBufs.Get().(*[]byte)
+	buf := (*bufp)[:0]
+	defer func() {
+		r.Reset(nil)
+		scanReaders.Put(r)
+		if cap(buf) <= 1<<20 {
+			*bufp = buf[:0]
+			scanBufs.Put(bufp)
+		}
+	}()
 	var pos int64
 	for pos < size {
 		buf = buf[:BatchHeaderSize]
