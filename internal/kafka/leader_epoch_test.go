@@ -39,7 +39,14 @@ func TestLeaderEpochStampedAndCheckpointed(t *testing.T) {
 	if n != 2 {
 		t.Fatalf("fetched %d batches, want 2", n)
 	}
+	// The checkpoint is written when the partition closes (or its
+	// history changes), not by the first append.
 	path := filepath.Join(partitionDir(f.dir, "le", 0), partition.LeaderEpochFile)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("leader epoch checkpoint written by the first appends: %v", err)
+	}
+	f.close()
+	f = f.reopen(false)
 	raw, err := os.ReadFile(path)
 	if err != nil || string(raw) != "0\n1\n0 0\n" {
 		t.Fatalf("checkpoint = %q, %v", raw, err)

@@ -126,6 +126,7 @@ func TestSweepsSkipClosedPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	withData = New(withData.Dir(), o, nil) // as after a restart: no summary
+	before, _ := filepath.Glob(filepath.Join(empty.Dir(), "*"))
 	now := time.Now().UnixMilli()
 	none := NewSweepOpens(0)
 	for _, p := range []*Partition{empty, withData} {
@@ -133,8 +134,15 @@ func TestSweepsSkipClosedPartitions(t *testing.T) {
 			t.Fatalf("%s: opened without opens left (%v)", p.Dir(), err)
 		}
 	}
-	if m, _ := filepath.Glob(filepath.Join(empty.Dir(), "*.log")); len(m) != 0 {
-		t.Fatalf("the sweep created %v", m)
+	if m, _ := filepath.Glob(filepath.Join(empty.Dir(), "*")); fmt.Sprint(m) != fmt.Sprint(before) {
+		t.Fatalf("the sweep changed the files of a partition without data: %v, before %v", m, before)
+	}
+	// Even with opens left, a partition without data is not opened.
+	if opens := NewSweepOpens(5); func() error {
+		_, err := empty.ApplyRetention(now, time.Minute.Milliseconds(), -1, 10, opens)
+		return err
+	}() != nil || opens.n != 5 || empty.IsOpen() {
+		t.Fatalf("a partition without data was opened by retention (%d of 5 opens left)", opens.n)
 	}
 	// With an open allowed, the partition with data is looked at (its
 	// record expired: the log start moves) and closed again.

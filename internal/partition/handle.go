@@ -115,6 +115,12 @@ func (p *Partition) Create() error {
 	if err := writeMeta(p.dir, p.o.TopicID, false); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
+	// The first segment file too: created on the first append instead, it
+	// waits behind the produce path's journal commits (a file creation
+	// took milliseconds under load), one partition after another.
+	if err := storage.CreateFirstSegment(p.dir); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
 	return nil
 }
 
@@ -441,8 +447,8 @@ type SweepOpens struct{ n int }
 func NewSweepOpens(n int) *SweepOpens { return &SweepOpens{n: n} }
 
 // unknownClosed reports whether a closed partition has no summary, and
-// gives it an empty one if its directory holds no segment (never written:
-// nothing to retain or clean, and opening it would create files).
+// gives it an empty one if its directory holds no data (never written:
+// nothing to retain or clean).
 func (p *Partition) unknownClosed() (sum *closedLog, unknown bool) {
 	p.mu.RLock()
 	sum = p.summary
@@ -451,7 +457,9 @@ func (p *Partition) unknownClosed() (sum *closedLog, unknown bool) {
 		return sum, false
 	}
 	if _, err := os.Stat(p.dir); err == nil {
-		if n, _ := storage.SegmentBytes(p.dir); n > 0 {
+		// A directory without data (no segment, or the empty one
+		// CreateTopics made) has nothing to expire or compact.
+		if _, bytes := storage.SegmentBytes(p.dir); bytes > 0 {
 			return nil, true
 		}
 		p.mu.Lock()

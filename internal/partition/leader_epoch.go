@@ -46,6 +46,9 @@ type leaderEpochs struct {
 	mu      sync.Mutex
 	current int32
 	entries []EpochEntry // ascending in both epoch and start
+	// unwritten: entries were derived at open (no file yet); the file is
+	// written at the next change or close (checkpointIn).
+	unwritten bool
 }
 
 // loadLeaderEpochs reads dir's checkpoint, dropping entries that start
@@ -58,8 +61,14 @@ func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*lea
 	switch {
 	case os.IsNotExist(err):
 		if logEnd > logStart {
+			// No file yet (a new partition): on one node the history is
+			// only "epoch 0 from the start", which every open without a
+			// file derives again, so it is not written until it changes
+			// (truncateFromStart, bump). Creating and fsyncing it here
+			// cost the first append to each of thousands of new
+			// partitions a file creation and two fsyncs.
 			le.entries = []EpochEntry{{Epoch: 0, Start: logStart}}
-			return le, le.write()
+			le.unwritten = true
 		}
 		return le, nil
 	case err != nil:
@@ -135,6 +144,25 @@ func (le *leaderEpochs) write() error {
 	if err := storage.WriteFileAtomic(le.path, formatLeaderEpochs(le.entries)); err != nil {
 		return fmt.Errorf("partition: write %s: %w", le.path, err)
 	}
+	le.unwritten = false
+	return nil
+}
+
+// checkpointIn writes the file at a close if it was never written: into b
+// (a CloseBatch) or, without one, durably now.
+func (le *leaderEpochs) checkpointIn(b *storage.CloseBatch) error {
+	le.mu.Lock()
+	defer le.mu.Unlock()
+	if !le.unwritten {
+		return nil
+	}
+	if b == nil {
+		return le.write()
+	}
+	if err := b.Write(le.path, formatLeaderEpochs(le.entries)); err != nil {
+		return err
+	}
+	le.unwritten = false
 	return nil
 }
 

@@ -276,6 +276,11 @@ func (p *state) close(b *storage.CloseBatch) error {
 	} else {
 		err = p.log.CloseIn(b)
 	}
+	if err == nil && end > p.log.LogStartOffset() {
+		// An empty log needs no epoch history (its first open without a
+		// file derives it again).
+		err = p.epochs.checkpointIn(b)
+	}
 	if err == nil && p.loaded && !unchanged {
 		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
 		path := filepath.Join(p.log.Dir(), SnapshotFile)

@@ -101,6 +101,22 @@ func createSegment(dir string, base int64) (*segment, error) {
 	return newSegment(dir, base, f), nil
 }
 
+// CreateFirstSegment creates the empty first segment file of a new log in dir
+// (nothing if a segment exists), without an fsync: opening a log whose only
+// segment is empty treats it as new, and its first Sync fsyncs the
+// directory before any data in it counts as durable.
+func CreateFirstSegment(dir string) error {
+	p := filepath.Join(dir, segmentName(0, logSuffix))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: create segment %s: %w", p, err)
+	}
+	return f.Close()
+}
+
 // track updates indexes and writer state for a batch just made visible at pos.
 // The same rules serve appends and index rebuilds, so a rebuilt index equals
 // the one written live.
