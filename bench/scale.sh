@@ -15,7 +15,9 @@
 # (3s); the kill -9 run is killed KILL_AFTER seconds (env, default 8) in.
 # Produce runs: chronik-bench -c 128 -s 256 --acks all, one record in flight
 # per sender, random keys, capped at MAX_RECORDS (env, default 4,000,000)
-# records each. BIN defaults to bin/chronik-server (built with make build);
+# records each; then the same with --prebuilt-batches --batch-size 1 (one
+# pre-encoded record per request to a random partition: the broker without
+# the client's cost per partition). BIN defaults to bin/chronik-server (built with make build);
 # BROKER_ARGS (env) are added to its command line.
 # Bounds: every broker start, stop and client step has a timeout; the script
 # refuses to run with less than 5 GB free under /tmp. Exit 1 when a check
@@ -28,7 +30,7 @@ port=19492
 srv=""
 kill_after=${KILL_AFTER:-8}
 max_records=${MAX_RECORDS:-4000000}
-usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
     -d) dur=${2:?}; shift 2 ;;
@@ -139,6 +141,19 @@ produce() {
   echo "$key: ${R[$key]}"
 }
 
+# raw_produce KEY ARGS...: chronik-bench --prebuilt-batches, one record per
+# request (no per-record client work), the same concurrency and duration.
+raw_produce() {
+  local key=$1; shift
+  "$bench" -b "$addr" -m produce --prebuilt-batches --batch-size 1 -c 128 -s 256 --acks all -d "$dur" -w "$warm" \
+    --create-topic=false --report-interval 0 --json-output "$work/$key.json" "$@" >"$work/$key.out" || true
+  local f="$work/$key.json"
+  R[$key]="$(jf "$f" msgs_per_sec | awk '{printf "%.0f", $1}') msg/s, p50/p99/max $(awk -v a="$(jf "$f" p50_ms)" \
+    -v b="$(jf "$f" p99_ms)" -v c="$(jf "$f" max_ms)" 'BEGIN {printf "%.2f/%.2f/%.1f", a, b, c}') ms, failures $(jf "$f" failures)"
+  R[${key}_mps]=$(jf "$f" msgs_per_sec)
+  echo "$key: ${R[$key]}"
+}
+
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 R[load_start]=$(load)
 echo "== P=$P: $ntopics topics x $per partitions, data dir $data, broker $srv, load ${R[load_start]}"
@@ -160,6 +175,14 @@ echo "== produce: baseline (3 partitions), then $P partitions over $ntopics topi
 produce base -t base --create-topic=false
 produce scale -t scale --topic-count "$ntopics" --create-topic=false
 R[ratio]=$(awk -v a="${R[scale_mps]}" -v b="${R[base_mps]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')
+# The same shape without the client's cost per partition: one pre-encoded
+# 256 B record per request to a random partition (the record-level client
+# visits every partition it holds for each request it builds, so with
+# thousands of partitions it measures itself). Broker throughput only; the
+# records count in the checks below as unacknowledged extras.
+raw_produce raw_base -t base
+raw_produce raw_scale -t scale --topic-count "$ntopics"
+R[raw_ratio]=$(awk -v a="${R[raw_scale_mps]}" -v b="${R[raw_base_mps]}" 'BEGIN {printf "%.0f%%", 100 * a / b}')
 R[rss_loaded]=$(rss_mb)
 R[fds_loaded]=$(fds)
 
@@ -225,6 +248,9 @@ row "idle after create" "RSS ${R[rss_idle_created]} MB, ${R[fds_idle_created]} f
 row "produce, 3 partitions" "${R[base]}"
 row "produce, $P partitions" "${R[scale]}"
 row "$P partitions / 3 partitions" "${R[ratio]} of msg/s"
+row "raw produce, 3 partitions" "${R[raw_base]}"
+row "raw produce, $P partitions" "${R[raw_scale]}"
+row "raw: $P partitions / 3 partitions" "${R[raw_ratio]} of msg/s"
 row "after loading" "RSS ${R[rss_loaded]} MB, ${R[fds_loaded]} fds, data dir ${R[du_loaded]}"
 row "consume all back" "${R[consume]}"
 row "clean stop (SIGTERM)" "${R[stop_s]} s"

@@ -86,12 +86,17 @@
 //   - Index files on disk exist only for segments whose log is durable and
 //     will not change: sealed segments after the Sync that fsynced them, and
 //     the tail segment while the clean-shutdown marker describes it (after
-//     Close or Checkpoint, until the next change). Before the tail changes,
-//     the marker and then the tail's index files are removed (unmarkLocked)
-//     and the next Sync fsyncs the directory with the data, so a crash
-//     later never pairs a stale index or marker with a changed log. A log
-//     opened and closed (or killed) without a change is trusted again and
-//     its Close writes nothing.
+//     Close or Checkpoint, until the next change). Before a roll or
+//     truncate, the marker and then the tail's index files are removed
+//     (unmarkLocked) and the next Sync fsyncs the directory with the data.
+//     An append leaves them (unmarkAppendLocked, staleMarker): the marker
+//     names the tail's size, a tail of another size is validated on open,
+//     and a log that only grows never returns to that size with other
+//     bytes; they are removed before the next fsync of the log and
+//     replaced by Close or Checkpoint. So a crash never pairs a stale
+//     index or marker with a changed log. A log opened and closed (or
+//     killed) without a change is trusted again and its Close writes
+//     nothing.
 //   - DurableOffset never exceeds what was fsynced, here or in the group
 //     committer's write-ahead log (MarkDurable; internal/wal): SyncedOffset <=
 //     DurableOffset <= LogEndOffset. Sync fsyncs every segment rolled since
@@ -180,7 +185,8 @@
 // the partition layer its snapshot) as ".tmp" files without fsync, and
 // Commit makes them durable with three syncfs calls, renaming the index
 // files and snapshots before the markers, so no crash leaves a marker
-// naming files that are not durable.
+// naming files that are not durable. CheckpointIn is the same for a log
+// that stays open (the broker's recovery points for idle partitions).
 //
 // Compaction leftovers are handled before any segment is opened: a .cleaned
 // file is deleted, a .swap file completes its swap (its segment's old index
