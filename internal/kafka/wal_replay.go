@@ -203,18 +203,41 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 		return nil
 	}
 	next := 0
+	// Partitions sent to a worker while closed, not yet counted by the
+	// budget (the workers open them concurrently): each will hold at least
+	// one file. When they and the open ones would pass the budget, wait for
+	// the workers, then close what the replay opened if the budget is
+	// reached, so the replay never holds more files than the limit allows.
+	opening := map[*partition.Partition]bool{}
+	room := func() error {
+		if b.files == nil {
+			return nil
+		}
+		if st := b.files.Stats(); st.Open+len(opening) < st.Max {
+			return nil
+		}
+		if err := pause(); err != nil {
+			return err
+		}
+		clear(opening)
+		if st := b.files.Stats(); st.Open+1 >= st.Max {
+			return finish()
+		}
+		return nil
+	}
 	replay := func(key wal.Key, batches []byte) error {
 		p := byKey[key]
 		if p == nil {
 			return nil
 		}
+		if !p.IsOpen() && !opening[p] {
+			if err := room(); err != nil {
+				return err
+			}
+			opening[p] = true
+		}
 		w := owner[p]
 		if w == nil {
-			if b.files != nil && b.files.Over() {
-				if err := finish(); err != nil {
-					return err
-				}
-			}
 			w = workers[next%len(workers)]
 			next++
 			owner[p] = w
