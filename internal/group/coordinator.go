@@ -392,7 +392,40 @@ func (c *Coordinator) ConsumerHeartbeat(req *ConsumerHeartbeat) func(ctx context
 			missing.Err = kerr.CoordinatorNotAvailable.Code
 		}
 	}
-	return ask(c, req.Group, req.Epoch == 0, missing, func(g *group) ConsumerHeartbeatResult { return g.consumerHeartbeat(req) })
+	// As Kafka does, the answer goes out after the records of the change
+	// it reports are durable: a member told it left (or got an epoch)
+	// must not come back otherwise after a crash.
+	type answer struct {
+		res   ConsumerHeartbeatResult
+		waits []func(context.Context) error
+	}
+	ch := make(chan answer, 1)
+	if !c.do(req.Group, req.Epoch == 0, func(g *group) {
+		res := g.consumerHeartbeat(req)
+		g.publish()
+		g.persist()
+		ch <- answer{res, g.cgWaits}
+		g.cgWaits = nil
+	}) {
+		ch <- answer{res: missing}
+	}
+	return func(ctx context.Context) (ConsumerHeartbeatResult, bool) {
+		select {
+		case a := <-ch:
+			for _, wait := range a.waits {
+				if err := wait(ctx); err != nil {
+					if ctx.Err() != nil {
+						return ConsumerHeartbeatResult{}, false
+					}
+					c.lg.Warn("consumer group records not durable; the heartbeat is answered with an error", "group", req.Group, "err", err)
+					return ConsumerHeartbeatResult{Err: kerr.CoordinatorNotAvailable.Code, MemberID: req.MemberID, Epoch: req.Epoch}, true
+				}
+			}
+			return a.res, true
+		case <-ctx.Done():
+			return ConsumerHeartbeatResult{}, false
+		}
+	}
 }
 
 // ConsumerDescribe answers ConsumerGroupDescribe for one group.

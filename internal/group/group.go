@@ -1,6 +1,7 @@
 package group
 
 import (
+	"context"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -137,6 +138,10 @@ type group struct {
 	id   string
 	reqs chan func()
 	done chan struct{}
+	// cgWaits are the durability waits of the consumer-group records
+	// appended by the operation now running (appendCG); a heartbeat
+	// answers after them, the loop drops them after other operations.
+	cgWaits []func(context.Context) error
 
 	pub atomic.Pointer[summary]
 	// emptySince: -1 while the group has members; unix ms when it became
@@ -197,6 +202,7 @@ func (g *group) loop() {
 			f()
 			g.publish()
 			g.persist()
+			g.cgWaits = nil
 			if g.state == stateDead && linger == nil {
 				linger = time.After(deadLinger)
 			}

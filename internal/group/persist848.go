@@ -446,9 +446,13 @@ func hasKey(m map[string]string, k string) bool { _, ok := m[k]; return ok }
 
 // appendCG appends records to the group's partition without waiting.
 func (g *group) appendCG(recs []kmsg.Record) bool {
-	if _, _, err := g.c.offsets.parts[g.c.offsets.partitionOf(g.id)].Append(recs); err != nil {
+	_, wait, err := g.c.offsets.parts[g.c.offsets.partitionOf(g.id)].Append(recs)
+	if err != nil {
 		g.c.lg.Error("could not persist consumer group", "group", g.id, "err", err)
 		return false
+	}
+	if wait != nil {
+		g.cgWaits = append(g.cgWaits, wait)
 	}
 	return true
 }
