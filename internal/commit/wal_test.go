@@ -440,12 +440,8 @@ func TestCheckpointKeepsWALWhenALogFailsToSync(t *testing.T) {
 	size := w.Size()
 
 	// While the checkpoint is held, rounds must not grow the WAL further.
-	a.append("a1")
 	b2 := newWALLog(2, 0)
-	b2.append("c0")
-	c.Add(a, 1)
-	c.Add(b2, 1)
-	c.Flush()
+	roundOfTwo(c, a, "a1", b2, "c0")
 	if st := c.Stats(); st.WALRounds != 1 {
 		t.Errorf("WALRounds = %d with a held checkpoint, want 1", st.WALRounds)
 	}
@@ -523,19 +519,35 @@ func TestCheckpointBySyncFS(t *testing.T) {
 	}
 }
 
-// With two WAL files a checkpoint runs in the background: rounds go on in
-// the other file (and are acknowledged) while the covered logs sync, the
-// checkpointed file is reset only after its logs synced, and a second
-// checkpoint due while the first runs waits for it rather than reuse a
-// file whose logs are not yet durable.
-func TestBackgroundCheckpoint(t *testing.T) {
+// roundOfTwo appends da to a and db to b and runs a round over both.
+func roundOfTwo(c *Committer, a *walLog, da string, b *walLog, db string) {
+	a.append(da)
+	b.append(db)
+	c.Add(a, 1)
+	c.Add(b, 1)
+	c.Flush()
+}
+
+// openTwoWALs opens wal.log and wal-2.log in a new directory.
+func openTwoWALs(t *testing.T) (string, *wal.WAL, *wal.WAL) {
+	t.Helper()
 	dir := t.TempDir()
 	w1 := openWAL(t, dir)
 	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w2.Close()
+	t.Cleanup(func() { w2.Close() })
+	return dir, w1, w2
+}
+
+// With two WAL files a checkpoint runs in the background: rounds go on in
+// the other file (and are acknowledged) while the covered logs sync, the
+// checkpointed file is reset only after its logs synced, and a second
+// checkpoint due while the first runs waits for it rather than reuse a
+// file whose logs are not yet durable.
+func TestBackgroundCheckpoint(t *testing.T) {
+	dir, w1, w2 := openTwoWALs(t)
 	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 1})
 	a, b := newWALLog(1, 0), newWALLog(1, 1)
 	release := make(chan struct{})
@@ -615,23 +627,13 @@ func TestBackgroundCheckpoint(t *testing.T) {
 // sends rounds to direct fsyncs and is retried by the next checkpoint, which
 // then resets both files.
 func TestBackgroundCheckpointFailureKeepsTheWAL(t *testing.T) {
-	dir := t.TempDir()
-	w1 := openWAL(t, dir)
-	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	dir, w1, w2 := openTwoWALs(t)
 	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 1})
 	a, b := newWALLog(1, 0), newWALLog(1, 1)
 	a.mu.Lock()
 	a.syncErr = errors.New("fsync: EIO")
 	a.mu.Unlock()
-	a.append("a0")
-	b.append("b0")
-	c.Add(a, 1)
-	c.Add(b, 1)
-	c.Flush()
+	roundOfTwo(c, a, "a0", b, "b0")
 	c.roundMu.Lock()
 	c.reapCheckpoint(true)
 	held := c.walHeld
@@ -644,12 +646,8 @@ func TestBackgroundCheckpointFailureKeepsTheWAL(t *testing.T) {
 	}
 	// While held, rounds go on (wal-2.log until it is full, then direct
 	// fsyncs), and every checkpoint retries the failed log.
-	b.append("b1")
 	c2 := newWALLog(2, 0)
-	c2.append("c0")
-	c.Add(b, 1)
-	c.Add(c2, 1)
-	c.Flush()
+	roundOfTwo(c, b, "b1", c2, "c0")
 	if _, durable, _ := c2.state(); durable != 1 {
 		t.Fatalf("a round while held: durable %d, want 1", durable)
 	}
@@ -676,24 +674,14 @@ func TestBackgroundCheckpointFailureKeepsTheWAL(t *testing.T) {
 // syncfs), a round of that log alone goes through the WAL instead of
 // fsyncing it directly, which would wait for the checkpoint.
 func TestSingleLogRoundDuringBackgroundCheckpoint(t *testing.T) {
-	dir := t.TempDir()
-	w1 := openWAL(t, dir)
-	w2, err := wal.OpenFile(dir, wal.SecondFile, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w2.Close()
+	_, w1, w2 := openTwoWALs(t)
 	// The first round (two records) reaches the checkpoint size, a
 	// one-record round does not.
 	c := New(Options{WAL: w1, WAL2: w2, WALCheckpointBytes: 50})
 	a, b := newWALLog(1, 0), newWALLog(1, 1)
 	release := make(chan struct{})
 	a.onSync = func() { <-release } // the checkpoint holds a until released
-	a.append("a0")
-	b.append("b0")
-	c.Add(a, 1)
-	c.Add(b, 1)
-	c.Flush()
+	roundOfTwo(c, a, "a0", b, "b0")
 	c.roundMu.Lock()
 	bg := c.bg != nil
 	c.roundMu.Unlock()
