@@ -354,3 +354,68 @@ func TestCheckpointIn(t *testing.T) {
 		})
 	}
 }
+
+// TestMarkerRandomOps runs random sequences of appends, syncs, recovery
+// points (one by one and batched), truncations, rolls, clean closes and
+// kills (page cache kept) over small segments, reopening after each close
+// or kill: the log must then hold exactly what was appended and not cut,
+// whatever markers and index files the operations left on disk (a stale
+// marker must never be trusted for a tail it does not describe).
+func TestMarkerRandomOps(t *testing.T) {
+	for seed := range uint64(12) {
+		rng := rand.New(rand.NewPCG(seed, 77))
+		dir := t.TempDir()
+		opts := Options{SegmentBytes: 2048, IndexIntervalBytes: 256}
+		l := openLog(t, dir, opts)
+		var want []appended
+		for step := range 120 {
+			switch op := rng.IntN(10); {
+			case op < 4:
+				want = append(want, appendAll(t, l, variedBatches(t, rng, 1+rng.IntN(3)))...)
+			case op == 4:
+				if _, err := l.Sync(); err != nil {
+					t.Fatalf("seed %d step %d: sync: %v", seed, step, err)
+				}
+			case op == 5:
+				if err := l.Checkpoint(); err != nil {
+					t.Fatalf("seed %d step %d: checkpoint: %v", seed, step, err)
+				}
+			case op == 6:
+				b := NewCloseBatch(dir)
+				done, err := l.CheckpointIn(b)
+				if err != nil {
+					t.Fatalf("seed %d step %d: CheckpointIn: %v", seed, step, err)
+				}
+				if rng.IntN(2) == 0 { // an append between capture and commit
+					want = append(want, appendAll(t, l, variedBatches(t, rng, 1))...)
+				}
+				err = b.Commit()
+				if done != nil {
+					done(err)
+				}
+			case op == 7 && len(want) > 1:
+				i := 1 + rng.IntN(len(want)-1)
+				if err := l.Truncate(want[i].base); err != nil {
+					t.Fatalf("seed %d step %d: truncate: %v", seed, step, err)
+				}
+				want = want[:i]
+			case op == 8:
+				if err := l.Close(); err != nil {
+					t.Fatalf("seed %d step %d: close: %v", seed, step, err)
+				}
+				l = openLog(t, dir, opts)
+				checkLog(t, l, want)
+			case op == 9:
+				l.crash()
+				l = openLog(t, dir, opts)
+				checkLog(t, l, want)
+			}
+		}
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		l = openLog(t, dir, opts)
+		checkLog(t, l, want)
+		l.Close()
+	}
+}
