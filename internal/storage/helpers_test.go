@@ -134,6 +134,20 @@ func (l *Log) crash() {
 	}
 }
 
+// reopenChecked kills (crash) or closes l, opens the log in dir again and
+// checks that it holds exactly want.
+func reopenChecked(tb testing.TB, l *Log, dir string, opts Options, want []appended, crash bool) *Log {
+	tb.Helper()
+	if crash {
+		l.crash()
+	} else if err := l.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	l = openLog(tb, dir, opts)
+	checkLog(tb, l, want)
+	return l
+}
+
 // appended is what the test expects at an offset range: the batch bytes as
 // stored (base offset filled in).
 type appended struct {

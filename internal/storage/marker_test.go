@@ -400,22 +400,11 @@ func TestMarkerRandomOps(t *testing.T) {
 				}
 				want = want[:i]
 			case op == 8:
-				if err := l.Close(); err != nil {
-					t.Fatalf("seed %d step %d: close: %v", seed, step, err)
-				}
-				l = openLog(t, dir, opts)
-				checkLog(t, l, want)
+				l = reopenChecked(t, l, dir, opts, want, false)
 			case op == 9:
-				l.crash()
-				l = openLog(t, dir, opts)
-				checkLog(t, l, want)
+				l = reopenChecked(t, l, dir, opts, want, true)
 			}
 		}
-		if err := l.Close(); err != nil {
-			t.Fatal(err)
-		}
-		l = openLog(t, dir, opts)
-		checkLog(t, l, want)
-		l.Close()
+		reopenChecked(t, l, dir, opts, want, false).Close()
 	}
 }

@@ -249,14 +249,8 @@ func TestRecovery(t *testing.T) {
 			checkLog(t, l, want)
 
 			// And the recovered log survives another crash and a clean cycle.
-			l.crash()
-			l = openLog(t, dir, opts)
-			checkLog(t, l, want)
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			l = openLog(t, dir, opts)
-			checkLog(t, l, want)
+			l = reopenChecked(t, l, dir, opts, want, true)
+			l = reopenChecked(t, l, dir, opts, want, false)
 		})
 	}
 }
