@@ -156,3 +156,28 @@ func TestSweepsSkipClosedPartitions(t *testing.T) {
 		t.Fatalf("after retention: %+v %v, want log start 1", off, err)
 	}
 }
+
+// Creating a partition over a directory an earlier topic of the same name
+// left (its removal failed) starts empty: the old data is not adopted.
+func TestCreateOverStaleDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	old := New(dir, Options{Topic: "t", TopicID: metadata.TopicID{1}}, nil)
+	if _, err := old.Append(storage.EncodeBatch(time.Now().UnixMilli(), []kmsg.Record{{Value: []byte("old")}})); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := New(dir, Options{Topic: "t", TopicID: metadata.TopicID{2}}, nil)
+	if err := p.Create(); err != nil {
+		t.Fatal(err)
+	}
+	if _, bytes := storage.SegmentBytes(dir); bytes != 0 {
+		t.Fatalf("new partition holds %d bytes of the old topic's data", bytes)
+	}
+	off, err := p.Offsets()
+	if err != nil || off.LogEnd != 0 {
+		t.Fatalf("new partition: %+v, %v", off, err)
+	}
+	p.Close()
+}

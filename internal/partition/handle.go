@@ -109,6 +109,12 @@ func Open(dir string, o Options) (*Partition, error) {
 // for all partitions, and a lost metadata file is written again by the
 // first open.
 func (p *Partition) Create() error {
+	// A directory an earlier topic of the same name left (its removal
+	// failed) must not be adopted with its data: the first segment below
+	// would sit beside its segments, and the metadata would name us.
+	if _, err := claimDir(p.dir, p.o.TopicID, p.lg); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
 	if err := os.Mkdir(p.dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("%w: create %s: %v", ErrStorage, p.dir, err)
 	}

@@ -102,6 +102,31 @@ type producerSnapshot struct {
 	Aborted   []AbortedTxn             `json:"aborted,omitempty"`
 }
 
+// claimDir checks dir's partition.metadata against the topic id: a
+// directory left by an earlier topic of the same name (another id) is
+// removed; haveMeta reports a readable file naming id (an unreadable one,
+// written without fsync and torn by a power loss, is never a reason to
+// delete data: the caller writes it again).
+func claimDir(dir string, id metadata.TopicID, lg *slog.Logger) (haveMeta bool, err error) {
+	raw, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		return false, nil
+	}
+	var pm partitionMeta
+	switch {
+	case json.Unmarshal(raw, &pm) != nil:
+		lg.Warn("partition.metadata unreadable; writing it again", "dir", dir)
+		return false, nil
+	case pm.TopicID != id:
+		lg.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
+		if err := os.RemoveAll(dir); err != nil {
+			return false, fmt.Errorf("partition: remove stale %s: %w", dir, err)
+		}
+		return false, nil
+	}
+	return true, nil
+}
+
 // openState opens (or creates) a partition's directory and log, without
 // producer state: the WAL replay may append to the log first, then
 // LoadProducers runs before the first use. A directory left by an earlier
@@ -111,23 +136,9 @@ func openState(dir string, o Options) (*state, error) {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	metaPath := filepath.Join(dir, MetaFile)
-	haveMeta := false
-	if raw, err := os.ReadFile(metaPath); err == nil {
-		var pm partitionMeta
-		switch {
-		case json.Unmarshal(raw, &pm) != nil:
-			// Written without fsync at creation and torn by a power
-			// loss: never a reason to delete data. Rewritten below.
-			lg.Warn("partition.metadata unreadable; writing it again", "dir", dir)
-		case pm.TopicID != o.TopicID:
-			lg.Warn("partition directory belongs to an older topic of the same name; removing it", "dir", dir)
-			if err := os.RemoveAll(dir); err != nil {
-				return nil, fmt.Errorf("partition: remove stale %s: %w", dir, err)
-			}
-		default:
-			haveMeta = true
-		}
+	haveMeta, err := claimDir(dir, o.TopicID, lg)
+	if err != nil {
+		return nil, err
 	}
 	l, err := storage.Open(dir, o.Storage)
 	if err != nil {
