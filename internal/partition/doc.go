@@ -33,11 +33,14 @@
 //	partition.metadata        JSON {"topic_id": ...}: written once when the
 //	                          directory is created; a directory whose id is
 //	                          not the topic's (an older topic of the same
-//	                          name) is wiped by Open
+//	                          name) is wiped by Create or Open
 //	leader-epoch-checkpoint   Kafka's text format: "0" (version), the entry
 //	                          count, then "epoch start-offset" per line,
-//	                          ascending; rewritten only when an epoch starts
-//	                          or the log start moves
+//	                          ascending; first written at the first close
+//	                          of a partition with data (until then every
+//	                          open derives "epoch 0 from the start"), then
+//	                          rewritten only when an epoch starts or the log
+//	                          start moves
 //	producers.snapshot        JSON of the producer state, open and aborted
 //	                          transactions and the log end it covers;
 //	                          written by Close when it would say something

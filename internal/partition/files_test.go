@@ -108,7 +108,7 @@ func TestFilesEvictsIdleUnchangedFirst(t *testing.T) {
 
 // TestSweepsSkipClosedPartitions: the retention sweep opens a closed
 // partition not opened since start only within its opens, never one whose
-// directory holds no segment (that would create files), and one with a
+// directory holds no data (no segment, or only the empty one Create makes), and one with a
 // summary only when something in it expired.
 func TestSweepsSkipClosedPartitions(t *testing.T) {
 	root := t.TempDir()

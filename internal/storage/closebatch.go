@@ -183,7 +183,7 @@ func (l *Log) CheckpointIn(b *CloseBatch) (done func(commitErr error), err error
 		}
 	}
 	segs = append(segs, active)
-	written, werr := l.persistCheckpointIn(b, segs, active, end)
+	written, werr := l.persistCheckpointIn(b, segs, active)
 	l.pending, l.dirNeedsSync = nil, false
 	l.mu.Unlock()
 	return func(commitErr error) {
@@ -221,15 +221,14 @@ func (l *Log) CheckpointIn(b *CloseBatch) (done func(commitErr error), err error
 }
 
 // persistCheckpointIn writes segs' index files and the marker for the tail
-// active ending at end into b. Caller holds mu (so nothing is appended
-// while the index is encoded).
+// active into b. Caller holds mu (so the index and marker describe the log
+// as it is).
 // It returns how many of segs had their index files written.
-func (l *Log) persistCheckpointIn(b *CloseBatch, segs []*segment, active *segment, end int64) (int, error) {
+func (l *Log) persistCheckpointIn(b *CloseBatch, segs []*segment, active *segment) (int, error) {
 	for i, s := range segs {
 		if err := s.persistIndexesIn(b); err != nil {
 			return i, err
 		}
 	}
-	m := cleanMarker{base: active.base, size: active.size.Load(), end: end}
-	return len(segs), b.write(filepath.Join(l.dir, cleanMarkerName), m.encode(), 1)
+	return len(segs), l.writeCleanMarkerIn(b, active)
 }
