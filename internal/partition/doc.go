@@ -36,19 +36,26 @@
 //	                          name) is wiped by Create or Open
 //	leader-epoch-checkpoint   Kafka's text format: "0" (version), the entry
 //	                          count, then "epoch start-offset" per line,
-//	                          ascending; first written at the first close
-//	                          of a partition with data (until then every
-//	                          open derives "epoch 0 from the start"), then
-//	                          rewritten only when an epoch starts or the log
-//	                          start moves
-//	producers.snapshot        JSON of the producer state, open and aborted
+//	                          ascending; written only when the history
+//	                          is more than "epoch 0 from the log start"
+//	                          (an epoch starts, the log start moves);
+//	                          without the file every open derives that
+//	                          history again
+//	producers.snapshot        "chronik-producers-v2 ", the CRC-32C of the
+//	                          rest as 8 hex digits, a newline, then JSON
+//	                          of the producer state, open and aborted
 //	                          transactions and the log end it covers;
-//	                          written by Close when it would say something
-//	                          new (an append or an expiry since it was
-//	                          loaded)
+//	                          written by Close when it would say
+//	                          something new (an append or an expiry since
+//	                          it was loaded). A file that is only the JSON
+//	                          (earlier versions) is read too.
 //
-// All three are written atomically and durably (temporary file, fsync,
-// rename, fsync of the directory).
+// The first two are written atomically and durably (temporary file, fsync,
+// rename, fsync of the directory). The snapshot is rewritten at every
+// close of a changed partition, so it is overwritten in place once the log
+// is durable (storage.OverwriteFile; in a CloseBatch after its syncfs): a
+// crash may tear it, which its checksum turns into "no snapshot" (the log
+// is scanned from its start instead).
 //
 // # Invariants
 //

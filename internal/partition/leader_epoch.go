@@ -45,10 +45,11 @@ type leaderEpochs struct {
 
 	mu      sync.Mutex
 	current int32
-	entries []EpochEntry // ascending in both epoch and start
-	// unwritten: entries were derived at open (no file yet); the file is
-	// written at the next change or close (checkpointIn).
-	unwritten bool
+	// entries: ascending in both epoch and start. Without a file they
+	// are derived at open (only "epoch 0 from the log start", which every
+	// open derives again); the file is written at the first change
+	// (assign, truncateFromStart).
+	entries []EpochEntry
 }
 
 // loadLeaderEpochs reads dir's checkpoint, dropping entries that start
@@ -68,7 +69,6 @@ func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*lea
 			// cost the first append to each of thousands of new
 			// partitions a file creation and two fsyncs.
 			le.entries = []EpochEntry{{Epoch: 0, Start: logStart}}
-			le.unwritten = true
 		}
 		return le, nil
 	case err != nil:
@@ -144,25 +144,6 @@ func (le *leaderEpochs) write() error {
 	if err := storage.WriteFileAtomic(le.path, formatLeaderEpochs(le.entries)); err != nil {
 		return fmt.Errorf("partition: write %s: %w", le.path, err)
 	}
-	le.unwritten = false
-	return nil
-}
-
-// checkpointIn writes the file at a close if it was never written: into b
-// (a CloseBatch) or, without one, durably now.
-func (le *leaderEpochs) checkpointIn(b *storage.CloseBatch) error {
-	le.mu.Lock()
-	defer le.mu.Unlock()
-	if !le.unwritten {
-		return nil
-	}
-	if b == nil {
-		return le.write()
-	}
-	if err := b.Write(le.path, formatLeaderEpochs(le.entries)); err != nil {
-		return err
-	}
-	le.unwritten = false
 	return nil
 }
 

@@ -1,14 +1,17 @@
 package partition
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -102,6 +105,40 @@ type producerSnapshot struct {
 	Aborted   []AbortedTxn             `json:"aborted,omitempty"`
 }
 
+// snapshotHeader starts a producers.snapshot: the header, the CRC-32C
+// (Castagnoli) of the JSON that follows as 8 hex digits, a newline. The
+// file is overwritten in place (storage.OverwriteFile), so a crash may
+// leave it torn; the checksum makes a torn one read as absent (the log is
+// scanned instead). A file without the header is the JSON alone, as
+// written atomically by earlier versions.
+const snapshotHeader = "chronik-producers-v2 "
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeSnapshot(snap producerSnapshot) []byte {
+	raw, _ := json.Marshal(snap)
+	out := make([]byte, 0, len(snapshotHeader)+9+len(raw))
+	out = append(out, snapshotHeader...)
+	out = fmt.Appendf(out, "%08x\n", crc32.Checksum(raw, castagnoli))
+	return append(out, raw...)
+}
+
+// decodeSnapshot reads either form; ok is false for a torn or damaged
+// file.
+func decodeSnapshot(b []byte) (snap producerSnapshot, ok bool) {
+	if rest, found := bytes.CutPrefix(b, []byte(snapshotHeader)); found {
+		if len(rest) < 9 || rest[8] != '\n' {
+			return snap, false
+		}
+		sum, err := strconv.ParseUint(string(rest[:8]), 16, 32)
+		if err != nil || uint32(sum) != crc32.Checksum(rest[9:], castagnoli) {
+			return snap, false
+		}
+		b = rest[9:]
+	}
+	return snap, json.Unmarshal(b, &snap) == nil
+}
+
 // claimDir checks dir's partition.metadata against the topic id: a
 // directory left by an earlier topic of the same name (another id) is
 // removed; haveMeta reports a readable file naming id (an unreadable one,
@@ -190,8 +227,7 @@ func (p *state) LoadProducers() error {
 	from := p.log.LogStartOffset()
 	path := filepath.Join(p.log.Dir(), SnapshotFile)
 	if raw, err := os.ReadFile(path); err == nil {
-		var snap producerSnapshot
-		if json.Unmarshal(raw, &snap) == nil && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
+		if snap, ok := decodeSnapshot(raw); ok && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
 			for pid, st := range snap.Producers {
 				// Check what we read. An empty window is an epoch
 				// set by a transaction marker (checkSequence expects
@@ -287,18 +323,15 @@ func (p *state) close(b *storage.CloseBatch) error {
 	} else {
 		err = p.log.CloseIn(b)
 	}
-	if err == nil && end > p.log.LogStartOffset() {
-		// An empty log needs no epoch history (its first open without a
-		// file derives it again).
-		err = p.epochs.checkpointIn(b)
-	}
 	if err == nil && p.loaded && !unchanged {
-		raw, _ := json.Marshal(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
+		// Written in place after the log is durable (Close synced it; a
+		// batch writes it after its syncfs): no new file per close.
+		raw := encodeSnapshot(producerSnapshot{Offset: p.log.LogEndOffset(), Producers: p.producers, Ongoing: p.ongoing, Aborted: p.aborted})
 		path := filepath.Join(p.log.Dir(), SnapshotFile)
 		if b == nil {
-			err = storage.WriteFileAtomic(path, raw)
+			err = storage.OverwriteFile(path, raw, true)
 		} else {
-			err = b.Write(path, raw)
+			b.Overwrite(path, raw)
 		}
 	}
 	return err

@@ -16,12 +16,17 @@
 //	00000000000000000000.timeindex  time index: repeated
 //	                                {timestamp int64, relative offset uint32}
 //	clean-shutdown                  the recovery point, written by Close and
-//	                                Checkpoint: magic "CHRNKCL1", tail
+//	                                Checkpoint: magic "CHRNKCL2", tail
 //	                                segment base, its size and the log end
-//	                                offset (int64 each), CRC-32C of the above;
-//	                                it stays while the log is unchanged and is
-//	                                removed (with the tail's index files)
-//	                                before the first append, roll or truncate
+//	                                offset (int64 each), the byte lengths of
+//	                                the tail's offset and time index (uint32
+//	                                each), those entries (as in the index
+//	                                files), CRC-32C of all of it. The tail
+//	                                has no index files of its own: its index
+//	                                is in the marker. Overwritten in place
+//	                                (no new file; a torn one fails its CRC).
+//	                                Format 1 ("CHRNKCL1", no index: the
+//	                                tail's index files) is still read.
 //	log-start-offset                written when the log start moves
 //	                                (DeleteRecords, retention): magic
 //	                                "CHRNKLS1", the start (int64), CRC-32C
@@ -52,12 +57,17 @@
 // segment is sealed so that the file also holds the segment's max timestamp.
 // A search for timestamp ts starts at the last entry with T < ts.
 //
-// Every file above other than the segments is written with WriteFileAtomic
-// (file.go): a ".tmp" copy, fsynced, renamed over the file, then the
-// directory fsynced; the partition layer writes its own files in the
-// directory the same way (partition.metadata, producers.snapshot,
-// leader-epoch-checkpoint). Files ending in ".tmp" are incomplete atomic
-// writes and are deleted on Open.
+// Every file above other than the segments and the marker is written with
+// WriteFileAtomic (file.go): a ".tmp" copy, fsynced, renamed over the
+// file, then the directory fsynced; the partition layer writes its own
+// files in the directory the same way (partition.metadata,
+// leader-epoch-checkpoint). The marker and the partition layer's
+// producers.snapshot are rewritten at every close of a changed log, so
+// they are overwritten in place instead (overwriteFile: no inode created
+// or freed; creating files after much churn is what made closing
+// thousands of partitions slow on ext4) and carry a CRC-32C that a torn
+// write fails. Files ending in ".tmp" are incomplete atomic writes and
+// are deleted on Open.
 //
 // # Invariants
 //
@@ -83,20 +93,20 @@
 //     until it is released. The bytes a range names never change, except
 //     through Truncate, which bumps the segment's cut counter before cutting;
 //     a range whose counter moved reports !Intact.
-//   - Index files on disk exist only for segments whose log is durable and
-//     will not change: sealed segments after the Sync that fsynced them, and
-//     the tail segment while the clean-shutdown marker describes it (after
-//     Close or Checkpoint, until the next change). Before a roll or
-//     truncate, the marker and then the tail's index files are removed
-//     (unmarkLocked) and the next Sync fsyncs the directory with the data.
-//     An append leaves them (unmarkAppendLocked, staleMarker): the marker
-//     names the tail's size, a tail of another size is validated on open,
-//     and a log that only grows never returns to that size with other
-//     bytes; they are removed before the next fsync of the log and
-//     replaced by Close or Checkpoint. So a crash never pairs a stale
-//     index or marker with a changed log. A log opened and closed (or
-//     killed) without a change is trusted again and its Close writes
-//     nothing.
+//   - Index files on disk exist only for sealed segments whose log is
+//     durable: written after the Sync that fsynced them. The tail's index
+//     is in the clean-shutdown marker, which is written (after the data it
+//     names is durable) by Close and Checkpoint. Before a roll or
+//     truncate, the marker (and any tail index files a format-1 broker
+//     left) is removed (unmarkLocked) and the next Sync fsyncs the
+//     directory with the data. An append leaves it (unmarkAppendLocked,
+//     staleMarker): the marker names the tail's size, a tail of another
+//     size is validated on open, and a log that only grows never returns
+//     to that size with other bytes (Truncate removes the marker durably
+//     before it cuts); the next Close or Checkpoint overwrites it. So a
+//     crash never pairs a stale marker with a changed log. A log opened
+//     and closed (or killed) without a change is trusted again and its
+//     Close writes nothing.
 //   - DurableOffset never exceeds what was fsynced, here or in the group
 //     committer's write-ahead log (MarkDurable; internal/wal): SyncedOffset <=
 //     DurableOffset <= LogEndOffset. Sync fsyncs every segment rolled since
@@ -149,8 +159,9 @@
 //
 // Open trusts a segment without reading its batches when it is sealed (not
 // the last) or is the tail named by a valid clean-shutdown marker with
-// matching size and end offset, and its index files are well formed and agree
-// with the log: only the batch headers after the last index entry are walked.
+// matching size and end offset, and its index (the index files; the
+// marker's for the tail) is well formed and agrees with the log: only the
+// batch headers after the last index entry are walked.
 // Every other segment is validated from its first byte (length, magic, CRC-32C,
 // record count, contiguous offsets, with the gaps above allowed below the
 // cleaned offset) and truncated at the first bad batch, and
@@ -161,8 +172,9 @@
 // fsyncs the tail after an unclean shutdown and every sealed segment without
 // index files (never fsynced by a Sync): after Open the log end offset is also
 // the synced and durable offset (so the WAL may be reset). A trusted tail
-// keeps its marker (Marked) until the first change removes it; an untrusted
-// one loses it at Open, so a crash from here on is detected as unclean. Sealed segments found
+// keeps its marker (Marked) until the first change makes it stale; an
+// untrusted one loses it at Open, so a crash from here on is detected as
+// unclean. Sealed segments found
 // without index files get them after that fsync. Last, the log-start-offset
 // file is read (a corrupt one is ignored: the first segment's base stands)
 // and sealed segments wholly below it are removed. A start above the
@@ -181,12 +193,14 @@
 // PrepareSync writes the buffer and holds syncMu, the caller syncs the
 // filesystem once for thousands of logs, Complete marks the prepared end
 // synced (or fsyncs the log's own files if the syncfs failed). CloseBatch
-// does the same for closing: CloseIn writes index files, the marker (and
-// the partition layer its snapshot) as ".tmp" files without fsync, and
-// Commit makes them durable with three syncfs calls, renaming the index
-// files and snapshots before the markers, so no crash leaves a marker
-// naming files that are not durable. CheckpointIn is the same for a log
-// that stays open (the broker's recovery points for idle partitions).
+// does the same for closing: CloseIn writes the data and the index files
+// of newly sealed segments (as ".tmp" files) without fsync and leaves the
+// marker (and the partition layer its snapshot) to Commit, which makes
+// the data durable with one syncfs, renames the index files (and syncs
+// again, if there were any), then overwrites the markers and snapshots
+// in place and syncs once more, so no crash leaves a marker naming data
+// that is not durable. CheckpointIn is the same for a log that stays open
+// (the broker's recovery points for idle partitions).
 //
 // Compaction leftovers are handled before any segment is opened: a .cleaned
 // file is deleted, a .swap file completes its swap (its segment's old index

@@ -118,9 +118,9 @@ type Log struct {
 	active       *segment
 	pending      []*segment // rolled since the last Sync, not yet fsynced
 	dirNeedsSync bool       // a segment file was created since the last Sync
-	// staleMarker: the log was appended to since it was opened clean, but
-	// its clean-shutdown marker and tail index files are still on disk
-	// (see unmarkAppendLocked); the next sync or close deals with them.
+	// staleMarker: a clean-shutdown marker is on disk that no longer
+	// describes the log (appended to since; see unmarkAppendLocked):
+	// Close overwrites it, a roll or truncate removes it first.
 	staleMarker  bool
 	failed       error       // non-nil once a write or fsync failed
 	isFailed     atomic.Bool // failed != nil, readable without mu (Failed)
@@ -148,9 +148,9 @@ type Log struct {
 	// cleaner-offset before any swap); offset gaps are valid only below it.
 	cleanedTo atomic.Int64
 	closed    atomic.Bool
-	// marked: the clean-shutdown marker and the tail's index files on
-	// disk describe the log exactly (opened clean, or Checkpoint); cleared
-	// by unmarkLocked before the tail changes. Guarded by mu.
+	// marked: the clean-shutdown marker on disk describes the log exactly
+	// (opened clean, or Checkpoint); cleared by the first change
+	// (unmarkAppendLocked, unmarkLocked). Guarded by mu.
 	marked bool
 	// untouched: created empty by this Open and not written since; Close
 	// has nothing to make durable (a power loss that takes the empty
@@ -399,11 +399,7 @@ func (l *Log) Sync() (int64, error) {
 		l.mu.Unlock()
 		return l.durable.Load(), err
 	}
-	err := l.flushLocked()
-	if err == nil {
-		err = l.dropStaleMarkerLocked()
-	}
-	if err != nil {
+	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
 		return l.durable.Load(), err
 	}
@@ -605,11 +601,8 @@ func (l *Log) close(b *CloseBatch) error {
 		l.releaseLocked()
 	}
 	if l.staleMarker {
-		// The tail's index files on disk describe it as it was at the
-		// last clean open: write them anew below. The marker is
-		// replaced (renamed over) after that, or removed if the log
-		// failed.
-		l.active.persisted = false
+		// The marker on disk describes the log as it was: it is
+		// overwritten below, or removed if the log failed.
 		if l.failed != nil {
 			_ = l.dropStaleMarkerLocked()
 		}
@@ -632,12 +625,14 @@ func (l *Log) close(b *CloseBatch) error {
 		l.durable.Store(l.end.Load())
 		active.seal()
 		if b == nil {
-			l.persistSealed(append(pending, active))
-			if active.persisted {
-				err = l.writeCleanMarker(active)
+			l.persistSealed(pending)
+			if merr := l.writeCleanMarker(active); merr != nil {
+				// The data is durable; only the next open's trust is
+				// lost (a torn marker fails its CRC).
+				l.logger.Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", merr)
 			}
 		} else {
-			err = l.persistIn(b, append(pending, active))
+			err = l.persistIn(b, pending, active)
 		}
 	}
 	l.readMu.Lock()
@@ -681,9 +676,6 @@ func (l *Log) PrepareSync() (*SyncPoint, error) {
 	err := l.usableLocked()
 	if err == nil {
 		err = l.flushLocked()
-	}
-	if err == nil {
-		err = l.dropStaleMarkerLocked()
 	}
 	if err != nil {
 		l.mu.Unlock()

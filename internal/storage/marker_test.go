@@ -1,12 +1,14 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
@@ -157,8 +159,9 @@ func TestSyncPoint(t *testing.T) {
 }
 
 // TestCloseBatch: logs closed into a batch are trusted at the next open
-// once it is committed; a crash before the commit leaves only ".tmp" files,
-// which Open removes, and the logs are validated.
+// once it is committed; a crash before the commit leaves no marker (and
+// perhaps ".tmp" index files, which Open removes), and the logs are
+// validated.
 func TestCloseBatch(t *testing.T) {
 	for _, commit := range []bool{true, false} {
 		root := t.TempDir()
@@ -179,8 +182,11 @@ func TestCloseBatch(t *testing.T) {
 		}
 		for i, want := range wants {
 			dir := filepath.Join(root, fmt.Sprint(i))
-			if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); commit != (len(m) == 0) {
-				t.Fatalf("commit %v: tmp files %v", commit, m)
+			if m, _ := filepath.Glob(filepath.Join(dir, "*.tmp")); commit && len(m) > 0 {
+				t.Fatalf("committed: tmp files %v", m)
+			}
+			if _, err := os.Stat(filepath.Join(dir, cleanMarkerName)); commit != (err == nil) {
+				t.Fatalf("commit %v: marker: %v", commit, err)
 			}
 			segs := segmentFiles(t, dir, logSuffix)
 			last, _ := parseSegmentName(filepath.Base(segs[len(segs)-1]), logSuffix)
@@ -201,12 +207,13 @@ func TestCloseBatch(t *testing.T) {
 	}
 }
 
-// TestAppendLeavesMarkerUntilSync: the first append after a clean open does
-// not touch the disk (no unlink of the marker or the tail's index files);
-// a kill then finds the tail longer than the marker says and validates it
-// (nothing acknowledged is lost, nothing stale is trusted), the next sync
-// removes the stale files first, and a clean close replaces them.
-func TestAppendLeavesMarkerUntilSync(t *testing.T) {
+// TestAppendLeavesMarker: the first append after a clean open does not
+// touch the disk (no unlink of the marker); a kill then finds the tail
+// longer than the marker says and validates it (nothing acknowledged is
+// lost, nothing stale is trusted), a sync leaves the stale marker too (the
+// same holds after it), and a clean close or checkpoint overwrites it in
+// place (the same inode) with one that carries the tail's index.
+func TestAppendLeavesMarker(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	marker := func(dir string) bool {
 		_, err := os.Stat(filepath.Join(dir, cleanMarkerName))
@@ -221,6 +228,7 @@ func TestAppendLeavesMarkerUntilSync(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
+			ino := inode(t, filepath.Join(dir, cleanMarkerName))
 			l = openLog(t, dir, opts)
 			want = append(want, appendAll(t, l, variedBatches(t, rng, 3))...)
 			if l.Marked() {
@@ -241,11 +249,11 @@ func TestAppendLeavesMarkerUntilSync(t *testing.T) {
 				if _, err := l.Sync(); err != nil {
 					t.Fatal(err)
 				}
-				if marker(dir) {
-					t.Fatal("marker still on disk after Sync")
+				if !marker(dir) {
+					t.Fatal("Sync removed the stale marker (a new file at the next close)")
 				}
-				// The stale index files went with it: corrupting the tail
-				// after a kill must cut it (validated, not trusted).
+				// Stale: corrupting the tail after a kill must cut it
+				// (validated, not trusted).
 				l.crash()
 				corruptLastByte(t, dir, 0)
 				l = openLog(t, dir, opts)
@@ -272,23 +280,28 @@ func TestAppendLeavesMarkerUntilSync(t *testing.T) {
 			if !marker(dir) {
 				t.Fatal("no marker after a clean close or checkpoint")
 			}
+			// (After a kill the open removed the stale marker.)
+			if got := inode(t, filepath.Join(dir, cleanMarkerName)); got != ino && step != "kill" {
+				t.Fatalf("marker inode %d, was %d: rewritten as a new file, not in place", got, ino)
+			}
+			for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+				if _, err := os.Stat(filepath.Join(dir, segmentName(0, suf))); !os.IsNotExist(err) {
+					t.Fatalf("the tail has a %s file (%v): its index is in the marker", suf, err)
+				}
+			}
 			l = openLog(t, dir, opts)
 			defer l.Close()
 			if !l.Marked() {
 				t.Fatal("reopened unmarked")
 			}
 			checkLog(t, l, want)
-			idx, err := os.ReadFile(filepath.Join(dir, segmentName(0, indexSuffix)))
+			raw, err := os.ReadFile(filepath.Join(dir, cleanMarkerName))
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := os.ReadFile(filepath.Join(dir, segmentName(0, logSuffix)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			entries, err := decodeIndex(idx, int64(len(st)))
-			if err != nil || len(entries) == 0 || int64(entries[len(entries)-1].rel) != want[len(want)-1].base {
-				t.Fatalf("tail index on disk (%v) does not index the last batch %d: %+v", err, want[len(want)-1].base, entries)
+			m, ok := decodeCleanMarker(raw)
+			if !ok || !m.withIndex || len(m.idx) == 0 || int64(m.idx[len(m.idx)-1].rel) != want[len(want)-1].base {
+				t.Fatalf("the marker's index (ok %v) does not index the last batch %d: %+v", ok, want[len(want)-1].base, m)
 			}
 		})
 	}
@@ -406,5 +419,90 @@ func TestMarkerRandomOps(t *testing.T) {
 			}
 		}
 		reopenChecked(t, l, dir, opts, want, false).Close()
+	}
+}
+
+// inode returns path's inode number.
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
+}
+
+// TestMarkerFormat1: a log closed by an older broker (a format-1 marker
+// and the tail's index files) is trusted as it was; its first close after
+// a change writes format 2 over it, in place, and is trusted the same way;
+// a marker torn by a crash while being overwritten is not trusted.
+func TestMarkerFormat1(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{IndexIntervalBytes: 64}
+	rng := rand.New(rand.NewPCG(8, 8))
+	l := openLog(t, dir, opts)
+	want := appendAll(t, l, variedBatches(t, rng, 8))
+	if _, err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	// What an older broker's Close left.
+	active := l.active
+	if err := active.persistIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	size, end := active.size.Load(), l.LogEndOffset()
+	l.crash()
+	markerPath := filepath.Join(dir, cleanMarkerName)
+	if err := os.WriteFile(markerPath, cleanMarkerV1Bytes(0, size, end), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l = openLog(t, dir, opts)
+	if !l.Marked() {
+		t.Fatal("format-1 marker not trusted")
+	}
+	checkLog(t, l, want)
+	want = append(want, appendAll(t, l, variedBatches(t, rng, 3))...)
+	ino := inode(t, markerPath)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(markerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := decodeCleanMarker(raw); !ok || !m.withIndex || inode(t, markerPath) != ino {
+		t.Fatalf("after a close: format 2 %v, ok %v, same inode %v", m.withIndex, ok, inode(t, markerPath) == ino)
+	}
+	l = openLog(t, dir, opts)
+	if !l.Marked() {
+		t.Fatal("format-2 marker not trusted")
+	}
+	checkLog(t, l, want)
+	l.crash()
+
+	// Torn: a flipped byte, old bytes beyond the new end, a flipped
+	// bit in the header. The tail is then validated, so the corrupt last
+	// byte is found and its batch cut.
+	for _, tear := range []func([]byte) []byte{
+		func(b []byte) []byte { return append(b[:len(b)-1:len(b)-1], b[len(b)-1]^1) },
+		func(b []byte) []byte { return append(bytes.Clone(b), 0, 0, 0, 0) },
+		func(b []byte) []byte { c := bytes.Clone(b); c[20] ^= 0x40; return c },
+	} {
+		corruptLastByte(t, dir, 0)
+		if err := os.WriteFile(markerPath, tear(raw), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l = openLog(t, dir, opts)
+		if l.Marked() {
+			t.Fatal("torn marker trusted")
+		}
+		checkLog(t, l, want[:len(want)-1])
+		want = want[:len(want)-1]
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if raw, err = os.ReadFile(markerPath); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

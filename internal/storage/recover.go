@@ -18,40 +18,91 @@ import (
 
 const (
 	cleanMarkerName = "clean-shutdown"
-	cleanMagic      = "CHRNKCL1"
-	cleanMarkerSize = 8 + 3*8 + 4
+	cleanMagicV1    = "CHRNKCL1"
+	cleanMagic      = "CHRNKCL2"
+	cleanMarkerV1   = 8 + 3*8 + 4
+	// cleanMarkerHead: magic, base, size, end, index and time index
+	// lengths in bytes.
+	cleanMarkerHead = 8 + 3*8 + 2*4
 	// recoverBufBytes is the read-ahead for validating scans: large enough to
 	// make the scan sequential I/O, small enough to not matter per partition.
 	recoverBufBytes = 256 << 10
 )
 
-// cleanMarker records the tail segment as it was at a clean Close. It is
-// valid only if the tail still has exactly that base and size.
+// cleanMarker records the tail segment as it was at a clean Close or
+// Checkpoint: its base, size and end offset, and (format 2) its offset and
+// time index, so the tail needs no index files of its own. It is valid only
+// if the tail still has exactly that base and size.
 type cleanMarker struct {
 	base, size, end int64
+	// withIndex: the marker carries the tail's index (format 2); a
+	// format-1 marker (older brokers) relies on the tail's index files.
+	withIndex bool
+	idx       []indexEntry
+	tidx      []timeEntry
 }
 
+// encode writes format 2: magic "CHRNKCL2", base, size, end (int64 each),
+// the index and time index lengths in bytes (uint32 each), the entries as
+// in the index files, CRC-32C of all of it.
 func (m cleanMarker) encode() []byte {
-	b := make([]byte, 0, cleanMarkerSize)
+	ib, tb := len(m.idx)*indexEntrySize, len(m.tidx)*timeIndexEntrySize
+	b := make([]byte, 0, cleanMarkerHead+ib+tb+4)
 	b = append(b, cleanMagic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(m.base))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.size))
 	b = binary.BigEndian.AppendUint64(b, uint64(m.end))
+	b = binary.BigEndian.AppendUint32(b, uint32(ib))
+	b = binary.BigEndian.AppendUint32(b, uint32(tb))
+	b = append(b, encodeIndex(m.idx)...)
+	b = append(b, encodeTimeIndex(m.tidx)...)
 	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
+// decodeCleanMarker reads format 1 or 2. The index entries of format 2 are
+// checked against the log by loadTrusted (decodeIndex, decodeTimeIndex).
+// A marker overwritten in place and torn by a crash fails the CRC.
 func decodeCleanMarker(b []byte) (cleanMarker, bool) {
-	if len(b) != cleanMarkerSize || string(b[:8]) != cleanMagic ||
-		crc32.Checksum(b[:cleanMarkerSize-4], castagnoli) != binary.BigEndian.Uint32(b[cleanMarkerSize-4:]) {
+	be := binary.BigEndian
+	if len(b) < 8+3*8+4 || crc32.Checksum(b[:len(b)-4], castagnoli) != be.Uint32(b[len(b)-4:]) {
 		return cleanMarker{}, false
 	}
-	be := binary.BigEndian
-	return cleanMarker{base: int64(be.Uint64(b[8:])), size: int64(be.Uint64(b[16:])), end: int64(be.Uint64(b[24:]))}, true
+	m := cleanMarker{base: int64(be.Uint64(b[8:])), size: int64(be.Uint64(b[16:])), end: int64(be.Uint64(b[24:]))}
+	switch string(b[:8]) {
+	case cleanMagicV1:
+		return m, len(b) == cleanMarkerV1
+	case cleanMagic:
+		if len(b) < cleanMarkerHead+4 {
+			return cleanMarker{}, false
+		}
+		ib, tb := int64(be.Uint32(b[32:])), int64(be.Uint32(b[36:]))
+		if int64(len(b)) != cleanMarkerHead+ib+tb+4 {
+			return cleanMarker{}, false
+		}
+		var err1, err2 error
+		m.idx, err1 = decodeIndex(b[cleanMarkerHead:cleanMarkerHead+ib], m.size)
+		m.tidx, err2 = decodeTimeIndex(b[cleanMarkerHead+ib : cleanMarkerHead+ib+tb])
+		m.withIndex = true
+		return m, err1 == nil && err2 == nil
+	}
+	return cleanMarker{}, false
 }
 
+// markerFor describes the log with active as its tail, as it is now.
+// Caller holds mu or owns the log; the index slices are shared, not copied
+// (entries below their length never change).
+func (l *Log) markerFor(active *segment) cleanMarker {
+	active.mu.RLock()
+	defer active.mu.RUnlock()
+	return cleanMarker{base: active.base, size: active.size.Load(), end: l.end.Load(), withIndex: true,
+		idx: active.idx[:len(active.idx):len(active.idx)], tidx: active.tidx[:len(active.tidx):len(active.tidx)]}
+}
+
+// writeCleanMarker overwrites the marker in place and fsyncs it (no new
+// file, no rename: see overwriteFile). The caller made the log durable
+// first.
 func (l *Log) writeCleanMarker(active *segment) error {
-	m := cleanMarker{base: active.base, size: active.size.Load(), end: l.end.Load()}
-	return WriteFileAtomic(filepath.Join(l.dir, cleanMarkerName), m.encode())
+	return overwriteFile(filepath.Join(l.dir, cleanMarkerName), l.markerFor(active).encode(), true)
 }
 
 // removeMarker removes the clean-shutdown marker and the tail's index
@@ -88,14 +139,13 @@ func (l *Log) unmarkLocked() error {
 
 // unmarkAppendLocked is unmarkLocked for an append, without touching the
 // disk: the first append to each of thousands of partitions after a clean
-// start must not cost an unlink of the marker and two of index files on
-// the producer's path. Leaving them is safe while the log only grows: the
-// marker names the tail's size, and a tail of any other size is validated
-// from its first byte on open (a tail still of that size holds nothing
-// beyond what the marker describes; the WAL replays the rest). The stale
-// marker goes before the next fsync of the log (Sync, PrepareSync: from the
-// committer, off the produce path), before a roll or truncate
-// (unmarkLocked), or is replaced by Close. Caller holds mu.
+// start must not cost an unlink on the producer's path, nor a new file at
+// the next close. Leaving the marker is safe while the log only grows: it
+// names the tail's size, a tail of any other size is validated from its
+// first byte on open, and a log that only grows never returns to that size
+// with other bytes (a tail still of that size holds exactly what the
+// marker describes; the WAL replays the rest). Truncate and roll remove it
+// first (unmarkLocked); Close and Checkpoint overwrite it. Caller holds mu.
 func (l *Log) unmarkAppendLocked() {
 	l.untouched = false
 	if l.marked {
@@ -103,8 +153,9 @@ func (l *Log) unmarkAppendLocked() {
 	}
 }
 
-// dropStaleMarkerLocked removes a stale marker and tail index files (see
-// unmarkAppendLocked) before the log is synced. Caller holds syncMu and mu.
+// dropStaleMarkerLocked removes a stale marker (see unmarkAppendLocked):
+// at the close of a failed log, which writes no new one. Caller holds
+// syncMu and mu.
 func (l *Log) dropStaleMarkerLocked() error {
 	if !l.staleMarker {
 		return nil
@@ -122,11 +173,11 @@ func (l *Log) Marked() bool {
 }
 
 // Checkpoint makes the log what a clean Close leaves, without closing it:
-// everything appended is fsynced, the tail's index files and the
-// clean-shutdown marker are written. A crash before the next append then
+// everything appended is fsynced, then the clean-shutdown marker (with the
+// tail's index) is written. A crash before the next append then
 // finds the log trusted and validates nothing. It is meant for logs that
 // have been idle a while (the broker's recovery-point sweep): it holds the
-// append lock while writing the three small files. A log that is marked
+// append lock while writing the marker. A log that is marked
 // already, failed or closed is left as it is.
 func (l *Log) Checkpoint() error {
 	l.syncMu.Lock()
@@ -150,11 +201,11 @@ func (l *Log) Checkpoint() error {
 	l.synced.Store(end)
 	l.MarkDurable(end)
 	l.persistSealed(pending)
-	if err := active.persistIndexes(); err != nil {
-		return nil // not fatal: the log just stays unmarked
-	}
 	if err := l.writeCleanMarker(active); err != nil {
-		_ = active.removeIndexFiles()
+		// Not fatal: the log just stays unmarked. The marker may be
+		// torn (its CRC fails) or whole: treat it as stale.
+		l.logger.Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", err)
+		l.staleMarker = true
 		return nil
 	}
 	l.marked, l.staleMarker = true, false
@@ -179,6 +230,7 @@ func (l *Log) recover() error {
 	}
 	var kept []*segment
 	unclean := !clean
+	tailTrusted := false
 	for i, base := range bases {
 		// Compaction may have removed the last records of a segment: a gap
 		// before the next one is expected up to the cleaned offset.
@@ -191,7 +243,7 @@ func (l *Log) recover() error {
 		if last && clean && marker.base == base {
 			tail = &marker
 		}
-		s, cut, err := l.openSegment(base, last, tail)
+		s, cut, trusted, err := l.openSegment(base, last, tail)
 		if err != nil {
 			closeAll(kept)
 			return err
@@ -211,6 +263,7 @@ func (l *Log) recover() error {
 			continue
 		}
 		kept = append(kept, s)
+		tailTrusted = last && trusted
 	}
 	fresh := len(kept) == 0
 	if fresh {
@@ -230,9 +283,9 @@ func (l *Log) recover() error {
 	// One empty segment (new, or closed untouched): nothing to validate
 	// or make durable but its directory entry; the first Sync does that.
 	fresh = fresh || (unclean && len(kept) == 1 && active.size.Load() == 0)
-	if !unclean && active.persisted {
-		// The marker and the tail's index files describe the log as it
-		// is: keep them until the first change (unmarkLocked), so a
+	if !unclean && tailTrusted {
+		// The marker describes the log as it is: keep it until the
+		// first change (unmarkLocked), so a
 		// partition opened and closed (or killed) without being written
 		// costs no writes and is trusted again next time.
 		l.marked = true
@@ -371,16 +424,16 @@ func closeAll(segs []*segment) {
 // validated from its first byte and cut at the first bad batch; cut reports
 // whether bytes were dropped. tail is the clean-shutdown marker if it names
 // this segment.
-func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment, cut bool, err error) {
+func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment, cut, trusted bool, err error) {
 	p := filepath.Join(l.dir, segmentName(base, logSuffix))
 	f, err := os.OpenFile(p, os.O_RDWR, 0)
 	if err != nil {
-		return nil, false, fmt.Errorf("storage: open %s: %w", p, err)
+		return nil, false, false, fmt.Errorf("storage: open %s: %w", p, err)
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, false, fmt.Errorf("storage: stat %s: %w", p, err)
+		return nil, false, false, fmt.Errorf("storage: stat %s: %w", p, err)
 	}
 	s = newSegment(l.dir, base, f)
 	// The wall clock of the first append is not on disk; the last write time
@@ -392,12 +445,18 @@ func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment,
 		size = math.MaxInt32
 	}
 	if !last || (tail != nil && tail.size == fi.Size()) {
-		terr := l.loadTrusted(s, size)
+		var terr error
+		if tail != nil && tail.withIndex {
+			terr = l.checkTrusted(s, size, tail.idx, tail.tidx)
+			s.persisted = false // the tail has no index files of its own
+		} else {
+			terr = l.loadTrusted(s, size)
+		}
 		if terr == nil && tail != nil && s.next != tail.end {
 			terr = fmt.Errorf("%w: log end %d, clean marker says %d", errBadIndex, s.next, tail.end)
 		}
 		if terr == nil && size == fi.Size() {
-			return s, false, nil
+			return s, false, true, nil
 		}
 		if !errors.Is(terr, os.ErrNotExist) {
 			l.logger.Warn("storage: segment index unusable, validating segment", "path", p, "err", terr)
@@ -405,23 +464,23 @@ func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment,
 	}
 	valid, reason := l.fullScan(s, size)
 	if valid == fi.Size() {
-		return s, false, nil
+		return s, false, false, nil
 	}
 	l.logger.Warn("storage: truncating segment at first bad batch",
 		"path", p, "offset", s.next, "position", valid, "bytes_dropped", fi.Size()-valid, "reason", reason)
 	if err := f.Truncate(valid); err != nil {
 		_ = f.Close()
-		return nil, false, fmt.Errorf("storage: truncate %s: %w", p, err)
+		return nil, false, false, fmt.Errorf("storage: truncate %s: %w", p, err)
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return nil, false, fmt.Errorf("storage: fsync %s: %w", p, err)
+		return nil, false, false, fmt.Errorf("storage: fsync %s: %w", p, err)
 	}
 	if err := s.removeIndexFiles(); err != nil {
 		_ = f.Close()
-		return nil, false, err
+		return nil, false, false, err
 	}
-	return s, true, nil
+	return s, true, false, nil
 }
 
 // loadTrusted loads a segment's index files, checks them against the log and
@@ -443,6 +502,15 @@ func (l *Log) loadTrusted(s *segment, size int64) error {
 	tidx, err := decodeTimeIndex(tb)
 	if err != nil {
 		return err
+	}
+	return l.checkTrusted(s, size, idx, tidx)
+}
+
+// checkTrusted is loadTrusted with the index already decoded (from the
+// index files or a clean-shutdown marker).
+func (l *Log) checkTrusted(s *segment, size int64, idx []indexEntry, tidx []timeEntry) error {
+	if n := len(idx); n > 0 && int64(idx[n-1].pos)+BatchHeaderSize > size {
+		return fmt.Errorf("%w: position %d beyond log size %d", errBadIndex, idx[n-1].pos, size)
 	}
 	var pos, want int64 = 0, s.base
 	if n := len(idx); n > 0 {
