@@ -127,6 +127,12 @@ func (p *Partition) Create() error {
 	if err := storage.CreateFirstSegment(p.dir); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
+	// And an empty producer snapshot (read as none), which every close
+	// of a changed partition overwrites in place: created here, not by
+	// the first stop for thousands of partitions at once.
+	if err := storage.CreateEmpty(filepath.Join(p.dir, SnapshotFile)); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
 	return nil
 }
 

@@ -218,10 +218,11 @@ func (l *Log) Checkpoint() error {
 // bad batch, and nothing after a cut survives.
 func (l *Log) recover() error {
 	l.cleanedTo.Store(l.readCleanCheckpoint())
-	bases, marker, clean, err := l.scanDir()
+	bases, marker, validMarker, err := l.scanDir()
 	if err != nil {
 		return err
 	}
+	clean := validMarker && len(bases) > 0 && bases[len(bases)-1] == marker.base
 	if l.cleanedTo.Load() < 0 {
 		l.cleanedTo.Store(0)
 		if n := len(bases); n > 0 {
@@ -293,15 +294,35 @@ func (l *Log) recover() error {
 		// A new log (a partition's first open): nothing to recover and
 		// nothing to make durable but the new segment's directory entry,
 		// which the first Sync fsyncs with the data (as for a roll), so
-		// opening thousands of new partitions costs no fsync each.
-		if err := l.removeMarker(active); err != nil {
-			closeAll(kept)
-			return err
+		// opening thousands of new partitions costs no fsync each. A
+		// marker file that is not valid (the empty one CreateTopics
+		// makes) stays, to be overwritten by the first close.
+		if validMarker {
+			if err := l.removeMarker(active); err != nil {
+				closeAll(kept)
+				return err
+			}
 		}
 		l.dirNeedsSync = true
 		l.untouched = true
 	} else {
-		if err := l.removeMarker(active); err != nil {
+		// A marker the tail grew past still describes a prefix that was
+		// durable when it was written and is unchanged (a cut below its
+		// size would make the condition false): it stays, stale, to be
+		// overwritten in place by the next close (no unlink now and no
+		// new file then), as an append would have left it. Any other
+		// valid marker goes; an invalid one (torn) can never be
+		// trusted and stays to be overwritten. Tail index files a
+		// format-1 broker left always go.
+		if clean && marker.size < active.size.Load() {
+			l.staleMarker = true
+			err = active.removeIndexFiles()
+		} else if validMarker {
+			err = l.removeMarker(active)
+		} else {
+			err = active.removeIndexFiles()
+		}
+		if err != nil {
 			closeAll(kept)
 			return err
 		}
@@ -333,9 +354,9 @@ func (l *Log) recover() error {
 }
 
 // scanDir lists segment bases, removes temporary and orphaned files, and
-// reads the clean-shutdown marker (recover removes it unless the log is
-// trusted as it is; see unmarkLocked).
-func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
+// reads the clean-shutdown marker (valid: its CRC checks; recover decides
+// whether it still describes the log).
+func (l *Log) scanDir() (bases []int64, m cleanMarker, valid bool, err error) {
 	entries, err := os.ReadDir(l.dir)
 	if err != nil {
 		return nil, m, false, fmt.Errorf("storage: list %s: %w", l.dir, err)
@@ -375,12 +396,9 @@ func (l *Log) scanDir() (bases []int64, m cleanMarker, clean bool, err error) {
 	slices.Sort(bases)
 	markerPath := filepath.Join(l.dir, cleanMarkerName)
 	if b, err := os.ReadFile(markerPath); err == nil {
-		m, clean = decodeCleanMarker(b)
+		m, valid = decodeCleanMarker(b)
 	}
-	if clean && (len(bases) == 0 || bases[len(bases)-1] != m.base) {
-		clean = false
-	}
-	return bases, m, clean, nil
+	return bases, m, valid, nil
 }
 
 func (l *Log) removeStray(name string) {

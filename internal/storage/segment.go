@@ -104,7 +104,10 @@ func createSegment(dir string, base int64) (*segment, error) {
 // CreateFirstSegment creates the empty first segment file of a new log in dir
 // (nothing if a segment exists), without an fsync: opening a log whose only
 // segment is empty treats it as new, and its first Sync fsyncs the
-// directory before any data in it counts as durable.
+// directory before any data in it counts as durable. It also creates an
+// empty clean-shutdown marker file (not a valid marker: a new log is not
+// trusted by it), so that the first close overwrites a file in place
+// instead of creating one per partition at the first stop.
 func CreateFirstSegment(dir string) error {
 	p := filepath.Join(dir, segmentName(0, logSuffix))
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
@@ -113,6 +116,22 @@ func CreateFirstSegment(dir string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("storage: create segment %s: %w", p, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return CreateEmpty(filepath.Join(dir, cleanMarkerName))
+}
+
+// CreateEmpty creates an empty file at path unless one exists (no fsync):
+// a placeholder for a file overwritten in place later (OverwriteFile).
+func CreateEmpty(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: create %s: %w", path, err)
 	}
 	return f.Close()
 }
