@@ -108,6 +108,15 @@ func (f *Files) opened(p *Partition, n int) {
 	}
 }
 
+// released: p gave up its descriptors but stays open (and a candidate for
+// recovery checkpoints).
+func (f *Files) released(p *Partition) {
+	f.mu.Lock()
+	f.count -= f.open[p]
+	f.open[p] = 0
+	f.mu.Unlock()
+}
+
 func (f *Files) closed(p *Partition) {
 	f.mu.Lock()
 	f.count -= f.open[p]
@@ -174,9 +183,10 @@ func (f *Files) Evict() {
 	}
 }
 
-// evict closes idle partitions holding at least want files: unchanged ones
-// first (closing them writes nothing), then changed ones (a sync and three
-// small files each), least recently used first within each kind.
+// evict frees the descriptors of idle partitions holding at least want
+// files: unchanged ones first (closed: that writes nothing), then changed
+// ones (their descriptors released, state kept: Partition.tryEvict), least
+// recently used first within each kind.
 func (f *Files) evict(want int) {
 	f.evictMu.Lock()
 	defer f.evictMu.Unlock()
@@ -193,10 +203,13 @@ func (f *Files) evict(want int) {
 		changed bool
 		used    int64
 	}
-	cands := make([]cand, len(parts))
-	for i, p := range parts {
+	cands := make([]cand, 0, len(parts))
+	for _, p := range parts {
 		l := p.log.Load()
-		cands[i] = cand{p, l == nil || !l.Marked(), p.lastUse.Load()}
+		if l != nil && l.Released() {
+			continue // holds no descriptor
+		}
+		cands = append(cands, cand{p, l == nil || !l.Marked(), p.lastUse.Load()})
 	}
 	slices.SortFunc(cands, func(a, b cand) int {
 		if a.changed != b.changed {

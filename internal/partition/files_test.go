@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -180,4 +181,75 @@ func TestCreateOverStaleDirectory(t *testing.T) {
 		t.Fatalf("new partition: %+v, %v", off, err)
 	}
 	p.Close()
+}
+
+// TestFilesReleasesChangedPartitions: at the bound, an idle partition
+// that changed and is durable gives up its descriptors and keeps its state
+// (no close, nothing written, still open), reopens its files on the next
+// use with its data and producer state, and is checkpointed and closed as
+// usual afterwards.
+func TestFilesReleasesChangedPartitions(t *testing.T) {
+	root := t.TempDir()
+	files := NewFiles(2, nil)
+	parts := make([]*Partition, 4)
+	for i := range parts {
+		parts[i] = New(filepath.Join(root, fmt.Sprintf("t-%d", i)), Options{Topic: "t", Index: int32(i), TopicID: metadata.TopicID{2}}, files)
+	}
+	// Each partition gets a batch of producer 7 (made durable), one after
+	// another, against a bound of two descriptors.
+	for i, p := range parts {
+		if res := appendIdem(t, p, 7, 0, 0, 1); res.Err != nil {
+			t.Fatalf("p%d: %v", i, res.Err)
+		}
+		if _, err := p.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	released := 0
+	for _, p := range parts {
+		if !p.IsOpen() {
+			t.Fatalf("%s closed: a changed partition should only release its files", p.Dir())
+		}
+		if p.log.Load().Released() { // (Log() would reopen it)
+			released++
+		}
+	}
+	if st := files.Stats(); released < 2 || st.Open > 2 || st.Partitions != 4 {
+		t.Fatalf("%d released, files %+v; want at least 2 released, at most 2 open, 4 partitions known", released, files.Stats())
+	}
+	// A released partition reopens with its state: producer 7's next
+	// sequence is 1, a duplicate of sequence 0 is recognised.
+	p := parts[0]
+	if res := appendIdem(t, p, 7, 0, 0, 1); res.Err != nil || res.Records != 0 || res.Base != 0 {
+		t.Fatalf("duplicate after release: %+v", res)
+	}
+	if res := appendIdem(t, p, 7, 0, 1, 1); res.Err != nil || res.Base != 1 {
+		t.Fatalf("next sequence after release: %+v", res)
+	}
+	if p.log.Load().Released() {
+		t.Fatal("still released after an append")
+	}
+	// Checkpoint and close what is left, batched, and reopen everything.
+	files.SetDataDir(root)
+	files.Checkpoint(context.Background(), 1<<62)
+	b := storage.NewCloseBatch(root)
+	for _, p := range parts {
+		if err := p.CloseIn(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range parts {
+		q := New(p.Dir(), Options{Topic: "t", Index: int32(i), TopicID: metadata.TopicID{2}}, nil)
+		want := int64(1)
+		if i == 0 {
+			want = 2
+		}
+		if off, err := q.Offsets(); err != nil || off.LogEnd != want || !q.Log().Marked() {
+			t.Fatalf("p%d after close: %+v %v, marked %v; want end %d, trusted", i, off, err, q.Log().Marked(), want)
+		}
+		_ = q.Close()
+	}
 }

@@ -169,7 +169,7 @@ func (p *Partition) touch() {
 func (p *Partition) use() (*state, error) {
 	for range 8 {
 		p.mu.RLock()
-		if st := p.st; st != nil && st.loaded {
+		if st := p.st; st != nil && st.loaded && !st.log.Released() {
 			p.touch()
 			return st, nil
 		}
@@ -220,6 +220,18 @@ func (p *Partition) openDeferred(load, deferSync bool) error {
 		if p.files != nil {
 			p.files.opened(p, st.log.OpenFiles())
 		}
+	} else if p.st.log.Released() {
+		// Evicted to its descriptors (tryEvict): one open per segment.
+		if p.files != nil {
+			p.files.makeRoom()
+		}
+		if err := p.st.log.ReopenFiles(); err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+		p.touch()
+		if p.files != nil {
+			p.files.opened(p, p.st.log.OpenFiles())
+		}
 	}
 	if load && !p.st.loaded {
 		if err := p.st.LoadProducers(); err != nil {
@@ -262,16 +274,33 @@ func (p *Partition) closeIn(b *storage.CloseBatch) error {
 	return err
 }
 
-// tryEvict closes the partition if nobody uses it and its log has not
-// failed (a failed log stays open and offline until restart). It reports
-// whether it closed it.
-func (p *Partition) tryEvict() bool {
+// tryEvict gives up the partition's file descriptors if nobody uses it and
+// its log has not failed (a failed log stays open and offline until
+// restart). An unchanged partition is closed (that writes nothing and
+// frees its memory too); a changed one only releases its descriptors
+// (storage.Log.ReleaseFiles: no fsync, no file written, the state kept),
+// so a broker with more partitions in use than descriptors reopens files,
+// not logs. It reports whether it freed the descriptors.
+func (p *Partition) tryEvict() bool { return p.tryFree(true) }
+
+// tryClose closes the partition if nobody uses it and its log has not
+// failed (the sweeps, after looking at a closed partition).
+func (p *Partition) tryClose() bool { return p.tryFree(false) }
+
+// tryFree is tryEvict, or tryClose without release.
+func (p *Partition) tryFree(release bool) bool {
 	if !p.mu.TryLock() {
 		return false
 	}
 	defer p.mu.Unlock()
-	if p.st == nil || p.st.log.Failed() || !p.st.loaded {
+	if p.st == nil || p.st.log.Failed() || !p.st.loaded || (release && p.st.log.Released()) {
 		return false
+	}
+	if release && !p.st.log.Marked() && p.st.log.ReleaseFiles() {
+		if p.files != nil {
+			p.files.released(p)
+		}
+		return true
 	}
 	if err := p.closeLocked(); err != nil {
 		p.lg.Warn("closing idle partition failed; it is recovered on next use", "err", err)
@@ -444,7 +473,7 @@ func (p *Partition) visit(fn func(st *state)) error {
 	fn(st)
 	p.mu.RUnlock()
 	if !wasOpen {
-		p.tryEvict()
+		p.tryClose()
 	}
 	return nil
 }
@@ -498,6 +527,10 @@ func (o *SweepOpens) take() bool {
 // if its summary says something expired, or it has none yet and opens
 // allows it, and is closed again after.
 func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, budget int, opens *SweepOpens) (RetentionResult, error) {
+	if l := p.log.Load(); l != nil && l.Released() &&
+		expiredSegments(l.Segments(), l.LogStartOffset(), l.LogEndOffset(), nowMs, retentionMs, retentionBytes, budget) == 0 {
+		return RetentionResult{}, nil // not reopened to find nothing to do
+	}
 	if !p.IsOpen() {
 		sum, unknown := p.unknownClosed()
 		switch {
@@ -519,6 +552,9 @@ func (p *Partition) ApplyRetention(nowMs, retentionMs, retentionBytes int64, bud
 // Clean is state.Clean. A closed partition is looked at only if it changed
 // since the cleaner's last look, or has no summary yet and opens allows it.
 func (p *Partition) Clean(o storage.CleanOptions, opens *SweepOpens) (storage.CleanResult, int64, error) {
+	if l := p.log.Load(); l != nil && l.Released() && l.LogEndOffset() == p.cleanedEnd.Load() {
+		return storage.CleanResult{}, 0, nil
+	}
 	if !p.IsOpen() {
 		sum, unknown := p.unknownClosed()
 		switch {

@@ -156,6 +156,9 @@ type Log struct {
 	// has nothing to make durable (a power loss that takes the empty
 	// segment back leaves a directory Open starts again the same way).
 	untouched bool
+	// released: the segment files are closed, the state kept
+	// (release.go); changed only with syncMu, readMu and mu held.
+	released atomic.Bool
 }
 
 // Open opens the partition log in dir, creating the directory if needed, and
@@ -275,6 +278,9 @@ func (l *Log) AppendBatches(batches [][]byte) (int64, error) {
 
 func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 	if err := l.usableLocked(); err != nil {
+		return -1, err
+	}
+	if err := l.ensureFilesLocked(); err != nil {
 		return -1, err
 	}
 	l.unmarkAppendLocked()
@@ -398,6 +404,12 @@ func (l *Log) Sync() (int64, error) {
 	if err := l.usableLocked(); err != nil {
 		l.mu.Unlock()
 		return l.durable.Load(), err
+	}
+	if l.released.Load() && (l.end.Load() != l.synced.Load() || len(l.pending) > 0 || l.dirNeedsSync) {
+		if err := l.ensureFilesLocked(); err != nil {
+			l.mu.Unlock()
+			return l.durable.Load(), err
+		}
 	}
 	if err := l.flushLocked(); err != nil {
 		l.mu.Unlock()
@@ -609,6 +621,13 @@ func (l *Log) close(b *CloseBatch) error {
 		l.staleMarker = false
 	}
 	l.dropLazyLocked()
+	if b == nil && !l.marked && !l.untouched && l.failed == nil {
+		// Closing a changed log fsyncs its files.
+		if err := l.ensureFilesLocked(); err != nil {
+			l.mu.Unlock()
+			return err
+		}
+	}
 	l.closed.Store(true)
 	failed := l.failed
 	active, pending, dirSync := l.active, l.pending, l.dirNeedsSync
@@ -696,6 +715,12 @@ func (sp *SyncPoint) Complete(fsErr error) error {
 	l := sp.l
 	defer l.syncMu.Unlock()
 	if fsErr != nil {
+		l.mu.Lock()
+		err := l.ensureFilesLocked()
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
 		if err := l.syncFiles(sp.active, sp.pending, sp.dirSync); err != nil {
 			return err
 		}

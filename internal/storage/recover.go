@@ -187,6 +187,9 @@ func (l *Log) Checkpoint() error {
 	if l.marked || l.closed.Load() || l.failed != nil {
 		return nil
 	}
+	if err := l.ensureFilesLocked(); err != nil {
+		return err
+	}
 	if err := l.flushLocked(); err != nil {
 		return err
 	}
@@ -645,6 +648,9 @@ func (l *Log) Truncate(offset int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usableLocked(); err != nil {
+		return err
+	}
+	if err := l.ensureFilesLocked(); err != nil {
 		return err
 	}
 	if offset < l.end.Load() && (l.marked || l.staleMarker) {

@@ -9,8 +9,14 @@ import "os"
 func (l *Log) Failed() bool { return l.isFailed.Load() }
 
 // OpenFiles is the number of file descriptors the log holds: one per
-// segment (index files are read into memory and closed).
-func (l *Log) OpenFiles() int { return len(*l.segs.Load()) }
+// segment (index files are read into memory and closed), none while
+// released (ReleaseFiles).
+func (l *Log) OpenFiles() int {
+	if l.released.Load() {
+		return 0
+	}
+	return len(*l.segs.Load())
+}
 
 // SegmentBytes lists dir without opening the log: how many segment files
 // it holds and their total size (a closed partition's size for metrics,

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -224,8 +225,14 @@ func (l *Log) releaseLocked() {
 	if reserved <= size {
 		return
 	}
-	if err := seg.f.Truncate(size); err != nil {
-		l.logger.Debug("storage: could not release reserved file space", "path", seg.f.Name(), "err", err)
+	var err error
+	if seg.f != nil {
+		err = seg.f.Truncate(size)
+	} else {
+		err = os.Truncate(seg.path(logSuffix), size) // files released (release.go)
+	}
+	if err != nil {
+		l.logger.Debug("storage: could not release reserved file space", "path", seg.path(logSuffix), "err", err)
 	}
 }
 
@@ -252,6 +259,9 @@ func (l *Log) flushLocked() error {
 	}
 	if l.failed != nil {
 		return l.failed
+	}
+	if err := l.ensureFilesLocked(); err != nil {
+		return err
 	}
 	seg := l.active
 	pos := seg.size.Load()
