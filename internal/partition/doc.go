@@ -63,7 +63,11 @@
 //     first use opens the directory (creating it) and the log, and loads
 //     the producer state. Every method holds Partition.mu shared for its
 //     duration, so closing (mu exclusive) never happens under a running
-//     call; the open-file budget (Files, files.go) closes least recently
+//     call; the open-file budget (Files, files.go) frees the descriptors
+//     of least recently used partitions (closing unchanged ones, only
+//     releasing the files of changed ones: storage.Log.ReleaseFiles keeps
+//     the state, and the next use reopens one file per segment; a
+//     released partition still counts as open), closing least recently
 //     used partitions with TryLock only, so it never waits for, or delays,
 //     a request. A failed log is never closed by it (it stays offline).
 //     What Metadata asks of every partition (leader epoch, failed) is kept

@@ -1,10 +1,8 @@
 package partition
 
 import (
-	"cmp"
 	"context"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -13,11 +11,17 @@ import (
 
 // Files bounds the file descriptors held by open partitions (the broker's
 // --max-open-files). A partition counts the files its log holds (one per
-// segment). When the count passes the bound, Run closes the least recently
-// used partitions nobody is using until it is back under 90% of it; a
-// partition in use is never closed, so the bound is soft while more are in
-// use at once. Run also checkpoints partitions idle for a while
-// (storage.Log.Checkpoint), so a kill finds them trusted.
+// segment). At the bound an opener first frees the descriptors of idle
+// partitions (makeRoom), and Run brings the count back under 90% of the
+// bound in the background; a partition in use is never touched, so the
+// bound is soft while more are in use at once. Freeing closes an
+// unchanged partition and releases a changed one's files (tryEvict).
+// Partitions holding files wait in a queue in the order they opened; the
+// eviction takes them from its head, giving a partition used since it was
+// queued a second chance at the tail (an approximate LRU that costs O(1)
+// per partition freed, not a sort of every open partition per opener).
+// Run also checkpoints partitions idle for a while (storage.Log.Checkpoint),
+// so a kill finds them trusted.
 type Files struct {
 	max int
 	lg  *slog.Logger
@@ -25,16 +29,29 @@ type Files struct {
 	mu    sync.Mutex
 	open  map[*Partition]int // files counted per open partition
 	count int
-	kick  chan struct{}
+	// queue holds partitions that held files when queued, oldest first
+	// from head; an entry whose partition holds none any more is dropped
+	// when reached. inQueue says which partitions have an entry.
+	queue   []queued
+	head    int
+	inQueue map[*Partition]bool
+	kick    chan struct{}
 
 	evicted, checkpoints int64 // under mu
 
-	evictMu sync.Mutex // one Evict at a time
+	evictMu   sync.Mutex // one eviction at a time
+	refreshed time.Time  // last refresh, under mu
 
 	// dataDir, if set, is on the filesystem of the partitions: recovery
 	// checkpoints of many partitions are then made durable together
 	// (storage.CloseBatch) instead of with about seven fsyncs each.
 	dataDir string
+}
+
+// queued is a queue entry: the partition and its last use when queued.
+type queued struct {
+	p     *Partition
+	stamp int64
 }
 
 // SetDataDir makes recovery checkpoints batch their durable writes through
@@ -52,7 +69,7 @@ func NewFiles(limit int, lg *slog.Logger) *Files {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
-	return &Files{max: max(limit, 1), lg: lg, open: map[*Partition]int{}, kick: make(chan struct{}, 1)}
+	return &Files{max: max(limit, 1), lg: lg, open: map[*Partition]int{}, inQueue: map[*Partition]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // FilesStats are the budget's gauges and counters (for metrics).
@@ -79,7 +96,7 @@ func (f *Files) makeRoom() {
 	if excess > 0 {
 		// Just enough, in small steps: the background pass makes the
 		// rest of the room without holding up this request.
-		f.evict(excess + makeRoomSlack)
+		f.evictSome(excess + makeRoomSlack)
 	}
 }
 
@@ -98,6 +115,10 @@ func (f *Files) opened(p *Partition, n int) {
 	f.mu.Lock()
 	f.count += n - f.open[p]
 	f.open[p] = n
+	if n > 0 && !f.inQueue[p] {
+		f.inQueue[p] = true
+		f.queue = append(f.queue, queued{p, p.lastUse.Load()})
+	}
 	over := f.count > f.max
 	f.mu.Unlock()
 	if over {
@@ -149,133 +170,104 @@ func (f *Files) Run(ctx context.Context, checkpointAfter time.Duration) {
 }
 
 // refresh recounts the files of every open partition (segments roll and
-// go) and returns the open partitions, least recently used first.
-func (f *Files) refresh() []*Partition {
+// go).
+func (f *Files) refresh() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	parts := make([]*Partition, 0, len(f.open))
 	f.count = 0
-	for p := range f.open {
-		n := f.open[p]
+	for p, n := range f.open {
 		if l := p.log.Load(); l != nil {
 			n = l.OpenFiles()
 		}
 		f.open[p] = n
 		f.count += n
-		parts = append(parts, p)
+		if n > 0 && !f.inQueue[p] {
+			f.inQueue[p] = true
+			f.queue = append(f.queue, queued{p, p.lastUse.Load()})
+		}
 	}
-	return parts
 }
 
-// evictWorkers bounds the partitions closed at once (a changed partition's
-// close fsyncs its tail and writes three small files).
-const evictWorkers = 8
-
-// Evict closes idle partitions while more files than the bound are open,
-// down to 90% of it.
+// Evict frees idle partitions' descriptors while more files than the
+// bound are open, down to 90% of it.
 func (f *Files) Evict() {
+	// Segments roll and go: recount, at most once a second (an opener
+	// over the bound kicks this at every open).
+	f.mu.Lock()
+	stale := time.Since(f.refreshed) >= time.Second
+	if stale {
+		f.refreshed = time.Now()
+	}
+	f.mu.Unlock()
+	if stale {
+		f.refresh()
+	}
 	f.mu.Lock()
 	excess := f.count - f.max*9/10
 	over := f.count > f.max
 	f.mu.Unlock()
 	if over {
-		f.evict(excess)
+		f.evictSome(excess)
 	}
 }
 
-// evict frees the descriptors of idle partitions holding at least want
-// files: unchanged ones first (closed: that writes nothing), then changed
-// ones (their descriptors released, state kept: Partition.tryEvict), least
-// recently used first within each kind.
-func (f *Files) evict(want int) {
+// evictSome frees the descriptors of idle partitions holding at least want
+// files (fewer if too many are in use), taking them from the queue's head:
+// one that holds none any more is dropped, one used since it was queued
+// goes to the tail with its new stamp, one in use (tryEvict cannot lock
+// it) too. It looks at each entry at most once per call.
+func (f *Files) evictSome(want int) {
 	f.evictMu.Lock()
 	defer f.evictMu.Unlock()
-	useClock.Add(1) // uses after this pass are newer than any before it
-	parts := f.refresh()
-	f.mu.Lock()
-	want = min(want, f.count-f.max*9/10)
-	f.mu.Unlock()
-	if want <= 0 {
-		return
-	}
-	type cand struct {
-		p       *Partition
-		changed bool
-		used    int64
-	}
-	cands := make([]cand, 0, len(parts))
-	for _, p := range parts {
-		l := p.log.Load()
-		if l != nil && l.Released() {
-			continue // holds no descriptor
-		}
-		cands = append(cands, cand{p, l == nil || !l.Marked(), p.lastUse.Load()})
-	}
-	slices.SortFunc(cands, func(a, b cand) int {
-		if a.changed != b.changed {
-			if a.changed {
-				return 1
-			}
-			return -1
-		}
-		return cmp.Compare(a.used, b.used)
-	})
-	excess := want
+	// Uses from now on are newer than any stamp in the queue.
+	useClock.Add(1)
 	start := time.Now()
-	next := make(chan *Partition)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	// planned counts the files of partitions handed to a worker and not
-	// yet known closed or kept, so no more are closed than needed.
-	freed, planned, closed := 0, 0, 0
-	workers := min(evictWorkers, max(1, excess/8))
-	cond := sync.NewCond(&mu)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for p := range next {
-				n := 0
-				if l := p.log.Load(); l != nil {
-					n = l.OpenFiles()
-				}
-				ok := p.tryEvict()
-				mu.Lock()
-				planned -= max(n, 1)
-				if ok {
-					freed += n
-					closed++
-				}
-				cond.Broadcast()
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, c := range cands {
-		n := 1
-		if l := c.p.log.Load(); l != nil {
-			n = max(l.OpenFiles(), 1)
-		}
-		mu.Lock()
-		for freed < excess && freed+planned >= excess {
-			cond.Wait() // enough in flight: see whether they close
-		}
-		done := freed >= excess
-		if !done {
-			planned += n
-		}
-		mu.Unlock()
-		if done {
+	f.mu.Lock()
+	look := len(f.queue) - f.head
+	f.mu.Unlock()
+	freed, closed := 0, 0
+	for ; freed < want && look > 0; look-- {
+		f.mu.Lock()
+		if f.head == len(f.queue) {
+			f.mu.Unlock()
 			break
 		}
-		next <- c.p
+		e := f.queue[f.head]
+		f.queue[f.head] = queued{}
+		f.head++
+		if f.head > 1024 && f.head*2 > len(f.queue) {
+			f.queue = append(f.queue[:0], f.queue[f.head:]...)
+			f.head = 0
+		}
+		n := f.open[e.p]
+		if n == 0 {
+			delete(f.inQueue, e.p)
+			f.mu.Unlock()
+			continue
+		}
+		if used := e.p.lastUse.Load(); used > e.stamp {
+			f.queue = append(f.queue, queued{e.p, used}) // a second chance
+			f.mu.Unlock()
+			continue
+		}
+		f.mu.Unlock()
+		ok := e.p.tryEvict()
+		f.mu.Lock()
+		if ok {
+			freed += n
+			closed++
+		}
+		if f.open[e.p] > 0 {
+			f.queue = append(f.queue, queued{e.p, e.p.lastUse.Load()}) // in use, or reopened meanwhile
+		} else {
+			delete(f.inQueue, e.p)
+		}
+		f.mu.Unlock()
 	}
-	close(next)
-	wg.Wait()
 	f.mu.Lock()
 	f.evicted += int64(closed)
 	f.mu.Unlock()
-	f.lg.Debug("closed idle partitions", "partitions", closed, "files", freed, "duration", time.Since(start))
+	f.lg.Debug("freed idle partitions' descriptors", "partitions", closed, "files", freed, "duration", time.Since(start))
 }
 
 // checkpointBatch bounds the partitions one recovery-checkpoint batch

@@ -296,7 +296,12 @@ func (p *Partition) tryFree(release bool) bool {
 	if p.st == nil || p.st.log.Failed() || !p.st.loaded || (release && p.st.log.Released()) {
 		return false
 	}
-	if release && !p.st.log.Marked() && p.st.log.ReleaseFiles() {
+	if release && !p.st.log.Marked() {
+		if !p.st.log.ReleaseFiles() {
+			// Data the committer has not taken yet, or a fetch
+			// response holds a file: not now (closing would fsync).
+			return false
+		}
 		if p.files != nil {
 			p.files.released(p)
 		}

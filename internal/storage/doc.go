@@ -202,6 +202,13 @@
 // that is not durable. CheckpointIn is the same for a log that stays open
 // (the broker's recovery points for idle partitions).
 //
+// ReleaseFiles (release.go) closes a durable log's segment files and keeps
+// its state, so that the partition layer can stay within a descriptor
+// budget with more logs in use than descriptors; the next use reopens
+// them (ReopenFiles), and the log's own paths that write or fsync reopen
+// them too (ensureFilesLocked). Nothing is written or fsynced by a
+// release but the write buffer.
+//
 // Compaction leftovers are handled before any segment is opened: a .cleaned
 // file is deleted, a .swap file completes its swap (its segment's old index
 // files are removed, then it is renamed over the .log), so a crash at any
