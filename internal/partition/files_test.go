@@ -247,3 +247,33 @@ func TestFilesReleasesChangedPartitions(t *testing.T) {
 		_ = q.Close()
 	}
 }
+
+// TestOffsetsWhileClosed: a partition closed since its last use answers
+// Offsets from what its close saw, without opening (a consumer's fetch of
+// thousands of partitions at their end opens none); one never opened since
+// start, or whose close failed, is opened.
+func TestOffsetsWhileClosed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "t-0")
+	o := Options{Topic: "t", TopicID: metadata.TopicID{3}}
+	p := New(dir, o, nil)
+	for seq := range int32(3) {
+		if res := appendIdem(t, p, 9, 0, seq, 1); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if _, _, err := p.SetLogStartOffset(1); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := Offsets{LogStart: 1, LogEnd: 3, HighWatermark: 3, LastStable: 3}
+	if off, err := p.Offsets(); err != nil || off != want || p.IsOpen() {
+		t.Fatalf("closed: %+v %v, open %v; want %+v without opening", off, err, p.IsOpen(), want)
+	}
+	p = New(dir, o, nil) // as after a restart: nothing known
+	if off, err := p.Offsets(); err != nil || off != want || !p.IsOpen() {
+		t.Fatalf("after restart: %+v %v, open %v; want %+v, opened", off, err, p.IsOpen(), want)
+	}
+	_ = p.Close()
+}

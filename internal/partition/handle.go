@@ -73,6 +73,11 @@ type Partition struct {
 type closedLog struct {
 	segs       []storage.SegmentInfo
 	start, end int64
+	// offsets: start, end (also the high watermark: a close makes the
+	// log durable) and stable (the last stable offset) answer Offsets
+	// while closed: a closed partition cannot change.
+	offsets bool
+	stable  int64
 }
 
 // New returns the partition stored in dir without touching the disk; it is
@@ -186,6 +191,19 @@ func (p *Partition) use() (*state, error) {
 	return nil, fmt.Errorf("%w: %s-%d keeps being closed while opened", ErrStorage, p.o.Topic, p.o.Index)
 }
 
+// useState is use for calls that read only in-memory state (offsets,
+// transactions): a partition that released its files (tryEvict) is not
+// reopened for them.
+func (p *Partition) useState() (*state, error) {
+	p.mu.RLock()
+	if st := p.st; st != nil && st.loaded {
+		p.touch()
+		return st, nil
+	}
+	p.mu.RUnlock()
+	return p.use()
+}
+
 // openLocked opens the state if it is closed and, if load, loads the
 // producer state. Caller holds mu exclusively.
 func (p *Partition) openLocked(load bool) error { return p.openDeferred(load, false) }
@@ -259,6 +277,9 @@ func (p *Partition) closeIn(b *storage.CloseBatch) error {
 		return nil
 	}
 	p.summary = &closedLog{segs: st.log.Segments(), start: st.log.LogStartOffset(), end: st.log.LogEndOffset()}
+	if st.loaded && !st.log.Failed() {
+		p.summary.offsets, p.summary.stable = true, st.LastStable()
+	}
 	var size int64
 	for _, s := range p.summary.segs {
 		size += s.Size
@@ -266,6 +287,9 @@ func (p *Partition) closeIn(b *storage.CloseBatch) error {
 	p.closedSize.Store(size)
 	err := st.close(b)
 	p.closeErr = err
+	if err != nil {
+		p.summary.offsets = false
+	}
 	p.st = nil
 	p.log.Store(nil)
 	if p.files != nil {
@@ -700,7 +724,15 @@ type Offsets struct {
 
 // Offsets returns the partition's offsets.
 func (p *Partition) Offsets() (Offsets, error) {
-	st, err := p.use()
+	p.mu.RLock()
+	if s := p.summary; p.st == nil && s != nil && s.offsets && !p.deleted {
+		// Closed since it was last open: its offsets cannot have
+		// changed (a fetch of every partition at its end opens none).
+		p.mu.RUnlock()
+		return Offsets{LogStart: s.start, LogEnd: s.end, HighWatermark: s.end, LastStable: s.stable}, nil
+	}
+	p.mu.RUnlock()
+	st, err := p.useState()
 	if err != nil {
 		return Offsets{}, err
 	}
@@ -714,7 +746,7 @@ func (p *Partition) Offsets() (Offsets, error) {
 // HighWatermark is state.HighWatermark (-1 if the partition cannot be
 // opened).
 func (p *Partition) HighWatermark() int64 {
-	st, err := p.use()
+	st, err := p.useState()
 	if err != nil {
 		return -1
 	}
@@ -724,7 +756,7 @@ func (p *Partition) HighWatermark() int64 {
 
 // LastStable is state.LastStable (-1 if the partition cannot be opened).
 func (p *Partition) LastStable() int64 {
-	st, err := p.use()
+	st, err := p.useState()
 	if err != nil {
 		return -1
 	}
@@ -734,7 +766,7 @@ func (p *Partition) LastStable() int64 {
 
 // AbortedIn is state.AbortedIn.
 func (p *Partition) AbortedIn(from, to int64) []AbortedTxn {
-	st, err := p.use()
+	st, err := p.useState()
 	if err != nil {
 		return nil
 	}
