@@ -71,7 +71,10 @@
 //     used partitions with TryLock only, so it never waits for, or delays,
 //     a request. A failed log is never closed by it (it stays offline).
 //     What Metadata asks of every partition (leader epoch, failed) is kept
-//     in the Partition and never opens one; the sweeps open a closed
+//     in the Partition and never opens one; Offsets of a partition closed
+//     since its last use come from what its close saw (it cannot change
+//     while closed), and offsets and transactions of one that released
+//     its files come from its state without reopening them (useState); the sweeps open a closed
 //     partition only when its summary from the last close says there is
 //     work (retention, cleaning) and close it again after.
 //   - Appends, and the producer and transaction state they change, are
