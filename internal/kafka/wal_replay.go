@@ -195,9 +195,14 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 		if err := b.finishReplayAll(open); err != nil {
 			return err
 		}
+		// Durable and loaded now: give up their descriptors, keeping
+		// their state (no close: that would fsync each one again and
+		// write its recovery files).
 		for _, p := range open {
-			if err := p.Close(); err != nil {
-				return fmt.Errorf("kafka: close %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+			if !p.FreeFiles() {
+				if err := p.Close(); err != nil {
+					return fmt.Errorf("kafka: close %s-%d after WAL replay: %w", p.Topic(), p.Index(), err)
+				}
 			}
 		}
 		return nil

@@ -307,6 +307,10 @@ func (p *Partition) closeIn(b *storage.CloseBatch) error {
 // not logs. It reports whether it freed the descriptors.
 func (p *Partition) tryEvict() bool { return p.tryFree(true) }
 
+// FreeFiles is tryEvict for the WAL replay at start: a partition it
+// opened, made durable and loaded gives up its descriptors.
+func (p *Partition) FreeFiles() bool { return p.tryEvict() }
+
 // tryClose closes the partition if nobody uses it and its log has not
 // failed (the sweeps, after looking at a closed partition).
 func (p *Partition) tryClose() bool { return p.tryFree(false) }
