@@ -641,12 +641,7 @@ func (l *Log) scanWith(s *segment, size, cleanedTo int64) (valid int64, reason s
 // batch is never split, so the new log end is the base of the batch holding
 // offset, which may be below offset. Reads wait for it to finish.
 func (l *Log) Truncate(offset int64) error {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.readMu.Lock()
-	defer l.readMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	if err := l.usableLocked(); err != nil {
 		return err
 	}

@@ -28,12 +28,7 @@ import (
 // failed or released already, or a FileRange (a fetch response being
 // sent) still holds one of its files.
 func (l *Log) ReleaseFiles() bool {
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.readMu.Lock()
-	defer l.readMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	// Data not yet durable is the committer's to take (Unsynced may
 	// read it from the file); release only when it has.
 	if l.closed.Load() || l.failed != nil || l.released.Load() || l.durable.Load() < l.end.Load() {
@@ -64,12 +59,7 @@ func (l *Log) ReopenFiles() error {
 	if !l.released.Load() {
 		return nil
 	}
-	l.syncMu.Lock()
-	defer l.syncMu.Unlock()
-	l.readMu.Lock()
-	defer l.readMu.Unlock()
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	defer l.lockAll()()
 	return l.reopenLocked()
 }
 
@@ -105,4 +95,18 @@ func (l *Log) reopenLocked() error {
 	}
 	l.released.Store(false)
 	return nil
+}
+
+// lockAll takes syncMu, readMu (exclusively) and mu, in the lock order, and
+// returns the function that releases them: nothing else runs on the log
+// meanwhile.
+func (l *Log) lockAll() (unlock func()) {
+	l.syncMu.Lock()
+	l.readMu.Lock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		l.readMu.Unlock()
+		l.syncMu.Unlock()
+	}
 }

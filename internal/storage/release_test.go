@@ -82,20 +82,12 @@ func TestReleaseFiles(t *testing.T) {
 					t.Fatalf("checkpoint: %v, marked %v", err, l.Marked())
 				}
 				l.crash()
-				l = openLog(t, dir, opts)
-				if !l.Marked() {
-					t.Fatal("not trusted after the checkpoint")
-				}
-				checkLog(t, l, want)
+				l = openTrusted(t, dir, opts, want)
 			case "close":
 				if err := l.Close(); err != nil {
 					t.Fatal(err)
 				}
-				l = openLog(t, dir, opts)
-				if !l.Marked() {
-					t.Fatal("not trusted after the close")
-				}
-				checkLog(t, l, want)
+				l = openTrusted(t, dir, opts, want)
 			case "closebatch":
 				b := NewCloseBatch(dir)
 				if err := l.CloseIn(b); err != nil {
@@ -104,11 +96,7 @@ func TestReleaseFiles(t *testing.T) {
 				if err := b.Commit(); err != nil {
 					t.Fatal(err)
 				}
-				l = openLog(t, dir, opts)
-				if !l.Marked() {
-					t.Fatal("not trusted after the batched close")
-				}
-				checkLog(t, l, want)
+				l = openTrusted(t, dir, opts, want)
 			case "truncate":
 				if err := l.Truncate(want[len(want)-2].base); err != nil {
 					t.Fatal(err)
@@ -163,4 +151,16 @@ func openIn(t *testing.T, dir string) int {
 		}
 	}
 	return n
+}
+
+// openTrusted opens the log in dir and checks that it was trusted (its
+// marker describes it) and holds exactly want.
+func openTrusted(t *testing.T, dir string, opts Options, want []appended) *Log {
+	t.Helper()
+	l := openLog(t, dir, opts)
+	if !l.Marked() {
+		t.Fatal("not trusted on open")
+	}
+	checkLog(t, l, want)
+	return l
 }
