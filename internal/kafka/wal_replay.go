@@ -157,7 +157,7 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 	workers := make([]*replayWorker, min(max(runtime.GOMAXPROCS(0), 2), 8))
 	for i := range workers {
 		workers[i] = &replayWorker{b: b, ch: make(chan replayRec, 64), touched: map[*partition.Partition]bool{},
-			gap: map[*partition.Partition]bool{}}
+			gap: map[*partition.Partition]bool{}, inOpen: map[*partition.Partition]bool{}}
 		go workers[i].run()
 	}
 	owner := map[*partition.Partition]*replayWorker{}
@@ -184,6 +184,7 @@ func (b *Broker) replayWAL(files ...*wal.WAL) error {
 		for _, w := range workers {
 			open = append(open, w.open...)
 			w.open = nil
+			clear(w.inOpen)
 		}
 		return open
 	}
@@ -306,9 +307,15 @@ type replayRec struct {
 // replayWorker applies the records of the partitions it owns (see
 // replayWAL). Its fields are read by the dispatcher only after a barrier.
 type replayWorker struct {
-	b                 *Broker
-	ch                chan replayRec
-	open              []*partition.Partition // opened for the replay
+	b  *Broker
+	ch chan replayRec
+	// open: the partitions given records since the last finish, each
+	// once (inOpen), which the next finish makes durable. Not "the ones
+	// that were closed": a partition an earlier finish released (still
+	// open, its files given up) and that gets more records must be
+	// synced again before the WAL is reset.
+	open              []*partition.Partition
+	inOpen            map[*partition.Partition]bool
 	touched, gap      map[*partition.Partition]bool
 	appended, skipped int
 	err               error
@@ -324,7 +331,8 @@ func (w *replayWorker) run() {
 		if w.err != nil || w.gap[p] {
 			continue
 		}
-		if !p.IsOpen() {
+		if !w.inOpen[p] {
+			w.inOpen[p] = true
 			w.open = append(w.open, p)
 		}
 		w.err = storage.SplitBatches(rec.batches, func(batch []byte) error {
