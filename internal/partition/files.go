@@ -277,9 +277,10 @@ const checkpointBatch = 1000
 // Checkpoint writes the clean-shutdown state of open partitions changed
 // since they were opened and not used since the useClock value idleSince.
 // With a data dir, up to checkpointBatch partitions at a time share one
-// storage.CloseBatch: three syncfs calls for all of them, where one by one
-// each costs about seven fsyncs (ten thousand partitions idle after a load
-// would be seventy thousand fsyncs competing with the produce path's).
+// storage.CloseBatch: two syncfs calls for all of them (three if segments
+// were sealed since), where one by one each costs a few fsyncs (ten
+// thousand partitions idle after a load would be tens of thousands of
+// fsyncs competing with the produce path's).
 func (f *Files) Checkpoint(ctx context.Context, idleSince int64) {
 	f.mu.Lock()
 	parts := make([]*Partition, 0, len(f.open))
