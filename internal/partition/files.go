@@ -15,7 +15,7 @@ import (
 // partitions (makeRoom), and Run brings the count back under 90% of the
 // bound in the background; a partition in use is never touched, so the
 // bound is soft while more are in use at once. Freeing closes an
-// unchanged partition and releases a changed one's files (tryEvict).
+// unchanged partition and releases a changed one's files (Partition.FreeFiles).
 // Partitions holding files wait in a queue in the order they opened; the
 // eviction takes them from its head, giving a partition used since it was
 // queued a second chance at the tail (an approximate LRU that costs O(1)
@@ -214,7 +214,7 @@ func (f *Files) Evict() {
 // evictSome frees the descriptors of idle partitions holding at least want
 // files (fewer if too many are in use), taking them from the queue's head:
 // one that holds none any more is dropped, one used since it was queued
-// goes to the tail with its new stamp, one in use (tryEvict cannot lock
+// goes to the tail with its new stamp, one in use (FreeFiles cannot lock
 // it) too. It looks at each entry at most once per call.
 func (f *Files) evictSome(want int) {
 	f.evictMu.Lock()
@@ -251,7 +251,7 @@ func (f *Files) evictSome(want int) {
 			continue
 		}
 		f.mu.Unlock()
-		ok := e.p.tryEvict()
+		ok := e.p.FreeFiles()
 		f.mu.Lock()
 		if ok {
 			freed += n

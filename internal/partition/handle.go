@@ -192,7 +192,7 @@ func (p *Partition) use() (*state, error) {
 }
 
 // useState is use for calls that read only in-memory state (offsets,
-// transactions): a partition that released its files (tryEvict) is not
+// transactions): a partition that released its files (FreeFiles) is not
 // reopened for them.
 func (p *Partition) useState() (*state, error) {
 	p.mu.RLock()
@@ -239,7 +239,7 @@ func (p *Partition) openDeferred(load, deferSync bool) error {
 			p.files.opened(p, st.log.OpenFiles())
 		}
 	} else if p.st.log.Released() {
-		// Evicted to its descriptors (tryEvict): one open per segment.
+		// Evicted to its descriptors (FreeFiles): one open per segment.
 		if p.files != nil {
 			p.files.makeRoom()
 		}
@@ -298,24 +298,22 @@ func (p *Partition) closeIn(b *storage.CloseBatch) error {
 	return err
 }
 
-// tryEvict gives up the partition's file descriptors if nobody uses it and
+// FreeFiles gives up the partition's file descriptors if nobody uses it and
 // its log has not failed (a failed log stays open and offline until
 // restart). An unchanged partition is closed (that writes nothing and
 // frees its memory too); a changed one only releases its descriptors
 // (storage.Log.ReleaseFiles: no fsync, no file written, the state kept),
 // so a broker with more partitions in use than descriptors reopens files,
-// not logs. It reports whether it freed the descriptors.
-func (p *Partition) tryEvict() bool { return p.tryFree(true) }
-
-// FreeFiles is tryEvict for the WAL replay at start: a partition it
-// opened, made durable and loaded gives up its descriptors.
-func (p *Partition) FreeFiles() bool { return p.tryEvict() }
+// not logs. It reports whether it freed the descriptors. Used by the
+// open-file budget (Files) and the WAL replay at start (for partitions it
+// made durable and loaded).
+func (p *Partition) FreeFiles() bool { return p.tryFree(true) }
 
 // tryClose closes the partition if nobody uses it and its log has not
 // failed (the sweeps, after looking at a closed partition).
 func (p *Partition) tryClose() bool { return p.tryFree(false) }
 
-// tryFree is tryEvict, or tryClose without release.
+// tryFree is FreeFiles, or tryClose without release.
 func (p *Partition) tryFree(release bool) bool {
 	if !p.mu.TryLock() {
 		return false

@@ -21,7 +21,7 @@ import (
 //  3. overwrite the markers and snapshots in place; syncfs.
 //
 // Markers and snapshots are written only after the data they describe is
-// durable, and in place (overwriteFile): no file is created or renamed for
+// durable, and in place (OverwriteFile): no file is created or renamed for
 // a log that had one, which is what made closing thousands of partitions
 // slow (each creation scanned ext4's recently deleted inodes). A crash at
 // any step leaves ".tmp" files (deleted by the next Open), markers that
@@ -130,7 +130,7 @@ func overwriteAll(files []overwrite) error {
 		if f.marker != nil {
 			data = f.marker.encode()
 		}
-		return overwriteFile(f.path, data, false)
+		return OverwriteFile(f.path, data, false)
 	})
 }
 

@@ -63,7 +63,7 @@
 // files in the directory the same way (partition.metadata,
 // leader-epoch-checkpoint). The marker and the partition layer's
 // producers.snapshot are rewritten at every close of a changed log, so
-// they are overwritten in place instead (overwriteFile: no inode created
+// they are overwritten in place instead (OverwriteFile: no inode created
 // or freed; creating files after much churn is what made closing
 // thousands of partitions slow on ext4) and carry a CRC-32C that a torn
 // write fails. Files ending in ".tmp" are incomplete atomic writes and

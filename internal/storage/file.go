@@ -65,7 +65,7 @@ func SyncDir(dir string) error {
 	return nil
 }
 
-// overwriteFile writes data over the file at path in place: opened (or
+// OverwriteFile writes data over the file at path in place: opened (or
 // created) without truncation, written from its first byte, cut to
 // len(data), fsynced if sync is set. No new inode and no rename, which on
 // ext4 after much file churn cost a scan of recently deleted inodes per
@@ -74,7 +74,7 @@ func SyncDir(dir string) error {
 // leave old and new bytes mixed, so only files that carry their own
 // checksum are written this way (the marker, the producer snapshot), and
 // only after what they describe is durable; a torn file reads as absent.
-func overwriteFile(path string, data []byte, sync bool) error {
+func OverwriteFile(path string, data []byte, sync bool) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: open %s: %w", path, err)
@@ -94,7 +94,3 @@ func overwriteFile(path string, data []byte, sync bool) error {
 	}
 	return nil
 }
-
-// OverwriteFile is overwriteFile for the partition layer's checksummed
-// files (the producer snapshot).
-func OverwriteFile(path string, data []byte, sync bool) error { return overwriteFile(path, data, sync) }

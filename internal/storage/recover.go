@@ -99,10 +99,10 @@ func (l *Log) markerFor(active *segment) cleanMarker {
 }
 
 // writeCleanMarker overwrites the marker in place and fsyncs it (no new
-// file, no rename: see overwriteFile). The caller made the log durable
+// file, no rename: see OverwriteFile). The caller made the log durable
 // first.
 func (l *Log) writeCleanMarker(active *segment) error {
-	return overwriteFile(filepath.Join(l.dir, cleanMarkerName), l.markerFor(active).encode(), true)
+	return OverwriteFile(filepath.Join(l.dir, cleanMarkerName), l.markerFor(active).encode(), true)
 }
 
 // removeMarker removes the clean-shutdown marker and the tail's index
@@ -468,8 +468,7 @@ func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment,
 	if !last || (tail != nil && tail.size == fi.Size()) {
 		var terr error
 		if tail != nil && tail.withIndex {
-			terr = l.checkTrusted(s, size, tail.idx, tail.tidx)
-			s.persisted = false // the tail has no index files of its own
+			terr = l.checkTrusted(s, size, tail.idx, tail.tidx) // no index files of its own
 		} else {
 			terr = l.loadTrusted(s, size)
 		}
@@ -524,15 +523,17 @@ func (l *Log) loadTrusted(s *segment, size int64) error {
 	if err != nil {
 		return err
 	}
-	return l.checkTrusted(s, size, idx, tidx)
+	if err := l.checkTrusted(s, size, idx, tidx); err != nil {
+		return err
+	}
+	s.persisted = true
+	return nil
 }
 
 // checkTrusted is loadTrusted with the index already decoded (from the
-// index files or a clean-shutdown marker).
+// index files or a clean-shutdown marker: decodeIndex checked its
+// positions against the log's size).
 func (l *Log) checkTrusted(s *segment, size int64, idx []indexEntry, tidx []timeEntry) error {
-	if n := len(idx); n > 0 && int64(idx[n-1].pos)+BatchHeaderSize > size {
-		return fmt.Errorf("%w: position %d beyond log size %d", errBadIndex, idx[n-1].pos, size)
-	}
 	var pos, want int64 = 0, s.base
 	if n := len(idx); n > 0 {
 		pos, want = int64(idx[n-1].pos), s.base+int64(idx[n-1].rel)
@@ -567,7 +568,6 @@ func (l *Log) checkTrusted(s *segment, size int64, idx []indexEntry, tidx []time
 	s.next, s.lastBase = next, lastBase
 	s.maxTS.Store(maxTS)
 	s.size.Store(size)
-	s.persisted = true
 	return nil
 }
 
