@@ -126,6 +126,9 @@ type Broker struct {
 	log       *slog.Logger
 	meta      *metadata.Store
 	committer *commit.Committer
+	// headroom is disk space set aside for the first bytes of every
+	// segment, buffered without a reservation of their own (storage.Headroom).
+	headroom *storage.Headroom
 	// dyn is the effective broker settings (static options plus dynamic
 	// broker configs), swapped whole after each change (broker_configs.go).
 	dyn atomic.Pointer[brokerSettings]
@@ -203,6 +206,7 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	}
 	b.waits, b.endWaits = context.WithCancel(context.Background())
 	b.refreshBrokerSettings()
+	b.headroom = storage.OpenHeadroom(filepath.Join(opts.DataDir, storage.HeadroomName), headroomBytes, lg)
 	im := meta.Image()
 	b.clientMetrics = clientmetrics.New(clientmetrics.Options{MaxBytes: opts.TelemetryMaxBytes, Logger: lg.With("component", "client_metrics")})
 	b.clientMetrics.SetSubscriptions(im.ClientMetrics)
@@ -335,10 +339,17 @@ func (b *Broker) partitionOptions(t *metadata.Topic, i int32) partition.Options 
 			SegmentAge:   time.Duration(b.topicInt(t, "segment.ms")) * time.Millisecond,
 			Fsync:        b.opts.Fsync,
 			DropBehind:   b.opts.DropBehind,
+			Headroom:     b.headroom,
 			Logger:       b.log.With("topic", t.Name, "partition", i),
 		},
 	}
 }
+
+// headroomBytes is the most the ballast file holds (storage.OpenHeadroom
+// takes at most 1/64 of the free space): 128 MiB stands for the first 1.3
+// KiB of each of 100,000 partitions at once; beyond it, segments reserve
+// in their own files.
+const headroomBytes = 128 << 20
 
 func partitionDir(dataDir, topic string, p int32) string {
 	return filepath.Join(dataDir, topic+"-"+strconv.Itoa(int(p)))

@@ -45,6 +45,10 @@ type Partition struct {
 	mu      sync.RWMutex
 	st      *state // nil while closed
 	deleted bool
+	// fresh: Create made the directory in this process and nothing has
+	// opened it since, so the first open knows it empty without reading
+	// it (storage.Options.Created). Under mu; cleared by that open.
+	fresh bool
 	// closeErr is why the last close failed (a failed sync): Sync reports
 	// it while closed, so the committer keeps the WAL that still holds
 	// the data. Cleared by the next open.
@@ -138,6 +142,11 @@ func (p *Partition) Create() error {
 	if err := storage.CreateEmpty(filepath.Join(p.dir, SnapshotFile)); err != nil {
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
+	p.mu.Lock()
+	// Opened meanwhile (a produce racing the creation): the files may
+	// have changed, so the next open reads them.
+	p.fresh = p.st == nil && p.summary == nil && !p.deleted
+	p.mu.Unlock()
 	return nil
 }
 
@@ -225,6 +234,8 @@ func (p *Partition) openDeferred(load, deferSync bool) error {
 		o := p.o
 		p.optsMu.Unlock()
 		o.Storage.DeferRecoverySync = deferSync
+		o.Storage.Created = p.fresh
+		p.fresh = false // a failed open retries reading everything
 		st, err := openState(p.dir, o)
 		if err != nil {
 			p.retryAt, p.openErr = time.Now().Add(openRetry), fmt.Errorf("%w: %v", ErrStorage, err)

@@ -52,23 +52,27 @@ type leaderEpochs struct {
 	entries []EpochEntry
 }
 
+// newLeaderEpochs is the history of a partition without a checkpoint file
+// (a new one): on one node only "epoch 0 from the start", which every open
+// without a file derives again, so it is not written until it changes
+// (truncateFromStart, bump). Creating and fsyncing it at the first open cost
+// the first append to each of thousands of new partitions a file creation
+// and two fsyncs.
+func newLeaderEpochs(dir string, logStart int64) *leaderEpochs {
+	return &leaderEpochs{path: filepath.Join(dir, LeaderEpochFile), entries: []EpochEntry{{Epoch: 0, Start: logStart}}}
+}
+
 // loadLeaderEpochs reads dir's checkpoint, dropping entries that start
 // beyond the log end (a tail lost in a crash). A log with data but no
 // checkpoint (written before epochs were tracked) is treated as epoch 0
 // from its start.
 func loadLeaderEpochs(dir string, logStart, logEnd int64, lg *slog.Logger) (*leaderEpochs, error) {
 	le := &leaderEpochs{path: filepath.Join(dir, LeaderEpochFile)}
-	raw, err := os.ReadFile(le.path)
+	raw, err := storage.ReadFile(le.path)
 	switch {
 	case os.IsNotExist(err):
 		if logEnd > logStart {
-			// No file yet (a new partition): on one node the history is
-			// only "epoch 0 from the start", which every open without a
-			// file derives again, so it is not written until it changes
-			// (truncateFromStart, bump). Creating and fsyncing it here
-			// cost the first append to each of thousands of new
-			// partitions a file creation and two fsyncs.
-			le.entries = []EpochEntry{{Epoch: 0, Start: logStart}}
+			return newLeaderEpochs(dir, logStart), nil
 		}
 		return le, nil
 	case err != nil:

@@ -145,7 +145,7 @@ func decodeSnapshot(b []byte) (snap producerSnapshot, ok bool) {
 // written without fsync and torn by a power loss, is never a reason to
 // delete data: the caller writes it again).
 func claimDir(dir string, id metadata.TopicID, lg *slog.Logger) (haveMeta bool, err error) {
-	raw, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	raw, err := storage.ReadFile(filepath.Join(dir, MetaFile))
 	if err != nil {
 		return false, nil
 	}
@@ -172,6 +172,16 @@ func openState(dir string, o Options) (*state, error) {
 	lg := o.Storage.Logger
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
+	}
+	if o.Storage.Created {
+		// Create made the directory, its metadata and its empty files in
+		// this process: an empty log, no producers, epoch 0 from 0.
+		l, err := storage.Open(dir, o.Storage)
+		if err != nil {
+			return nil, fmt.Errorf("partition: open %s-%d: %w", o.Topic, o.Index, err)
+		}
+		return &state{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: newLeaderEpochs(dir, 0), lg: lg,
+			producers: map[int64]*producerState{}, snapAt: -1, loaded: true}, nil
 	}
 	haveMeta, err := claimDir(dir, o.TopicID, lg)
 	if err != nil {
@@ -226,7 +236,7 @@ func (p *state) LoadProducers() error {
 	}
 	from := p.log.LogStartOffset()
 	path := filepath.Join(p.log.Dir(), SnapshotFile)
-	if raw, err := os.ReadFile(path); err == nil {
+	if raw, err := storage.ReadFile(path); err == nil {
 		if snap, ok := decodeSnapshot(raw); ok && snap.Offset <= p.log.LogEndOffset() && snap.Offset >= from {
 			for pid, st := range snap.Producers {
 				// Check what we read. An empty window is an epoch

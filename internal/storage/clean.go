@@ -609,7 +609,7 @@ func (l *Log) lowerCleaned(end int64) {
 	}
 	if err := l.writeCleanCheckpoint(end); err != nil {
 		// Only recovery's gap check stays looser than it could be.
-		l.logger.Warn("storage: cannot lower cleaner checkpoint after truncate", "offset", end, "err", err)
+		l.logger().Warn("storage: cannot lower cleaner checkpoint after truncate", "offset", end, "err", err)
 	}
 }
 
@@ -631,13 +631,13 @@ func (l *Log) writeCleanCheckpoint(offset int64) error {
 // cut compacted segments and lose latest values.
 func (l *Log) readCleanCheckpoint() int64 {
 	p := filepath.Join(l.dir, cleanCheckpointName)
-	b, err := os.ReadFile(p)
+	b, err := ReadFile(p)
 	if err != nil {
 		return 0
 	}
 	if len(b) != cleanCheckpointSize || string(b[:8]) != cleanerMagic ||
 		crc32.Checksum(b[:cleanCheckpointSize-4], castagnoli) != binary.BigEndian.Uint32(b[cleanCheckpointSize-4:]) {
-		l.logger.Warn("storage: corrupt cleaner checkpoint; allowing offset gaps in all sealed segments", "path", p)
+		l.logger().Warn("storage: corrupt cleaner checkpoint; allowing offset gaps in all sealed segments", "path", p)
 		return -1
 	}
 	return max(0, int64(binary.BigEndian.Uint64(b[8:])))
@@ -665,13 +665,13 @@ func (l *Log) recoverCleanFile(name string) bool {
 	}
 	s := newSegment(l.dir, base, nil)
 	if err := s.removeIndexFiles(); err != nil {
-		l.logger.Warn("storage: completing cleaner swap", "err", err)
+		l.logger().Warn("storage: completing cleaner swap", "err", err)
 	}
 	if err := os.Rename(filepath.Join(l.dir, name), s.path(logSuffix)); err != nil {
-		l.logger.Warn("storage: cannot complete cleaner swap", "path", name, "err", err)
+		l.logger().Warn("storage: cannot complete cleaner swap", "path", name, "err", err)
 		return true
 	}
-	l.logger.Info("storage: completed interrupted cleaner swap", "path", s.path(logSuffix))
+	l.logger().Info("storage: completed interrupted cleaner swap", "path", s.path(logSuffix))
 	return true
 }
 

@@ -192,7 +192,7 @@ func (l *Log) persistIn(b *CloseBatch, sealed []*segment, active *segment) error
 		}
 		if err := s.persistIndexesIn(b); err != nil {
 			// Not fatal: such a segment is validated on open.
-			l.logger.Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
+			l.logger().Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
 			break
 		}
 	}

@@ -124,7 +124,10 @@
 //     a full disk fails that append with ErrDiskFull, never the later write.
 //     Reservations grow with the segment's data (4 KiB first, doubling up
 //     to 1 MiB) and what is left beyond the end is released when the
-//     segment is sealed or the log closed.
+//     segment is sealed or the log closed. Within a segment's first 64 KiB
+//     a buffered batch is held against Options.Headroom (a ballast file
+//     that gives up its space to such a write finding the disk full)
+//     instead, or written through when that has no room (headroom.go).
 //   - Small batches are buffered (wbuf.go): Append copies them to the
 //     log's write buffer, written to the active segment with one write when
 //     the log is synced, rolled, truncated or closed, when the buffer is

@@ -13,3 +13,14 @@ func fallocKeepSize(fd uintptr, off, n int64) error {
 		}
 	}
 }
+
+// allocate gives the file n bytes of allocated space from offset 0 (its
+// size becomes at least n).
+func allocate(fd uintptr, n int64) error {
+	for {
+		err := syscall.Fallocate(int(fd), 0, 0, n)
+		if err != syscall.EINTR {
+			return err
+		}
+	}
+}

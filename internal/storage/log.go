@@ -66,6 +66,18 @@ type Options struct {
 	// relies on it: the WAL replay at start opens thousands of partitions
 	// this way and resets the WAL only after one syncfs.
 	DeferRecoverySync bool
+	// Created: the directory holds just what CreateFirstSegment made, and
+	// nothing has touched it since (the caller made it in this process):
+	// Open skips the directory listing and every checkpoint read and opens
+	// the empty first segment. The first append to each of 100,000 new
+	// partitions took about 30 system calls to learn nothing
+	// (bench/RESULTS.md §18). Wrong only if something else wrote the
+	// directory; never set it for a directory found on disk.
+	Created bool
+	// Headroom, if not nil, stands for the file space of batches buffered
+	// within a segment's first bytes (headroom.go); nil: every buffered
+	// batch is reserved in its own file.
+	Headroom *Headroom
 }
 
 // Validate reports settings that cannot work.
@@ -102,9 +114,9 @@ func (o Options) withDefaults() Options {
 // Log is one partition's segmented log. All methods are safe for concurrent
 // use. Lock order: syncMu, then readMu, then mu, then segment.mu.
 type Log struct {
-	dir    string
-	opts   Options
-	logger *slog.Logger
+	dir  string
+	opts Options
+	lg   atomic.Pointer[slog.Logger] // made on first use (logger)
 
 	// syncMu serialises Sync, Truncate and Close. It is held across fsyncs,
 	// which is why it is not the append lock: appends continue meanwhile.
@@ -137,6 +149,7 @@ type Log struct {
 	reserved     int64 // active segment file space reserved (fallocate) up to here
 	reserveChunk int64 // size of the next reservation
 	noReserve    bool  // fallocate unsupported: write every batch through
+	unreserved   int64 // bytes of wbuf held against opts.Headroom instead
 
 	segs    atomic.Pointer[[]*segment] // immutable snapshot, replaced on roll/truncate/deletion
 	start   atomic.Int64               // log start offset: >= first segment base, persisted when moved
@@ -170,19 +183,15 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("storage: create %s: %w", dir, err)
-		}
-		// The new directory entry must survive a power loss like the data.
-		if err := SyncDir(filepath.Dir(dir)); err != nil {
+	// A Created directory exists (its segment's open fails otherwise).
+	if !opts.Created {
+		if err := createDir(dir); err != nil {
 			return nil, err
 		}
 	}
 	l := &Log{
-		dir:    dir,
-		opts:   opts,
-		logger: opts.Logger.With("component", "storage", "dir", dir),
+		dir:  dir,
+		opts: opts,
 	}
 	if err := l.recover(); err != nil {
 		return nil, err
@@ -193,6 +202,18 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l.loadStart()
 	return l, nil
+}
+
+// createDir makes dir if it does not exist, durably.
+func createDir(dir string) error {
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("storage: create %s: %w", dir, err)
+	}
+	// The new directory entry must survive a power loss like the data.
+	return SyncDir(filepath.Dir(dir))
 }
 
 // syncUnindexed fsyncs the sealed segments recovery found without index
@@ -225,6 +246,17 @@ func (l *Log) fsync(f *os.File) error {
 	return f.Sync()
 }
 
+// logger is the log's logger, made on its first use: most of the
+// thousands of logs a broker opens never log, and slog's With was 4% of
+// the CPU of opening them.
+func (l *Log) logger() *slog.Logger {
+	if lg := l.lg.Load(); lg != nil {
+		return lg
+	}
+	l.lg.CompareAndSwap(nil, l.opts.Logger.With("component", "storage", "dir", l.dir))
+	return l.lg.Load()
+}
+
 // Dir returns the partition directory.
 func (l *Log) Dir() string { return l.dir }
 
@@ -240,9 +272,12 @@ func (l *Log) usableLocked() error {
 // logged once: every later write returns it without logging.
 func (l *Log) failLocked(op, path string, err error) error {
 	if l.failed == nil {
+		// The buffer is never written now: stop holding its space.
+		l.opts.Headroom.give(l.unreserved)
+		l.unreserved = 0
 		l.failed = fmt.Errorf("%w: %s %s: %v", ErrLogFailed, op, path, err)
 		l.isFailed.Store(true)
-		l.logger.Error("storage: log failed, refusing further writes", "op", op, "path", path, "err", err)
+		l.logger().Error("storage: log failed, refusing further writes", "op", op, "path", path, "err", err)
 	}
 	return l.failed
 }
@@ -323,7 +358,7 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 			if terr := seg.f.Truncate(pos); terr == nil {
 				if now.Sub(l.lastFullWarn) > 10*time.Second { // clients can trigger this in a loop
 					l.lastFullWarn = now
-					l.logger.Warn("storage: disk full, appends rejected until space returns", "path", seg.f.Name(), "bytes", len(batch))
+					l.logger().Warn("storage: disk full, appends rejected until space returns", "path", seg.f.Name(), "bytes", len(batch))
 				}
 				return -1, fmt.Errorf("%w: %s: %v", ErrDiskFull, seg.f.Name(), err)
 			}
@@ -483,7 +518,7 @@ func (l *Log) persistSealed(segs []*segment) {
 			continue
 		}
 		if err := s.persistIndexes(); err != nil {
-			l.logger.Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
+			l.logger().Warn("storage: writing segment index failed; it will be rebuilt on open", "path", s.path(indexSuffix), "err", err)
 		}
 	}
 }
@@ -648,7 +683,7 @@ func (l *Log) close(b *CloseBatch) error {
 			if merr := l.writeCleanMarker(active); merr != nil {
 				// The data is durable; only the next open's trust is
 				// lost (a torn marker fails its CRC).
-				l.logger.Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", merr)
+				l.logger().Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", merr)
 			}
 		} else {
 			err = l.persistIn(b, pending, active)
@@ -665,7 +700,7 @@ func (l *Log) close(b *CloseBatch) error {
 // Delete closes the log and removes its directory.
 func (l *Log) Delete() error {
 	if err := l.Close(); err != nil && !errors.Is(err, ErrLogFailed) {
-		l.logger.Warn("storage: close before delete failed", "err", err)
+		l.logger().Warn("storage: close before delete failed", "err", err)
 	}
 	if err := os.RemoveAll(l.dir); err != nil {
 		return fmt.Errorf("storage: delete %s: %w", l.dir, err)

@@ -156,7 +156,7 @@ func scanSegment(s *segment, from int64, fn func(h BatchHeader) error) error {
 func (l *Log) OffsetForTimestamp(ts int64) (offset int64, timestamp int64, ok bool) {
 	offset, timestamp, ok, err := l.findTimestamp(ts, false)
 	if err != nil {
-		l.logger.Warn("storage: timestamp lookup failed", "timestamp", ts, "err", err)
+		l.logger().Warn("storage: timestamp lookup failed", "timestamp", ts, "err", err)
 		return -1, -1, false
 	}
 	return offset, timestamp, ok
@@ -176,7 +176,7 @@ func (l *Log) MaxTimestamp() (ts int64, offset int64) {
 	off, _, ok, err := l.findTimestamp(maxTS, true)
 	if err != nil || !ok {
 		if err != nil {
-			l.logger.Warn("storage: max timestamp lookup failed", "err", err)
+			l.logger().Warn("storage: max timestamp lookup failed", "err", err)
 		}
 		return -1, -1
 	}
@@ -223,7 +223,7 @@ func (l *Log) findTimestamp(ts int64, batchFallback bool) (int64, int64, bool, e
 					// The CRC matched, so the client sent records that do not
 					// decode. Answer at batch granularity rather than fail;
 					// Debug only, since any client can cause it.
-					l.logger.Debug("storage: cannot decode batch records", "offset", base, "err", err)
+					l.logger().Debug("storage: cannot decode batch records", "offset", base, "err", err)
 					return max(base, start), batchTS, true, nil
 				}
 				if found {

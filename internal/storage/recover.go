@@ -207,7 +207,7 @@ func (l *Log) Checkpoint() error {
 	if err := l.writeCleanMarker(active); err != nil {
 		// Not fatal: the log just stays unmarked. The marker may be
 		// torn (its CRC fails) or whole: treat it as stale.
-		l.logger.Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", err)
+		l.logger().Warn("storage: writing the clean-shutdown marker failed; the log is validated on open", "err", err)
 		l.staleMarker = true
 		return nil
 	}
@@ -220,10 +220,19 @@ func (l *Log) Checkpoint() error {
 // trusted, everything else is validated batch by batch and cut at the first
 // bad batch, and nothing after a cut survives.
 func (l *Log) recover() error {
-	l.cleanedTo.Store(l.readCleanCheckpoint())
-	bases, marker, validMarker, err := l.scanDir()
-	if err != nil {
-		return err
+	var (
+		bases       = []int64{0}
+		marker      cleanMarker
+		validMarker bool
+		err         error
+	)
+	if l.opts.Created {
+		l.cleanedTo.Store(-1)
+	} else {
+		l.cleanedTo.Store(l.readCleanCheckpoint())
+		if bases, marker, validMarker, err = l.scanDir(); err != nil {
+			return err
+		}
 	}
 	clean := validMarker && len(bases) > 0 && bases[len(bases)-1] == marker.base
 	if l.cleanedTo.Load() < 0 {
@@ -398,7 +407,7 @@ func (l *Log) scanDir() (bases []int64, m cleanMarker, valid bool, err error) {
 	}
 	slices.Sort(bases)
 	markerPath := filepath.Join(l.dir, cleanMarkerName)
-	if b, err := os.ReadFile(markerPath); err == nil {
+	if b, err := ReadFile(markerPath); err == nil {
 		m, valid = decodeCleanMarker(b)
 	}
 	return bases, m, valid, nil
@@ -407,10 +416,10 @@ func (l *Log) scanDir() (bases []int64, m cleanMarker, valid bool, err error) {
 func (l *Log) removeStray(name string) {
 	p := filepath.Join(l.dir, name)
 	if err := os.Remove(p); err != nil {
-		l.logger.Warn("storage: cannot remove stray file", "path", p, "err", err)
+		l.logger().Warn("storage: cannot remove stray file", "path", p, "err", err)
 		return
 	}
-	l.logger.Info("storage: removed stray file", "path", p)
+	l.logger().Info("storage: removed stray file", "path", p)
 }
 
 // dropFrom deletes segments that can no longer be part of the log because an
@@ -424,10 +433,10 @@ func (l *Log) dropFrom(bases []int64, reason string) {
 		if fi, err := os.Stat(p); err == nil {
 			size = fi.Size()
 		}
-		l.logger.Warn("storage: dropping segment during recovery", "path", p, "bytes_dropped", size, "reason", reason)
+		l.logger().Warn("storage: dropping segment during recovery", "path", p, "bytes_dropped", size, "reason", reason)
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			if err := os.Remove(s.path(suf)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				l.logger.Warn("storage: cannot remove dropped segment file", "path", s.path(suf), "err", err)
+				l.logger().Warn("storage: cannot remove dropped segment file", "path", s.path(suf), "err", err)
 			}
 		}
 	}
@@ -479,14 +488,14 @@ func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment,
 			return s, false, true, nil
 		}
 		if !errors.Is(terr, os.ErrNotExist) {
-			l.logger.Warn("storage: segment index unusable, validating segment", "path", p, "err", terr)
+			l.logger().Warn("storage: segment index unusable, validating segment", "path", p, "err", terr)
 		}
 	}
 	valid, reason := l.fullScan(s, size)
 	if valid == fi.Size() {
 		return s, false, false, nil
 	}
-	l.logger.Warn("storage: truncating segment at first bad batch",
+	l.logger().Warn("storage: truncating segment at first bad batch",
 		"path", p, "offset", s.next, "position", valid, "bytes_dropped", fi.Size()-valid, "reason", reason)
 	if err := f.Truncate(valid); err != nil {
 		_ = f.Close()
@@ -507,11 +516,11 @@ func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment,
 // walks the batch headers after the last index entry to find the segment end.
 // CRCs are not checked: the log was fsynced before its index was written.
 func (l *Log) loadTrusted(s *segment, size int64) error {
-	ib, err := os.ReadFile(s.path(indexSuffix))
+	ib, err := ReadFile(s.path(indexSuffix))
 	if err != nil {
 		return err
 	}
-	tb, err := os.ReadFile(s.path(timeIndexSuffix))
+	tb, err := ReadFile(s.path(timeIndexSuffix))
 	if err != nil {
 		return err
 	}

@@ -121,13 +121,13 @@ func (l *Log) SetLogStartOffset(offset int64) (segments int, bytes int64, err er
 		if err := s.remove(); err != nil {
 			// The segment is already out of the log; its leftovers are
 			// removed as strays (or as below the start) by the next Open.
-			l.logger.Warn("storage: removing deleted segment failed", "path", s.path(logSuffix), "err", err)
+			l.logger().Warn("storage: removing deleted segment failed", "path", s.path(logSuffix), "err", err)
 		}
 	}
 	if err := SyncDir(l.dir); err != nil {
-		l.logger.Warn("storage: fsync dir after segment deletion failed", "err", err)
+		l.logger().Warn("storage: fsync dir after segment deletion failed", "err", err)
 	}
-	l.logger.Debug("storage: deleted segments below log start", "log_start", l.start.Load(), "segments", len(victims), "bytes", bytes)
+	l.logger().Debug("storage: deleted segments below log start", "log_start", l.start.Load(), "segments", len(victims), "bytes", bytes)
 	return len(victims), bytes, nil
 }
 
@@ -182,16 +182,16 @@ func (l *Log) writeStartCheckpoint(offset int64) error {
 // is none or it is unreadable (the segments' first base then stands).
 func (l *Log) readStartCheckpoint() int64 {
 	p := filepath.Join(l.dir, startCheckpointName)
-	b, err := os.ReadFile(p)
+	b, err := ReadFile(p)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
-			l.logger.Warn("storage: cannot read log start checkpoint", "path", p, "err", err)
+			l.logger().Warn("storage: cannot read log start checkpoint", "path", p, "err", err)
 		}
 		return -1
 	}
 	off, ok := decodeStartCheckpoint(b)
 	if !ok {
-		l.logger.Warn("storage: ignoring corrupt log start checkpoint", "path", p)
+		l.logger().Warn("storage: ignoring corrupt log start checkpoint", "path", p)
 		return -1
 	}
 	return off
@@ -203,6 +203,10 @@ func (l *Log) readStartCheckpoint() int64 {
 func (l *Log) loadStart() {
 	segs := *l.segs.Load()
 	start := segs[0].base
+	if l.opts.Created {
+		l.start.Store(start) // no checkpoint: nothing was ever deleted
+		return
+	}
 	if ck := l.readStartCheckpoint(); ck > start {
 		start = ck
 	}
@@ -216,13 +220,13 @@ func (l *Log) loadStart() {
 	}
 	for _, s := range segs[:n] {
 		if err := s.remove(); err != nil {
-			l.logger.Warn("storage: cannot remove segment below log start", "path", s.path(logSuffix), "err", err)
+			l.logger().Warn("storage: cannot remove segment below log start", "path", s.path(logSuffix), "err", err)
 		}
 	}
 	kept := slices.Clone(segs[n:])
 	l.segs.Store(&kept)
 	if err := SyncDir(l.dir); err != nil {
-		l.logger.Warn("storage: fsync dir after segment deletion failed", "err", err)
+		l.logger().Warn("storage: fsync dir after segment deletion failed", "err", err)
 	}
 }
 

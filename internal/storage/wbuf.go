@@ -34,7 +34,11 @@ import (
 // A full disk: a buffered batch's space is reserved in the file at append
 // time (fallocate, KEEP_SIZE), so a full disk still fails the append itself,
 // cleanly, with ErrDiskFull, and never the later write of an accepted batch.
-// Where fallocate is not supported the log writes every batch through.
+// Where fallocate is not supported the log writes every batch through. So
+// does the start of every segment (below reserveAfter): a write into the
+// page cache also fails at once on a full disk, and a fallocate per first
+// append, with thousands of partitions each receiving a few records, is
+// journal work that every WAL fdatasync waits behind (bench/RESULTS.md §18).
 
 const (
 	// coalesceMaxBatch: batches at least this big are written at once
@@ -51,6 +55,9 @@ const (
 	// when the segment is sealed or the log closed (releaseLocked).
 	minReserve = 4 << 10
 	maxReserve = 1 << 20
+	// reserveAfter: batches ending within a segment's first 64 KiB are
+	// written through, unreserved; reservations begin beyond.
+	reserveAfter = 64 << 10
 	// wbufLazyMax: data durable through the WAL stays in the buffer until
 	// it holds this much (or a reader, Sync, roll or Close writes it).
 	wbufLazyMax = 128 << 10
@@ -141,7 +148,9 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 			return false, err
 		}
 	}
-	if reserved, err := l.reserveForLocked(pos, len(batch), now); !reserved {
+	if pos+int64(len(batch)) <= reserveAfter && l.reserved == 0 && l.opts.Headroom.take(int64(len(batch))) {
+		l.unreserved += int64(len(batch)) // the headroom file stands for it
+	} else if reserved, err := l.reserveForLocked(pos, len(batch), now); !reserved {
 		return false, err // err nil: reservation unsupported, write through
 	}
 	if l.wbuf == nil {
@@ -163,10 +172,11 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 
 // reserveForLocked reserves file space for n bytes at position pos of the
 // active segment. It reports false with ErrDiskFull when the disk is full,
-// and false with no error when the filesystem cannot reserve (the batch is
-// then written through).
+// and false with no error when the filesystem cannot reserve or the batch
+// ends within the segment's first reserveAfter bytes (the batch is then
+// written through).
 func (l *Log) reserveForLocked(pos int64, n int, now time.Time) (bool, error) {
-	if l.noReserve {
+	if l.noReserve || (pos+int64(n) <= reserveAfter && l.reserved == 0) {
 		return false, nil
 	}
 	if err := l.reserveLocked(pos + int64(n)); err != nil {
@@ -201,7 +211,7 @@ func (l *Log) reserveLocked(need int64) error {
 	if err != nil {
 		if !isNoSpace(err) {
 			l.noReserve = true
-			l.logger.Info("storage: cannot reserve file space (fallocate); writing every batch through", "err", err)
+			l.logger().Info("storage: cannot reserve file space (fallocate); writing every batch through", "err", err)
 		}
 		return err
 	}
@@ -232,7 +242,7 @@ func (l *Log) releaseLocked() {
 		err = os.Truncate(seg.path(logSuffix), size) // files released (release.go)
 	}
 	if err != nil {
-		l.logger.Debug("storage: could not release reserved file space", "path", seg.path(logSuffix), "err", err)
+		l.logger().Debug("storage: could not release reserved file space", "path", seg.path(logSuffix), "err", err)
 	}
 }
 
@@ -245,7 +255,7 @@ func isNoSpace(err error) bool {
 func (l *Log) diskFullLocked(err error, n int, now time.Time) error {
 	if now.Sub(l.lastFullWarn) > 10*time.Second {
 		l.lastFullWarn = now
-		l.logger.Warn("storage: disk full, appends rejected until space returns", "path", l.active.f.Name(), "bytes", n)
+		l.logger().Warn("storage: disk full, appends rejected until space returns", "path", l.active.f.Name(), "bytes", n)
 	}
 	return fmt.Errorf("%w: %s: %v", ErrDiskFull, l.active.f.Name(), err)
 }
@@ -265,9 +275,17 @@ func (l *Log) flushLocked() error {
 	}
 	seg := l.active
 	pos := seg.size.Load()
-	if _, err := seg.f.WriteAt(l.wbuf, pos); err != nil {
+	_, err := seg.f.WriteAt(l.wbuf, pos)
+	if err != nil && l.unreserved > 0 && isNoSpace(err) && l.opts.Headroom.spend(l.unreserved) {
+		// Held against the headroom, which gave up as much: again.
+		l.unreserved = 0
+		_, err = seg.f.WriteAt(l.wbuf, pos)
+	}
+	if err != nil {
 		return l.failLocked("write", seg.f.Name(), err)
 	}
+	l.opts.Headroom.give(l.unreserved)
+	l.unreserved = 0
 	seg.size.Store(pos + int64(len(l.wbuf)))
 	l.written.Store(l.end.Load())
 	l.kickLocked(seg, pos+int64(len(l.wbuf)))

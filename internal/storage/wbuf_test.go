@@ -8,9 +8,11 @@ import (
 	"testing"
 )
 
-// TestBufferedTail: small batches wait in the write buffer; the WAL round
-// takes the unsynced tail from memory, in pieces that follow each other, and
-// data marked durable that way may stay buffered, yet every read sees it.
+// TestBufferedTail: small batches wait in the write buffer (past a
+// segment's first reserveAfter bytes, which are written through); the WAL
+// round takes the unsynced tail from memory, in pieces that follow each
+// other, and data marked durable that way may stay buffered, yet every read
+// sees it.
 func TestBufferedTail(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir, Options{})
@@ -23,7 +25,27 @@ func TestBufferedTail(t *testing.T) {
 		}
 		return fi.Size()
 	}
-	var all []byte
+	// The segment's first bytes go straight to the file, unbuffered.
+	head := simpleBatch(t, 1, 1000, 50)
+	if _, err := l.Append(head); err != nil {
+		t.Fatal(err)
+	}
+	if fileSize() != int64(len(head)) {
+		t.Fatalf("file holds %d bytes after a first small append, want %d (written through)", fileSize(), len(head))
+	}
+	big := simpleBatch(t, 1, 1000, reserveAfter)
+	if _, err := l.Append(big); err != nil {
+		t.Fatal(err)
+	}
+	all := append(head, big...)
+	written := int64(len(all))
+	if fileSize() != written {
+		t.Fatalf("file holds %d bytes, want %d", fileSize(), written)
+	}
+	if data, from, to, err := l.Unsynced(nil); err != nil || from != 0 || to != 2 || !bytes.Equal(data, all) {
+		t.Fatalf("Unsynced = %d bytes [%d, %d) %v; want the 2 written-through batches [0, 2)", len(data), from, to, err)
+	}
+	l.MarkDurable(2)
 	appendN := func(n int) []byte {
 		var out []byte
 		for range n {
@@ -38,22 +60,22 @@ func TestBufferedTail(t *testing.T) {
 	}
 
 	first := appendN(3)
-	if fileSize() != 0 {
+	if fileSize() != written {
 		t.Fatalf("file holds %d bytes before any sync; small batches should be buffered", fileSize())
 	}
 	data, from, to, err := l.Unsynced(nil)
-	if err != nil || from != 0 || to != 6 || !bytes.Equal(data, first) {
-		t.Fatalf("Unsynced = %d bytes [%d, %d) %v; want the 3 batches [0, 6)", len(data), from, to, err)
+	if err != nil || from != 2 || to != 8 || !bytes.Equal(data, first) {
+		t.Fatalf("Unsynced = %d bytes [%d, %d) %v; want the 3 batches [2, 8)", len(data), from, to, err)
 	}
 	l.MarkDurable(to)
 
 	second := appendN(2)
 	data, from, to, err = l.Unsynced(nil)
-	if err != nil || from != 6 || to != 10 || !bytes.Equal(data, second) {
-		t.Fatalf("second Unsynced = %d bytes [%d, %d) %v; want the 2 new batches [6, 10)", len(data), from, to, err)
+	if err != nil || from != 8 || to != 12 || !bytes.Equal(data, second) {
+		t.Fatalf("second Unsynced = %d bytes [%d, %d) %v; want the 2 new batches [8, 12)", len(data), from, to, err)
 	}
 	l.MarkDurable(to)
-	if fileSize() != 0 {
+	if fileSize() != written {
 		t.Fatalf("file holds %d bytes; WAL-durable data below %d KiB should stay buffered", fileSize(), wbufLazyMax>>10)
 	}
 
@@ -75,8 +97,8 @@ func TestBufferedTail(t *testing.T) {
 
 	// Sync writes and fsyncs everything.
 	appendN(2)
-	if end, err := l.Sync(); err != nil || end != 16 || l.SyncedOffset() != 16 {
-		t.Fatalf("Sync = %d, %v (synced %d); want 16", end, err, l.SyncedOffset())
+	if end, err := l.Sync(); err != nil || end != 18 || l.SyncedOffset() != 18 {
+		t.Fatalf("Sync = %d, %v (synced %d); want 18", end, err, l.SyncedOffset())
 	}
 	if fileSize() != int64(len(all)) {
 		t.Fatalf("file holds %d bytes after Sync, want %d", fileSize(), len(all))
