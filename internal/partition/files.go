@@ -119,7 +119,7 @@ func (f *Files) opened(p *Partition, n int) {
 		f.inQueue[p] = true
 		f.queue = append(f.queue, queued{p, p.lastUse.Load()})
 	}
-	over := f.count > f.max
+	over := f.count > f.highWater()
 	f.mu.Unlock()
 	if over {
 		select {
@@ -189,7 +189,7 @@ func (f *Files) refresh() {
 }
 
 // Evict frees idle partitions' descriptors while more files than the
-// bound are open, down to 90% of it.
+// high-water mark (95% of the bound) are open, down to 90% of it.
 func (f *Files) Evict() {
 	// Segments roll and go: recount, at most once a second (an opener
 	// over the bound kicks this at every open).
@@ -204,12 +204,21 @@ func (f *Files) Evict() {
 	}
 	f.mu.Lock()
 	excess := f.count - f.max*9/10
-	over := f.count > f.max
+	over := f.count > f.highWater()
 	f.mu.Unlock()
 	if over {
 		f.evictSome(excess)
 	}
 }
+
+// highWater is where the background pass starts freeing descriptors (down
+// to 90% of the bound), kicked by the open that passes it: 95%, so that
+// openers seldom reach the bound and free room themselves, inside the
+// request that needs it. With 100,000 partitions written at random under a
+// 15,000-descriptor budget, every opener freed 17 partitions inline (a
+// write and a close each), 19% of the broker's CPU on the produce path.
+// Caller holds mu.
+func (f *Files) highWater() int { return f.max - max(f.max/20, 1) }
 
 // evictSome frees the descriptors of idle partitions holding at least want
 // files (fewer if too many are in use), taking them from the queue's head:

@@ -342,3 +342,36 @@ func TestCreatedOpensWithoutReading(t *testing.T) {
 	}
 	_ = p.Close()
 }
+
+// TestFilesBackgroundHighWater: past 95% of the bound, the background pass
+// frees descriptors down to 90% before any opener reaches the bound.
+func TestFilesBackgroundHighWater(t *testing.T) {
+	root := t.TempDir()
+	files := NewFiles(40, nil)
+	var parts []*Partition
+	for i := range 39 {
+		p := New(filepath.Join(root, fmt.Sprintf("t-%d", i)), Options{Topic: "t", Index: int32(i), TopicID: metadata.TopicID{1}}, files)
+		if err := p.Create(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Offsets(); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, p)
+	}
+	if st := files.Stats(); st.Open != 39 || st.Evicted != 0 {
+		t.Fatalf("before the pass: %+v, want 39 open, none evicted", st)
+	}
+	select {
+	case <-files.kick:
+	default:
+		t.Fatal("passing 95% of the bound did not kick the background pass")
+	}
+	files.Evict()
+	if st := files.Stats(); st.Open > 36 {
+		t.Fatalf("after the pass: %d open, want at most 36 (90%% of 40)", st.Open)
+	}
+	for _, p := range parts {
+		_ = p.Close()
+	}
+}

@@ -78,7 +78,7 @@ func SyncDir(dir string) error {
 // checksum are written this way (the marker, the producer snapshot), and
 // only after what they describe is durable; a torn file reads as absent.
 func OverwriteFile(path string, data []byte, sync bool) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := openFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("storage: open %s: %w", path, err)
 	}
@@ -137,4 +137,17 @@ func ignoringEINTR(f func() (int, error)) (int, error) {
 			return n, err
 		}
 	}
+}
+
+// openFile is os.OpenFile in one system call: the *os.File comes from
+// os.NewFile, which skips the poller registration and the fcntl calls
+// os.OpenFile makes for every file (regular files are never pollable).
+// Segment files are opened this way at every first use and every reopen
+// of a partition, markers and snapshots at every close.
+func openFile(path string, flag int, perm uint32) (*os.File, error) {
+	fd, err := ignoringEINTR(func() (int, error) { return syscall.Open(path, flag|syscall.O_CLOEXEC, perm) })
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }

@@ -456,7 +456,7 @@ func closeAll(segs []*segment) {
 // this segment.
 func (l *Log) openSegment(base int64, last bool, tail *cleanMarker) (s *segment, cut, trusted bool, err error) {
 	p := filepath.Join(l.dir, segmentName(base, logSuffix))
-	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	f, err := openFile(p, os.O_RDWR, 0)
 	if err != nil {
 		return nil, false, false, fmt.Errorf("storage: open %s: %w", p, err)
 	}

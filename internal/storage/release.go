@@ -83,7 +83,7 @@ func (l *Log) reopenLocked() error {
 	}
 	segs := *l.segs.Load()
 	for i, s := range segs {
-		f, err := os.OpenFile(s.path(logSuffix), os.O_RDWR, 0)
+		f, err := openFile(s.path(logSuffix), os.O_RDWR, 0)
 		if err != nil {
 			for _, o := range segs[:i] {
 				_ = o.f.Close()

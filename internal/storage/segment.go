@@ -110,7 +110,7 @@ func createSegment(dir string, base int64) (*segment, error) {
 // instead of creating one per partition at the first stop.
 func CreateFirstSegment(dir string) error {
 	p := filepath.Join(dir, segmentName(0, logSuffix))
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := openFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if errors.Is(err, os.ErrExist) {
 		return nil
 	}
@@ -126,7 +126,7 @@ func CreateFirstSegment(dir string) error {
 // CreateEmpty creates an empty file at path unless one exists (no fsync):
 // a placeholder for a file overwritten in place later (OverwriteFile).
 func CreateEmpty(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	f, err := openFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if errors.Is(err, os.ErrExist) {
 		return nil
 	}
