@@ -180,8 +180,9 @@ func openState(dir string, o Options) (*state, error) {
 		if err != nil {
 			return nil, fmt.Errorf("partition: open %s-%d: %w", o.Topic, o.Index, err)
 		}
-		return &state{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: newLeaderEpochs(dir, 0), lg: lg,
-			producers: map[int64]*producerState{}, snapAt: -1, loaded: true}, nil
+		st := newState(o, l, newLeaderEpochs(dir, 0), lg)
+		st.loaded = true
+		return st, nil
 	}
 	haveMeta, err := claimDir(dir, o.TopicID, lg)
 	if err != nil {
@@ -210,7 +211,13 @@ func openState(dir string, o Options) (*state, error) {
 	if err := epochs.truncateFromStart(l.LogStartOffset()); err != nil {
 		lg.Warn("cannot trim leader epoch checkpoint to the log start", "err", err)
 	}
-	return &state{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: epochs, lg: lg, producers: map[int64]*producerState{}, snapAt: -1}, nil
+	return newState(o, l, epochs, lg), nil
+}
+
+// newState is an open partition's state before its producer state is
+// loaded.
+func newState(o Options, l *storage.Log, epochs *leaderEpochs, lg *slog.Logger) *state {
+	return &state{topic: o.Topic, index: o.Index, topicID: o.TopicID, log: l, epochs: epochs, lg: lg, producers: map[int64]*producerState{}, snapAt: -1}
 }
 
 // writeMeta writes dir's partition.metadata: atomically and durably if

@@ -34,11 +34,14 @@ import (
 // A full disk: a buffered batch's space is reserved in the file at append
 // time (fallocate, KEEP_SIZE), so a full disk still fails the append itself,
 // cleanly, with ErrDiskFull, and never the later write of an accepted batch.
-// Where fallocate is not supported the log writes every batch through. So
-// does the start of every segment (below reserveAfter): a write into the
-// page cache also fails at once on a full disk, and a fallocate per first
-// append, with thousands of partitions each receiving a few records, is
-// journal work that every WAL fdatasync waits behind (bench/RESULTS.md §18).
+// Where fallocate is not supported the log writes every batch through. The
+// start of every segment (its first reserveAfter bytes) is not reserved in
+// its own file: a batch there is held against Options.Headroom (a ballast
+// file that gives up its space should the later write find the disk full,
+// headroom.go), or written through when that has no room (a write into the
+// page cache fails at once on a full disk). A fallocate per first append,
+// with thousands of partitions each receiving a few records, was journal
+// work that produce waited behind (bench/RESULTS.md §18).
 
 const (
 	// coalesceMaxBatch: batches at least this big are written at once
@@ -56,7 +59,8 @@ const (
 	minReserve = 4 << 10
 	maxReserve = 1 << 20
 	// reserveAfter: batches ending within a segment's first 64 KiB are
-	// written through, unreserved; reservations begin beyond.
+	// not reserved in the file (headroom or write-through, above);
+	// reservations begin beyond.
 	reserveAfter = 64 << 10
 	// wbufLazyMax: data durable through the WAL stays in the buffer until
 	// it holds this much (or a reader, Sync, roll or Close writes it).
@@ -148,7 +152,7 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 			return false, err
 		}
 	}
-	if pos+int64(len(batch)) <= reserveAfter && l.reserved == 0 && l.opts.Headroom.take(int64(len(batch))) {
+	if l.inHeadLocked(pos, len(batch)) && l.opts.Headroom.take(int64(len(batch))) {
 		l.unreserved += int64(len(batch)) // the headroom file stands for it
 	} else if reserved, err := l.reserveForLocked(pos, len(batch), now); !reserved {
 		return false, err // err nil: reservation unsupported, write through
@@ -176,7 +180,7 @@ func (l *Log) bufferLocked(batch []byte, pos, base int64, now time.Time) (ok boo
 // ends within the segment's first reserveAfter bytes (the batch is then
 // written through).
 func (l *Log) reserveForLocked(pos int64, n int, now time.Time) (bool, error) {
-	if l.noReserve || (pos+int64(n) <= reserveAfter && l.reserved == 0) {
+	if l.noReserve || l.inHeadLocked(pos, n) {
 		return false, nil
 	}
 	if err := l.reserveLocked(pos + int64(n)); err != nil {
@@ -186,6 +190,12 @@ func (l *Log) reserveForLocked(pos int64, n int, now time.Time) (bool, error) {
 		return false, l.diskFullLocked(err, n, now)
 	}
 	return true, nil
+}
+
+// inHeadLocked reports whether n bytes at position pos end within the
+// active segment's first reserveAfter bytes, before any reservation.
+func (l *Log) inHeadLocked(pos int64, n int) bool {
+	return pos+int64(n) <= reserveAfter && l.reserved == 0
 }
 
 // reserveLocked makes sure the active segment file has space allocated up to
