@@ -60,6 +60,7 @@ func init() {
 		kmsg.AlterPartitionAssignments.Int16():  {0, 1, immediate(handleAlterPartitionReassignments)},
 		kmsg.ListPartitionReassignments.Int16(): {0, 0, immediate(handleListPartitionReassignments)},
 		kmsg.DescribeTopicPartitions.Int16():    {0, 0, immediate(handleDescribeTopicPartitions)},
+		kmsg.DescribeQuorum.Int16():             {0, 2, immediate(handleDescribeQuorum)},
 
 		// Transactions (issue 6; txn.go).
 		kmsg.AddPartitionsToTxn.Int16(): {0, 5, immediate(handleAddPartitionsToTxn)},

@@ -224,6 +224,13 @@ func fuzzSeeds() []kmsg.Request {
 	add(cp)
 
 	add(kmsg.NewPtrDescribeClusterRequest())
+
+	dq := kmsg.NewPtrDescribeQuorumRequest()
+	dqt := kmsg.NewDescribeQuorumRequestTopic()
+	dqt.Topic = "__cluster_metadata"
+	dqt.Partitions = append(dqt.Partitions, kmsg.NewDescribeQuorumRequestTopicPartition())
+	dq.Topics = append(dq.Topics, dqt)
+	add(dq)
 	return out
 }
 

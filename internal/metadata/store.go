@@ -1,22 +1,33 @@
 // Package metadata holds the cluster's metadata image (cluster id, topics with
-// their ids, partition counts and configs, the producer-id high-water mark)
-// and persists every change as a record in an internal log,
-// `<data-dir>/__cluster_metadata/`, written with the same storage code as
-// partition data.
+// their ids, partition counts and configs, the producer-id high-water mark,
+// dynamic broker configs, client metrics subscriptions) and keeps it in a
+// metadata quorum: a Raft log (github.com/hashicorp/raft, stored with
+// raft-boltdb/v2 in `<data-dir>/__cluster_metadata-0/raft.db`) whose state
+// machine is the image.
 //
-// Format: each change is one v2 record batch holding one record whose value is
-// a JSON object {"type": ..., ...} (see record). On start the log is replayed
-// from the beginning into an empty image. A change is fsynced before it is
-// applied and acknowledged, so an acknowledged CreateTopics survives kill -9.
+// Format: each change is one Raft command entry holding a JSON object
+// {"type": ..., ...} (see record); a snapshot (`snapshots/`) is the whole
+// image as JSON at a log index. A change is acknowledged once a majority of
+// the voters have it on disk (fsynced by BoltDB) and this node has applied
+// it, so an acknowledged CreateTopics survives kill -9 of any minority.
 //
-// The image is immutable: readers load it with Image() without locks; writers
-// (serialised by Store.mu) build a modified copy and swap it in. The copy
-// clones only the maps the change touches: a topic change copies the topic
-// maps (O(topics) per change, as readers index plain maps), a producer id
+// A broker alone is a quorum of one voter with no network (elected in
+// milliseconds at start). With peers (Options.Peers) a node forwards its
+// changes to the leader over the cluster port; the leader's state machine
+// checks each change where it is applied, in log order (a topic created
+// twice at once is refused once).
+//
+// The image is immutable: readers load it with Image() without locks; the
+// state machine builds a modified copy and swaps it in. The copy clones only
+// the maps the change touches: a topic change copies the topic maps
+// (O(topics) per change, as readers index plain maps), a producer id
 // reservation or a config change copies none. Replay at start applies every
-// record to one private image in place (linear in the log). This is the
-// seam where a Raft-replicated metadata log will later plug in: records are
-// produced by the leader and applied identically on every node.
+// entry to one private image in place (linear in the log) and publishes it
+// once caught up.
+//
+// A data dir written before the quorum has its metadata in a segment log,
+// `<data-dir>/__cluster_metadata/`; the first start imports it as one entry
+// and then removes it (see migrateLegacy).
 package metadata
 
 import (
@@ -27,15 +38,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
-
-	"github.com/chronik-stream/chronik/internal/storage"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TopicID is a Kafka topic UUID.
@@ -110,6 +116,13 @@ type record struct {
 	// Internal marks a topic the broker keeps for itself
 	// (__consumer_offsets, __transaction_state).
 	Internal bool `json:"internal,omitempty"`
+	// Create marks a "topic" record that makes a new topic (refused if the
+	// name exists); without it the record replaces the configs of the
+	// topic with that name and id.
+	Create bool `json:"create,omitempty"`
+	// Image is the whole image of an "image" record: the import of a
+	// metadata log written before the quorum.
+	Image *imageFile `json:"image,omitempty"`
 }
 
 // Errors returned by Store changes.
@@ -119,74 +132,96 @@ var (
 	ErrPartitionsLE = errors.New("metadata: new partition count must exceed the current one")
 )
 
-// Store owns the metadata log and the current image.
+// Store owns this node's view of the metadata quorum and the current image.
 type Store struct {
-	mu    sync.Mutex // serialises changes
-	log   *storage.Log
+	mu    sync.Mutex // serialises this node's changes
+	q     *quorum
 	image atomic.Pointer[Image]
 	lg    *slog.Logger
 }
 
-// Open replays the metadata log under dataDir and returns the store. A new
-// data dir gets a fresh random cluster id.
+// Open opens the metadata of a broker alone: a quorum of one voter.
 func Open(dataDir string, lg *slog.Logger) (*Store, error) {
-	if lg == nil {
-		lg = slog.New(slog.DiscardHandler)
+	return OpenWith(Options{DataDir: dataDir, Logger: lg, NodeID: 1})
+}
+
+// OpenWith opens (or bootstraps) this node's part of the metadata quorum
+// and returns once its image is current. A new cluster gets a fresh random
+// cluster id; a data dir written before the quorum has its metadata log
+// imported once (see migrateLegacy).
+func OpenWith(o Options) (*Store, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l, err := storage.Open(filepath.Join(dataDir, "__cluster_metadata"), storage.Options{SegmentBytes: 64 << 20, Logger: lg})
+	s := &Store{lg: o.Logger}
+	q, err := openQuorum(s, o)
 	if err != nil {
-		return nil, fmt.Errorf("metadata: open log: %w", err)
-	}
-	s := &Store{log: l, lg: lg}
-	// The image is private until stored below, so replay changes it in
-	// place: linear in the log, where a copy per record was quadratic in
-	// the number of topics (10,000 topics took seconds to open).
-	im := &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}, order: &topicOrder{}}
-	err = storage.ReplayRecords(l, -1, nil, func(off int64, r *kmsg.Record) error {
-		var rec record
-		if err := json.Unmarshal(r.Value, &rec); err != nil {
-			return fmt.Errorf("metadata: record at offset %d: %w", off, err)
-		}
-		im.apply(&rec)
-		return nil
-	})
-	if err != nil {
-		l.Close()
 		return nil, err
 	}
-	s.image.Store(im)
-	if im.ClusterID == "" {
+	s.q = q
+	if err := s.migrateLegacy(o.DataDir); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if s.Image().ClusterID == "" {
 		var b [16]byte
 		rand.Read(b[:])
-		if err := s.commit(&record{Type: "cluster", ClusterID: base64.RawURLEncoding.EncodeToString(b[:])}); err != nil {
+		if err := s.commit(&record{Type: "cluster", ClusterID: base64.RawURLEncoding.EncodeToString(b[:])}); err != nil && !errors.Is(err, errClusterSet) {
+			s.Close()
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// Close syncs and closes the log.
-func (s *Store) Close() error { return s.log.Close() }
+// Close stops this node's part of the quorum; every change it
+// acknowledged is already on disk.
+func (s *Store) Close() error { return s.q.close() }
 
 // Image returns the current snapshot; never modify it.
 func (s *Store) Image() *Image { return s.image.Load() }
 
-// commit appends rec, fsyncs it and applies it. Caller holds s.mu or is Open.
+// commit has the quorum's leader append rec and returns once it is applied
+// to this node's image, or the state machine's refusal (ErrTopicExists,
+// ErrNoTopic, ErrPartitionsLE): changes from several nodes are checked
+// where they are applied, in log order.
 func (s *Store) commit(rec *record) error {
 	v, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("metadata: encode: %w", err)
 	}
-	batch := storage.EncodeBatch(time.Now().UnixMilli(), []kmsg.Record{{Value: v}})
-	if _, err := s.log.Append(batch); err != nil {
-		return fmt.Errorf("metadata: append: %w", err)
+	return s.q.apply(v)
+}
+
+// check says whether rec applies to im, the same on every node.
+func (im *Image) check(rec *record) error {
+	switch rec.Type {
+	case "cluster", "image":
+		if im.ClusterID != "" {
+			return errClusterSet
+		}
+	case "topic":
+		t, ok := im.Topics[rec.Name]
+		switch {
+		case rec.Create && ok:
+			return ErrTopicExists
+		case !rec.Create && (!ok || rec.ID == nil || t.ID != *rec.ID):
+			return ErrNoTopic
+		}
+	case "delete_topic":
+		t, ok := im.Topics[rec.Name]
+		if !ok || (rec.ID != nil && t.ID != *rec.ID) {
+			return ErrNoTopic
+		}
+	case "partitions":
+		t, ok := im.Topics[rec.Name]
+		if !ok {
+			return ErrNoTopic
+		}
+		if rec.Partitions <= t.Partitions {
+			return ErrPartitionsLE
+		}
 	}
-	if _, err := s.log.Sync(); err != nil {
-		return fmt.Errorf("metadata: sync: %w", err)
-	}
-	next := s.image.Load().copyFor(rec)
-	next.apply(rec)
-	s.image.Store(next)
 	return nil
 }
 
@@ -197,6 +232,8 @@ func (s *Store) commit(rec *record) error {
 func (im *Image) copyFor(rec *record) *Image {
 	next := *im
 	switch rec.Type {
+	case "image":
+		return emptyImage() // replaced whole
 	case "topic", "delete_topic", "partitions":
 		next.Topics, next.ByID = maps.Clone(im.Topics), maps.Clone(im.ByID)
 		next.order = &topicOrder{}
@@ -213,7 +250,16 @@ func (im *Image) apply(rec *record) {
 	switch rec.Type {
 	case "cluster":
 		im.ClusterID = rec.ClusterID
+	case "image":
+		*im = *rec.Image.image()
 	case "topic":
+		if old, ok := im.Topics[rec.Name]; ok && !rec.Create && rec.ID != nil && old.ID == *rec.ID {
+			t := *old // new configs; the partition count stays what it is now
+			t.Configs = rec.Configs
+			im.Topics[t.Name] = &t
+			im.ByID[t.ID] = &t
+			return
+		}
 		t := &Topic{Name: rec.Name, Partitions: rec.Partitions, Configs: rec.Configs, Internal: rec.Internal}
 		if rec.ID != nil {
 			t.ID = *rec.ID
@@ -273,7 +319,7 @@ func (s *Store) createTopic(name string, partitions int32, configs map[string]st
 	}
 	var id TopicID
 	rand.Read(id[:])
-	if err := s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: partitions, Configs: configs, Internal: internal}); err != nil {
+	if err := s.commit(&record{Type: "topic", Create: true, Name: name, ID: &id, Partitions: partitions, Configs: configs, Internal: internal}); err != nil {
 		return nil, err
 	}
 	return s.Image().Topics[name], nil
@@ -283,10 +329,12 @@ func (s *Store) createTopic(name string, partitions int32, configs map[string]st
 func (s *Store) DeleteTopic(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.Image().Topics[name]; !ok {
+	t, ok := s.Image().Topics[name]
+	if !ok {
 		return ErrNoTopic
 	}
-	return s.commit(&record{Type: "delete_topic", Name: name})
+	id := t.ID
+	return s.commit(&record{Type: "delete_topic", Name: name, ID: &id})
 }
 
 // SetPartitions grows a topic to n partitions.

@@ -29,9 +29,12 @@ func TestOpenEmptyCreatesStableClusterID(t *testing.T) {
 	if len(s.Image().Topics) != 0 || s.Image().NextProducerID != 0 {
 		t.Fatalf("new store not empty: %+v", s.Image())
 	}
-	if _, err := os.Stat(filepath.Join(dir, "__cluster_metadata")); err != nil {
-		t.Fatalf("metadata log dir: %v", err)
+	if _, err := os.Stat(filepath.Join(dir, Dir, "raft.db")); err != nil {
+		t.Fatalf("metadata quorum log: %v", err)
 	}
+	checkGuard(t, dir) // a new data dir has it too
+	// Crash: the files as they are while the store is open.
+	crashed := crashCopy(t, dir)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -39,8 +42,7 @@ func TestOpenEmptyCreatesStableClusterID(t *testing.T) {
 	if got := s2.Image().ClusterID; got != id {
 		t.Errorf("cluster id after clean reopen = %q, want %q", got, id)
 	}
-	// Crash: reopen without Close.
-	s3 := openStore(t, dir)
+	s3 := openStore(t, crashed)
 	if got := s3.Image().ClusterID; got != id {
 		t.Errorf("cluster id after crash reopen = %q, want %q", got, id)
 	}
@@ -56,9 +58,9 @@ func TestOpenEmptyCreatesStableClusterID(t *testing.T) {
 }
 
 // TestChangesPersist applies a sequence of changes and checks the image after
-// a clean reopen and after a "crash" (a second Open of the same dir while the
-// first store is still open and never closed: everything each change wrote
-// must already be on disk).
+// a clean reopen and after a "crash" (the data dir's files copied while the
+// store is open: everything each acknowledged change wrote must already be
+// on disk).
 func TestChangesPersist(t *testing.T) {
 	for _, mode := range []string{"close", "crash"} {
 		t.Run(mode, func(t *testing.T) {
@@ -88,6 +90,7 @@ func TestChangesPersist(t *testing.T) {
 			if mode == "close" {
 				mustNil(t, s.Close())
 			} else {
+				dir = crashCopy(t, dir)
 				t.Cleanup(func() { s.Close() })
 			}
 
@@ -379,39 +382,85 @@ func keys[V any](m map[string]V) []string {
 // TestTornTail: a crash in the middle of writing a change leaves a partial
 // batch at the end of the metadata log; Open drops it and keeps every
 // complete change.
-func TestTornTail(t *testing.T) {
+// TestLegacyImport: a data dir from a release before the metadata quorum
+// (a segment log of JSON records, here ending in a torn batch) is imported
+// once, with its cluster id, topics and their ids, and then removed.
+func TestLegacyImport(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
-	_, err := s.CreateTopic("kept", 2, nil)
-	mustNil(t, err)
-	id := s.Image().ClusterID
-	segs, err := filepath.Glob(filepath.Join(dir, "__cluster_metadata", "*.log"))
+	alpha, beta, gone := TopicID{1}, TopicID{2}, TopicID{3}
+	writeLegacyLog(t, dir, []*record{
+		{Type: "cluster", ClusterID: "legacy-cluster-id"},
+		{Type: "topic", Name: "alpha", ID: &alpha, Partitions: 3},
+		{Type: "topic", Name: "beta", ID: &beta, Partitions: 1, Internal: true},
+		{Type: "topic", Name: "gone", ID: &gone, Partitions: 1},
+		{Type: "partitions", Name: "alpha", Partitions: 6},
+		{Type: "topic", Name: "beta", ID: &beta, Partitions: 1, Internal: true, Configs: map[string]string{"cleanup.policy": "compact"}},
+		{Type: "delete_topic", Name: "gone"},
+		{Type: "producer_ids", NextPID: 5000},
+		{Type: "broker_configs", Configs: map[string]string{"log.retention.ms": "60000"}},
+		{Type: "client_metrics", Name: "sub", Configs: map[string]string{"interval.ms": "1000"}},
+	})
+	segs, err := filepath.Glob(filepath.Join(dir, LegacyDir, "*.log"))
 	if err != nil || len(segs) != 1 {
 		t.Fatalf("segments %v, %v", segs, err)
 	}
 	f, err := os.OpenFile(segs[0], os.O_WRONLY|os.O_APPEND, 0)
 	mustNil(t, err)
-	// The first 30 bytes of a batch header claiming 500 bytes.
-	torn := make([]byte, 30)
-	torn[11] = 0xf4
-	torn[10] = 0x01
-	torn[16] = 2
+	torn := make([]byte, 30) // the first 30 bytes of a batch header claiming 500 bytes
+	torn[11], torn[10], torn[16] = 0xf4, 0x01, 2
 	_, err = f.Write(torn)
 	mustNil(t, err)
 	mustNil(t, f.Close())
 
+	check := func(s *Store, topics int) {
+		t.Helper()
+		im := s.Image()
+		if im.ClusterID != "legacy-cluster-id" || im.NextProducerID != 5000 || len(im.Topics) != topics {
+			t.Fatalf("imported image: cluster %q, next pid %d, topics %v", im.ClusterID, im.NextProducerID, keys(im.Topics))
+		}
+		a, b := im.Topics["alpha"], im.Topics["beta"]
+		if a == nil || a.ID != alpha || a.Partitions != 6 || im.ByID[alpha] != a {
+			t.Errorf("alpha = %+v", a)
+		}
+		if b == nil || b.ID != beta || !b.Internal || b.Configs["cleanup.policy"] != "compact" || im.ByID[beta] != b {
+			t.Errorf("beta = %+v", b)
+		}
+		if im.BrokerConfigs["log.retention.ms"] != "60000" || im.ClientMetrics["sub"]["interval.ms"] != "1000" {
+			t.Errorf("configs %v, client metrics %v", im.BrokerConfigs, im.ClientMetrics)
+		}
+	}
+	s := openStore(t, dir)
+	check(s, 2)
+	checkGuard(t, dir)
+	if _, err := s.CreateTopic("gamma", 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTopic("alpha", 1, nil); !errors.Is(err, ErrTopicExists) {
+		t.Errorf("create imported topic again: %v, want ErrTopicExists", err)
+	}
+	mustNil(t, s.Close())
+
+	// A crash between the import and the removal leaves the old log
+	// behind: the next start removes it without importing it again.
+	mustNil(t, os.Remove(filepath.Join(dir, LegacyDir)))
+	writeLegacyLog(t, dir, []*record{{Type: "cluster", ClusterID: "other"}, {Type: "producer_ids", NextPID: 1}})
 	r := openStore(t, dir)
 	defer r.Close()
-	if r.Image().ClusterID != id || r.Image().Topics["kept"] == nil {
-		t.Fatalf("after torn tail: cluster %q topics %v", r.Image().ClusterID, keys(r.Image().Topics))
+	if r.Image().Topics["gamma"] == nil {
+		t.Fatal("a change made after the import was lost")
 	}
-	if _, err := r.CreateTopic("after", 1, nil); err != nil {
-		t.Fatalf("change after recovery: %v", err)
-	}
-	r2 := openStore(t, dir)
-	defer r2.Close()
-	if r2.Image().Topics["after"] == nil {
-		t.Error("change made after recovering a torn tail was lost")
+	check(r, 3)
+	checkGuard(t, dir)
+}
+
+// checkGuard: where releases before the quorum look for their metadata log
+// directory there is a file, so that they fail to start instead of starting
+// an empty cluster that removes every partition as an orphan.
+func checkGuard(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, LegacyDir))
+	if err != nil || !strings.Contains(string(b), Dir) {
+		t.Fatalf("%s should be a file naming %s: %q, %v", LegacyDir, Dir, b, err)
 	}
 }
 
@@ -473,4 +522,29 @@ func TestClientMetricsPersist(t *testing.T) {
 	if len(got) != 1 || !maps.Equal(got["a"], a) {
 		t.Fatalf("after reopen: %v", got)
 	}
+}
+
+// crashCopy copies dir as it is on disk now, with its stores still open (what
+// kill -9 leaves), and returns the copy.
+func crashCopy(t *testing.T, dir string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }

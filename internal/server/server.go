@@ -116,7 +116,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.startHTTP()
 
 	var err error
-	if s.meta, err = metadata.Open(cfg.DataDir, lg.With("component", "metadata")); err != nil {
+	if s.meta, err = metadata.OpenWith(metadata.Options{DataDir: cfg.DataDir, NodeID: cfg.NodeID, Logger: lg.With("component", "metadata")}); err != nil {
 		return nil, err
 	}
 	s.metrics = newMetrics(s.registry, cfg)

@@ -1,0 +1,507 @@
+package metadata
+
+// The metadata quorum: the metadata log is a Raft log (hashicorp/raft,
+// stored in BoltDB by raft-boltdb/v2) and the image is its state machine.
+// A broker alone is a cluster of one voter with no network; a broker given
+// peers (Options.Peers) is one voter of several, reached over one TCP port
+// that carries both Raft's own traffic and writes forwarded to the leader.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+// Dir is the metadata quorum's directory under the data dir (Kafka's KRaft
+// log is `__cluster_metadata-0` too): raft.db holds the Raft log and its
+// term and vote, snapshots/ the image at a log index.
+const Dir = "__cluster_metadata-0"
+
+// Peer is one voter of the metadata quorum.
+type Peer struct {
+	ID   int32
+	Addr string // host:port of its cluster listener
+}
+
+// ParsePeers parses `id@host:port,...`.
+func ParsePeers(s string) ([]Peer, error) {
+	var out []Peer
+	seen := map[int32]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		id, addr, ok := strings.Cut(f, "@")
+		n, err := strconv.ParseInt(id, 10, 32)
+		if !ok || err != nil || n < 0 {
+			return nil, fmt.Errorf("peer %q: want id@host:port with a node id >= 0", f)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("peer %q: %v", f, err)
+		}
+		if seen[int32(n)] {
+			return nil, fmt.Errorf("peer %q: node id %d given twice", f, n)
+		}
+		seen[int32(n)] = true
+		out = append(out, Peer{ID: int32(n), Addr: addr})
+	}
+	return out, nil
+}
+
+// Options configure Open.
+type Options struct {
+	DataDir string
+	Logger  *slog.Logger
+	// NodeID is this broker's id; with Peers it must be one of them.
+	NodeID int32
+	// Peers are the voters. None: a cluster of this node alone, with no
+	// network and a Raft election that takes milliseconds.
+	Peers []Peer
+	// Listener, if set, serves this node's cluster traffic instead of a
+	// listener opened on its own peer address (tests pass one bound to
+	// port 0).
+	Listener net.Listener
+	// HeartbeatTimeout is how long a follower waits to hear from the
+	// leader before it stands for election (1 s if 0). The election takes
+	// between one and two of it.
+	HeartbeatTimeout time.Duration
+}
+
+// errClusterSet answers a second cluster-id or image record: the first one
+// applied wins on every node.
+var errClusterSet = errors.New("metadata: cluster id already set")
+
+// errCodes carry the state machine's refusals across a forwarded write.
+var errCodes = map[string]error{
+	"topic_exists":  ErrTopicExists,
+	"no_topic":      ErrNoTopic,
+	"partitions_le": ErrPartitionsLE,
+	"cluster_set":   errClusterSet,
+}
+
+type quorum struct {
+	r     *raft.Raft
+	fsm   *fsm
+	logs  *raftboltdb.BoltStore
+	trans io.Closer
+	mux   *mux // nil alone
+	self  raft.ServerID
+	lg    *slog.Logger
+}
+
+// fsm is the image as Raft's state machine. Until published, entries are
+// applied in place to a private image (replay at start: linear in the log,
+// where a copy per record is quadratic in the number of topics); after,
+// every entry makes a modified copy that readers load without locks.
+type fsm struct {
+	s       *Store
+	mu      sync.Mutex
+	private *Image
+	applied atomic.Uint64 // index of the last command entry applied (or restored)
+}
+
+func (f *fsm) Apply(l *raft.Log) any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	defer f.applied.Store(l.Index)
+	var rec record
+	if err := json.Unmarshal(l.Data, &rec); err != nil {
+		f.s.lg.Error("metadata record not understood; skipped", "index", l.Index, "err", err)
+		return fmt.Errorf("metadata: record at index %d: %w", l.Index, err)
+	}
+	if f.private != nil {
+		if err := f.private.check(&rec); err != nil {
+			return err
+		}
+		f.private.apply(&rec)
+		return nil
+	}
+	cur := f.s.image.Load()
+	if err := cur.check(&rec); err != nil {
+		return err
+	}
+	next := cur.copyFor(&rec)
+	next.apply(&rec)
+	f.s.image.Store(next)
+	return nil
+}
+
+// publish makes the replayed image the one readers see.
+func (f *fsm) publish() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.private != nil {
+		f.s.image.Store(f.private)
+		f.private = nil
+	}
+}
+
+func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	im := f.private
+	if im == nil {
+		im = f.s.image.Load()
+	}
+	return &fsmSnapshot{file: im.file(), applied: f.applied.Load()}, nil
+}
+
+func (f *fsm) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	var sf snapshotFile
+	if err := json.NewDecoder(rc).Decode(&sf); err != nil {
+		return fmt.Errorf("metadata: snapshot: %w", err)
+	}
+	if sf.Version != 1 {
+		return fmt.Errorf("metadata: snapshot version %d not understood (this broker reads version 1; run the newer release)", sf.Version)
+	}
+	im := sf.Image.image()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.private != nil {
+		f.private = im
+	} else {
+		f.s.image.Store(im)
+	}
+	f.applied.Store(sf.Applied)
+	return nil
+}
+
+type snapshotFile struct {
+	Version int        `json:"version"`
+	Applied uint64     `json:"applied"`
+	Image   *imageFile `json:"image"`
+}
+
+type fsmSnapshot struct {
+	file    *imageFile
+	applied uint64
+}
+
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+	err := json.NewEncoder(sink).Encode(&snapshotFile{Version: 1, Applied: s.applied, Image: s.file})
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *fsmSnapshot) Release() {}
+
+// imageFile is an image in a snapshot or an "image" record (the import of
+// a log written before the quorum).
+type imageFile struct {
+	ClusterID      string                       `json:"cluster_id"`
+	Topics         []*Topic                     `json:"topics"`
+	NextProducerID int64                        `json:"next_producer_id"`
+	BrokerConfigs  map[string]string            `json:"broker_configs,omitempty"`
+	ClientMetrics  map[string]map[string]string `json:"client_metrics,omitempty"`
+}
+
+func (im *Image) file() *imageFile {
+	return &imageFile{ClusterID: im.ClusterID, Topics: im.SortedTopics(), NextProducerID: im.NextProducerID,
+		BrokerConfigs: im.BrokerConfigs, ClientMetrics: im.ClientMetrics}
+}
+
+func (f *imageFile) image() *Image {
+	im := emptyImage()
+	if f == nil {
+		return im
+	}
+	im.ClusterID, im.NextProducerID = f.ClusterID, f.NextProducerID
+	im.BrokerConfigs, im.ClientMetrics = f.BrokerConfigs, f.ClientMetrics
+	for _, t := range f.Topics {
+		im.Topics[t.Name] = t
+		im.ByID[t.ID] = t
+	}
+	return im
+}
+
+func emptyImage() *Image {
+	return &Image{Topics: map[string]*Topic{}, ByID: map[TopicID]*Topic{}, order: &topicOrder{}}
+}
+
+// openQuorum opens (or bootstraps) this node's Raft and waits until the
+// image is current: alone, until it leads and has applied its log; in a
+// cluster, until it has applied everything the leader had applied when it
+// asked.
+func openQuorum(s *Store, o Options) (*quorum, error) {
+	dir := filepath.Join(o.DataDir, Dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	alone := len(o.Peers) == 0
+	q := &quorum{self: raft.ServerID(strconv.Itoa(int(o.NodeID))), lg: s.lg}
+	q.fsm = &fsm{s: s, private: emptyImage()}
+	hl := newHCLog(s.lg.With("component", "raft"), alone)
+	var err error
+	q.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 5 * time.Second}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: open %s: %w (is another broker using this data dir?)", filepath.Join(dir, "raft.db"), err)
+	}
+	fail := func(err error) (*quorum, error) {
+		q.close()
+		return nil, err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, hl)
+	if err != nil {
+		return fail(fmt.Errorf("metadata: snapshots: %w", err))
+	}
+	conf := raft.DefaultConfig()
+	conf.LocalID = q.self
+	conf.Logger = hl
+	conf.ShutdownOnRemove = false
+	var voters []raft.Server
+	var trans raft.Transport
+	if alone {
+		// One voter: no one else can lead, so the election need not wait
+		// out a leader that does not exist. Raft's timers keep their
+		// defaults (short ones cost an idle broker CPU all the time); the
+		// election is started at once below by lowering the heartbeat
+		// timeout, which makes a follower check it now.
+		conf.HeartbeatTimeout += time.Millisecond
+		conf.ElectionTimeout = conf.HeartbeatTimeout
+		addr, t := raft.NewInmemTransport(raft.ServerAddress("node-" + string(q.self)))
+		trans, q.trans = t, t
+		voters = []raft.Server{{ID: q.self, Address: addr}}
+	} else {
+		if o.HeartbeatTimeout > 0 {
+			conf.HeartbeatTimeout, conf.ElectionTimeout = o.HeartbeatTimeout, o.HeartbeatTimeout
+			conf.LeaderLeaseTimeout = o.HeartbeatTimeout / 2
+		}
+		var self *Peer
+		for i, p := range o.Peers {
+			voters = append(voters, raft.Server{ID: raft.ServerID(strconv.Itoa(int(p.ID))), Address: raft.ServerAddress(p.Addr)})
+			if p.ID == o.NodeID {
+				self = &o.Peers[i]
+			}
+		}
+		if self == nil {
+			return fail(fmt.Errorf("metadata: node id %d is not among the cluster peers; give each broker its own --node-id from --cluster-peers", o.NodeID))
+		}
+		ln := o.Listener
+		if ln == nil {
+			if ln, err = net.Listen("tcp", self.Addr); err != nil {
+				return fail(fmt.Errorf("metadata: cluster listener on %s: %w (the address of node %d in --cluster-peers)", self.Addr, err, o.NodeID))
+			}
+		}
+		q.mux = newMux(ln, self.Addr, q.serveForward)
+		nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{Stream: q.mux, MaxPool: 3, Timeout: 10 * time.Second, Logger: hl})
+		trans, q.trans = nt, nt
+	}
+	has, err := raft.HasExistingState(q.logs, q.logs, snaps)
+	if err != nil {
+		return fail(fmt.Errorf("metadata: %w", err))
+	}
+	if alone && has {
+		if err := q.stayAlone(conf, snaps, trans); err != nil {
+			return fail(err)
+		}
+	}
+	if q.r, err = raft.NewRaft(conf, q.fsm, q.logs, q.logs, snaps, trans); err != nil {
+		return fail(fmt.Errorf("metadata: start raft: %w", err))
+	}
+	if !has {
+		if err := q.r.BootstrapCluster(raft.Configuration{Servers: voters}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			return fail(fmt.Errorf("metadata: bootstrap: %w", err))
+		}
+	}
+	if alone {
+		rc := raft.ReloadableConfig{TrailingLogs: conf.TrailingLogs, SnapshotInterval: conf.SnapshotInterval,
+			SnapshotThreshold: conf.SnapshotThreshold, HeartbeatTimeout: conf.HeartbeatTimeout - time.Millisecond,
+			ElectionTimeout: conf.ElectionTimeout}
+		if err := q.r.ReloadConfig(rc); err != nil {
+			return fail(fmt.Errorf("metadata: %w", err))
+		}
+	}
+	if err := q.catchUp(); err != nil {
+		return fail(err)
+	}
+	q.fsm.publish()
+	return q, nil
+}
+
+// stayAlone makes this node the only voter of a quorum of one whose voter
+// had another id (--node-id changed between starts): Raft would otherwise
+// wait forever for that voter. A quorum of several voters is not taken over.
+func (q *quorum) stayAlone(conf *raft.Config, snaps raft.SnapshotStore, trans raft.Transport) error {
+	scratch := func() *fsm { return &fsm{s: &Store{lg: q.lg}, private: emptyImage()} }
+	c := *conf
+	cfg, err := raft.GetConfiguration(&c, scratch(), q.logs, q.logs, snaps, trans)
+	if err != nil {
+		return fmt.Errorf("metadata: read the quorum configuration: %w", err)
+	}
+	var voters []raft.ServerID
+	for _, sv := range cfg.Servers {
+		if sv.Suffrage == raft.Voter {
+			voters = append(voters, sv.ID)
+		}
+	}
+	switch {
+	case len(voters) == 1 && voters[0] == q.self:
+		return nil
+	case len(voters) > 1:
+		return fmt.Errorf("metadata: this data dir belongs to a metadata quorum of %d voters %v; a broker alone cannot take it over", len(voters), voters)
+	}
+	c = *conf
+	self := raft.Configuration{Servers: []raft.Server{{ID: q.self, Address: trans.LocalAddr()}}}
+	if err := raft.RecoverCluster(&c, scratch(), q.logs, q.logs, snaps, trans, self); err != nil {
+		return fmt.Errorf("metadata: make node %s the quorum's voter: %w", q.self, err)
+	}
+	q.lg.Info("node id changed: this broker is now its metadata quorum's only voter", "was", voters, "node_id", q.self)
+	return nil
+}
+
+// catchUp waits until this node's image holds every change the leader had
+// applied when it was asked. Without a leader it waits, saying so every
+// few seconds: a broker waits for its quorum rather than refuse to start.
+func (q *quorum) catchUp() error {
+	start, said := time.Now(), time.Now()
+	for {
+		idx, err := q.barrier()
+		if err == nil {
+			return q.waitApplied(idx, time.Minute)
+		}
+		if errors.Is(err, raft.ErrRaftShutdown) {
+			return err
+		}
+		if time.Since(said) > 5*time.Second {
+			said = time.Now()
+			q.lg.Warn("waiting for the metadata quorum: no leader yet; a majority of --cluster-peers must be up and reachable",
+				"waited", time.Since(start).Round(time.Second), "err", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// barrier returns the index of the last change the leader has applied.
+func (q *quorum) barrier() (uint64, error) {
+	if q.r.State() == raft.Leader {
+		if err := q.r.Barrier(10 * time.Second).Error(); err != nil {
+			return 0, err
+		}
+		return q.fsm.applied.Load(), nil
+	}
+	return q.forward(&forwardReq{Op: "barrier"})
+}
+
+// waitApplied waits until this node's state machine applied index idx.
+func (q *quorum) waitApplied(idx uint64, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for q.fsm.applied.Load() < idx {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("metadata: change %d not applied here after %v", idx, d)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// apply commits a record through the leader (this node or another) and
+// returns once this node's image holds it.
+func (q *quorum) apply(data []byte) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var idx uint64
+		var err error
+		if q.r.State() == raft.Leader {
+			f := q.r.Apply(data, 10*time.Second)
+			if err = f.Error(); err == nil {
+				if rerr, ok := f.Response().(error); ok {
+					return rerr
+				}
+				return nil // applied here before the future returned
+			}
+		} else {
+			idx, err = q.forward(&forwardReq{Op: "apply", Data: data})
+			if err == nil {
+				return q.waitApplied(idx, 30*time.Second)
+			}
+			var refused *refusal
+			if errors.As(err, &refused) {
+				if werr := q.waitApplied(idx, 30*time.Second); werr != nil {
+					return werr
+				}
+				return refused.err
+			}
+		}
+		// Only a write known not to have been taken is retried: one that
+		// lost its leader on the way may have committed.
+		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, errNoLeader) && !errors.Is(err, raft.ErrEnqueueTimeout) {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("metadata: no quorum leader took the change in 30 s (a majority of the voters must be up): %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (q *quorum) close() error {
+	var errs []error
+	if q.r != nil {
+		errs = append(errs, q.r.Shutdown().Error())
+	}
+	if q.trans != nil {
+		errs = append(errs, q.trans.Close())
+	}
+	if q.logs != nil {
+		errs = append(errs, q.logs.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// QuorumState is this node's view of the metadata quorum (DescribeQuorum).
+type QuorumState struct {
+	Self     int32
+	LeaderID int32 // -1: no leader known
+	Term     uint64
+	// CommitIndex is the quorum's high watermark as this node knows it;
+	// LastIndex its own log end.
+	CommitIndex, LastIndex uint64
+	Voters, Observers      []int32
+}
+
+// Quorum returns this node's view of the metadata quorum. Followers'
+// log ends are not known here (the Raft library keeps them to itself).
+func (s *Store) Quorum() QuorumState {
+	r := s.q.r
+	id, _ := strconv.Atoi(string(s.q.self))
+	st := QuorumState{Self: int32(id), LeaderID: -1, Term: r.CurrentTerm(), LastIndex: r.LastIndex()}
+	if _, lid := r.LeaderWithID(); lid != "" {
+		if n, err := strconv.Atoi(string(lid)); err == nil {
+			st.LeaderID = int32(n)
+		}
+	}
+	st.CommitIndex, _ = strconv.ParseUint(r.Stats()["commit_index"], 10, 64)
+	if f := r.GetConfiguration(); f.Error() == nil {
+		for _, sv := range f.Configuration().Servers {
+			n, err := strconv.Atoi(string(sv.ID))
+			if err != nil {
+				continue
+			}
+			if sv.Suffrage == raft.Voter {
+				st.Voters = append(st.Voters, int32(n))
+			} else {
+				st.Observers = append(st.Observers, int32(n))
+			}
+		}
+	}
+	return st
+}
