@@ -34,9 +34,11 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 	im := b.meta.Image()
 	resp.ClusterID = kmsg.StringPtr(im.ClusterID)
 	resp.ControllerID = b.opts.NodeID
-	br := kmsg.NewMetadataResponseBroker()
-	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.opts.AdvertisedHost, b.opts.AdvertisedPort
-	resp.Brokers = append(resp.Brokers, br)
+	for _, e := range b.brokerList(im, false) {
+		br := kmsg.NewMetadataResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack = e.id, e.host, e.port, e.rack
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		resp.AuthorizedOperations = allOperations
 	}

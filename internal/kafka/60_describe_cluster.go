@@ -2,9 +2,12 @@ package kafka
 
 // Behavior:
 //
-//   - One broker (this one, at the advertised address), which is also the
-//     controller. EndpointType 2 (controller endpoints, KIP-919) is answered
-//     with the same single node. No broker is ever fenced.
+//   - The brokers registered with the metadata quorum, each at its first
+//     listener (a broker alone: itself, at the advertised address); fenced
+//     ones (no heartbeat for broker.session.timeout.ms) only with
+//     IncludeFencedBrokers (v2, KIP-1073), marked IsFenced. This broker is
+//     named the controller. EndpointType 2 (controller endpoints, KIP-919)
+//     is answered with the same list.
 
 import (
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -18,9 +21,11 @@ func handleDescribeCluster(b *Broker, r *kmsg.DescribeClusterRequest) (*kmsg.Des
 	}
 	resp.ClusterID = b.meta.Image().ClusterID
 	resp.ControllerID = b.opts.NodeID
-	br := kmsg.NewDescribeClusterResponseBroker()
-	br.NodeID, br.Host, br.Port = b.opts.NodeID, b.opts.AdvertisedHost, b.opts.AdvertisedPort
-	resp.Brokers = append(resp.Brokers, br)
+	for _, e := range b.brokerList(b.meta.Image(), r.IncludeFencedBrokers) {
+		br := kmsg.NewDescribeClusterResponseBroker()
+		br.NodeID, br.Host, br.Port, br.Rack, br.IsFenced = e.id, e.host, e.port, e.rack, e.fenced
+		resp.Brokers = append(resp.Brokers, br)
+	}
 	if r.IncludeClusterAuthorizedOperations {
 		resp.ClusterAuthorizedOperations = allOperations
 	}

@@ -80,6 +80,10 @@ type Options struct {
 	// leader before it stands for election (1 s if 0). The election takes
 	// between one and two of it.
 	HeartbeatTimeout time.Duration
+	// BrokerSessionTimeout is how long the controller waits for a
+	// registered broker's heartbeat before fencing it
+	// (broker.session.timeout.ms, 9 s if 0).
+	BrokerSessionTimeout time.Duration
 }
 
 // errClusterSet answers a second cluster-id or image record: the first one
@@ -88,10 +92,13 @@ var errClusterSet = errors.New("metadata: cluster id already set")
 
 // errCodes carry the state machine's refusals across a forwarded write.
 var errCodes = map[string]error{
-	"topic_exists":  ErrTopicExists,
-	"no_topic":      ErrNoTopic,
-	"partitions_le": ErrPartitionsLE,
-	"cluster_set":   errClusterSet,
+	"topic_exists":     ErrTopicExists,
+	"no_topic":         ErrNoTopic,
+	"partitions_le":    ErrPartitionsLE,
+	"cluster_set":      errClusterSet,
+	"duplicate_broker": ErrDuplicateBroker,
+	"stale_broker":     ErrStaleBroker,
+	"no_change":        errNoChange,
 }
 
 type quorum struct {
@@ -101,7 +108,16 @@ type quorum struct {
 	trans io.Closer
 	mux   *mux // nil alone
 	self  raft.ServerID
+	id    int32
+	alone bool
 	lg    *slog.Logger
+
+	done      chan struct{} // closed by close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // goroutines that end with done
+
+	ctlMu sync.Mutex
+	ctlr  *controller // while this node leads
 }
 
 // fsm is the image as Raft's state machine. Until published, entries are
@@ -115,15 +131,24 @@ type fsm struct {
 	applied atomic.Uint64 // index of the last command entry applied (or restored)
 }
 
-func (f *fsm) Apply(l *raft.Log) any {
+func (f *fsm) Apply(l *raft.Log) (result any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	defer f.applied.Store(l.Index)
+	defer func() {
+		// An entry every node would fail on forever must not stop them all:
+		// it is skipped, loudly.
+		if p := recover(); p != nil {
+			f.s.lg.Error("metadata record could not be applied; skipped", "index", l.Index, "panic", p)
+			result = fmt.Errorf("metadata: record at index %d: %v", l.Index, p)
+		}
+	}()
 	var rec record
 	if err := json.Unmarshal(l.Data, &rec); err != nil {
 		f.s.lg.Error("metadata record not understood; skipped", "index", l.Index, "err", err)
 		return fmt.Errorf("metadata: record at index %d: %w", l.Index, err)
 	}
+	rec.index = l.Index
 	if f.private != nil {
 		if err := f.private.check(&rec); err != nil {
 			return err
@@ -212,11 +237,12 @@ type imageFile struct {
 	NextProducerID int64                        `json:"next_producer_id"`
 	BrokerConfigs  map[string]string            `json:"broker_configs,omitempty"`
 	ClientMetrics  map[string]map[string]string `json:"client_metrics,omitempty"`
+	Brokers        []*Broker                    `json:"brokers,omitempty"`
 }
 
 func (im *Image) file() *imageFile {
 	return &imageFile{ClusterID: im.ClusterID, Topics: im.SortedTopics(), NextProducerID: im.NextProducerID,
-		BrokerConfigs: im.BrokerConfigs, ClientMetrics: im.ClientMetrics}
+		BrokerConfigs: im.BrokerConfigs, ClientMetrics: im.ClientMetrics, Brokers: im.SortedBrokers()}
 }
 
 func (f *imageFile) image() *Image {
@@ -229,6 +255,12 @@ func (f *imageFile) image() *Image {
 	for _, t := range f.Topics {
 		im.Topics[t.Name] = t
 		im.ByID[t.ID] = t
+	}
+	if len(f.Brokers) > 0 {
+		im.Brokers = map[int32]*Broker{}
+		for _, b := range f.Brokers {
+			im.Brokers[b.ID] = b
+		}
 	}
 	return im
 }
@@ -247,7 +279,11 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	alone := len(o.Peers) == 0
-	q := &quorum{self: raft.ServerID(strconv.Itoa(int(o.NodeID))), lg: s.lg}
+	q := &quorum{self: raft.ServerID(strconv.Itoa(int(o.NodeID))), id: o.NodeID, alone: alone, lg: s.lg, done: make(chan struct{})}
+	session := o.BrokerSessionTimeout
+	if session <= 0 {
+		session = 9 * time.Second
+	}
 	q.fsm = &fsm{s: s, private: emptyImage()}
 	hl := newHCLog(s.lg.With("component", "raft"), alone)
 	var err error
@@ -267,6 +303,24 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 	conf.LocalID = q.self
 	conf.Logger = hl
 	conf.ShutdownOnRemove = false
+	notify := make(chan bool, 16)
+	conf.NotifyCh = notify
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		for {
+			select {
+			case <-q.done:
+				q.follow()
+				return
+			case leading := <-notify:
+				q.follow()
+				if leading {
+					q.lead(session)
+				}
+			}
+		}
+	}()
 	var voters []raft.Server
 	var trans raft.Transport
 	if alone {
@@ -393,10 +447,7 @@ func (q *quorum) catchUp() error {
 // barrier returns the index of the last change the leader has applied.
 func (q *quorum) barrier() (uint64, error) {
 	if q.r.State() == raft.Leader {
-		if err := q.r.Barrier(10 * time.Second).Error(); err != nil {
-			return 0, err
-		}
-		return q.fsm.applied.Load(), nil
+		return q.onLeader("barrier", nil)
 	}
 	return q.forward(&forwardReq{Op: "barrier"})
 }
@@ -415,31 +466,32 @@ func (q *quorum) waitApplied(idx uint64, d time.Duration) error {
 
 // apply commits a record through the leader (this node or another) and
 // returns once this node's image holds it.
-func (q *quorum) apply(data []byte) error {
+func (q *quorum) apply(data []byte) error { return q.applyOp("apply", data) }
+
+// applyOp runs op ("apply": commit a record; "register", "heartbeat": see
+// brokers.go) on the leader, this node or another, and returns once this
+// node's image holds what the leader had applied for it. The state
+// machine's or controller's refusal is returned as it is, once this node
+// has applied the entry it was about.
+func (q *quorum) applyOp(op string, data []byte) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var idx uint64
 		var err error
 		if q.r.State() == raft.Leader {
-			f := q.r.Apply(data, 10*time.Second)
-			if err = f.Error(); err == nil {
-				if rerr, ok := f.Response().(error); ok {
-					return rerr
-				}
-				return nil // applied here before the future returned
-			}
+			idx, err = q.onLeader(op, data)
 		} else {
-			idx, err = q.forward(&forwardReq{Op: "apply", Data: data})
-			if err == nil {
-				return q.waitApplied(idx, 30*time.Second)
+			idx, err = q.forward(&forwardReq{Op: op, Data: data})
+		}
+		var refused *refusal
+		switch {
+		case err == nil:
+			return q.waitApplied(idx, 30*time.Second)
+		case errors.As(err, &refused):
+			if werr := q.waitApplied(idx, 30*time.Second); werr != nil {
+				return werr
 			}
-			var refused *refusal
-			if errors.As(err, &refused) {
-				if werr := q.waitApplied(idx, 30*time.Second); werr != nil {
-					return werr
-				}
-				return refused.err
-			}
+			return refused.err
 		}
 		// Only a write known not to have been taken is retried: one that
 		// lost its leader on the way may have committed.
@@ -453,11 +505,51 @@ func (q *quorum) apply(data []byte) error {
 	}
 }
 
+// onLeader runs op on this node, which leads (or raft.ErrNotLeader), and
+// returns the index of its entry; refusals come as *refusal.
+func (q *quorum) onLeader(op string, data []byte) (uint64, error) {
+	if op == "barrier" {
+		if err := q.r.Barrier(10 * time.Second).Error(); err != nil {
+			return 0, err
+		}
+		return q.fsm.applied.Load(), nil
+	}
+	if op == "apply" {
+		f := q.r.Apply(data, 10*time.Second)
+		if err := f.Error(); err != nil {
+			return 0, err
+		}
+		if rerr, ok := f.Response().(error); ok {
+			return f.Index(), &refusal{rerr}
+		}
+		return f.Index(), nil
+	}
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return 0, err
+	}
+	idx, err := q.leaderOp(op, &rec)
+	if errors.Is(err, ErrDuplicateBroker) || errors.Is(err, ErrStaleBroker) {
+		return idx, &refusal{err}
+	}
+	return idx, err
+}
+
+func jsonRecord(rec *record) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: encode: %w", err)
+	}
+	return b, nil
+}
+
 func (q *quorum) close() error {
 	var errs []error
+	q.closeOnce.Do(func() { close(q.done) })
 	if q.r != nil {
 		errs = append(errs, q.r.Shutdown().Error())
 	}
+	q.wg.Wait()
 	if q.trans != nil {
 		errs = append(errs, q.trans.Close())
 	}

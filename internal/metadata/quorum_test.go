@@ -57,7 +57,7 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 
 func (c *testCluster) open(i int, ln net.Listener) (*Store, error) {
 	return OpenWith(Options{DataDir: c.dirs[i], NodeID: int32(i + 1), Peers: c.peers, Listener: ln,
-		HeartbeatTimeout: 200 * time.Millisecond})
+		HeartbeatTimeout: 200 * time.Millisecond, BrokerSessionTimeout: time.Second})
 }
 
 // restart reopens member i on its data dir and port.
@@ -303,5 +303,122 @@ func TestNodeIDChangeAlone(t *testing.T) {
 		_, err = r.CreateTopic(fmt.Sprint("as-", id, "-", time.Now().UnixNano()), 1, nil)
 		mustNil(t, err)
 		mustNil(t, r.Close())
+	}
+}
+
+// waitFor polls cond on every open member until it holds everywhere.
+func (c *testCluster) waitFor(what string, cond func(im *Image) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok := true
+		for _, s := range c.stores {
+			if s != nil && !cond(s.Image()) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("not within 15 s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func brokerOpts(i int) BrokerOptions {
+	return BrokerOptions{Listeners: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: int32(9092 + i)}},
+		Rack: fmt.Sprint("rack-", i%2), HeartbeatInterval: 100 * time.Millisecond}
+}
+
+// TestBrokerRegistration: brokers register through any member and every
+// member sees them with their listeners and distinct broker epochs; a
+// broker whose heartbeats stop is fenced after its session, even when it
+// was the controller; it registers again with a new epoch when it comes
+// back; a fenced broker that heartbeats again is unfenced; a second process
+// with a live broker's id is refused.
+func TestBrokerRegistration(t *testing.T) {
+	c := newTestCluster(t, 3)
+	for i, s := range c.stores {
+		if err := s.Register(brokerOpts(i)); err != nil {
+			t.Fatalf("register node %d: %v", i+1, err)
+		}
+		if b := s.Image().Brokers[int32(i+1)]; b == nil || b.Fenced || b.Listeners[0].Port != int32(9092+i) {
+			t.Fatalf("node %d does not see its own registration: %+v", i+1, b)
+		}
+	}
+	c.waitFor("3 unfenced brokers", func(im *Image) bool {
+		bs := im.SortedBrokers()
+		return len(bs) == 3 && !bs[0].Fenced && !bs[1].Fenced && !bs[2].Fenced &&
+			bs[0].Epoch != bs[1].Epoch && bs[1].Epoch != bs[2].Epoch && bs[2].Rack == "rack-0"
+	})
+	// Sessions outlive several timeouts while heartbeats flow.
+	time.Sleep(2500 * time.Millisecond)
+	for _, b := range c.stores[0].Image().SortedBrokers() {
+		if b.Fenced {
+			t.Fatalf("broker %d fenced while heartbeating", b.ID)
+		}
+	}
+
+	// A second process with node 2's id is refused while node 2 lives.
+	dup := &record{Type: "register_broker", Broker: &Broker{ID: 2, Incarnation: "another-process"}}
+	if err := c.stores[0].q.registerBroker(dup); !errors.Is(err, ErrDuplicateBroker) {
+		t.Fatalf("duplicate registration: %v, want ErrDuplicateBroker", err)
+	}
+
+	// The controller fences a broker, whose next heartbeat unfences it.
+	l := c.leader()
+	b2 := c.stores[l].Image().Brokers[2]
+	if _, err := c.stores[l].q.leaderApply(&record{Type: "fence_broker", NodeID: 2, Epoch: b2.Epoch}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("broker 2 unfenced by its heartbeat", func(im *Image) bool {
+		b := im.Brokers[2]
+		return b != nil && !b.Fenced && b.Epoch == b2.Epoch
+	})
+
+	// The leader's process goes away: the new controller fences it.
+	gone := int32(l + 1)
+	old := c.stores[l].Image().Brokers[gone]
+	mustNil(t, c.stores[l].Close())
+	c.stores[l] = nil
+	c.waitFor(fmt.Sprintf("broker %d fenced", gone), func(im *Image) bool {
+		b := im.Brokers[gone]
+		return b != nil && b.Fenced && b.Epoch == old.Epoch
+	})
+	c.restart(l)
+	mustNil(t, c.stores[l].Register(brokerOpts(l)))
+	c.waitFor(fmt.Sprintf("broker %d back with a new epoch", gone), func(im *Image) bool {
+		b := im.Brokers[gone]
+		return b != nil && !b.Fenced && b.Epoch > old.Epoch && b.Incarnation != old.Incarnation
+	})
+}
+
+// TestBrokerAlone: a broker alone registers itself; started again with
+// another node id it is the only broker listed, and its registration is in
+// snapshots.
+func TestBrokerAlone(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenWith(Options{DataDir: dir, NodeID: 1})
+	mustNil(t, err)
+	mustNil(t, s.Register(brokerOpts(0)))
+	mustNil(t, s.Close())
+	r, err := OpenWith(Options{DataDir: dir, NodeID: 4})
+	mustNil(t, err)
+	if got := r.Image().Brokers[1]; got == nil {
+		t.Fatal("registration lost across a restart")
+	}
+	mustNil(t, r.Register(brokerOpts(3)))
+	if bs := r.Image().SortedBrokers(); len(bs) != 1 || bs[0].ID != 4 || bs[0].Listeners[0].Port != 9095 {
+		t.Fatalf("brokers %+v, want only node 4", bs)
+	}
+	mustNil(t, r.q.r.Snapshot().Error())
+	mustNil(t, r.Close())
+	r2, err := OpenWith(Options{DataDir: dir, NodeID: 4})
+	mustNil(t, err)
+	defer r2.Close()
+	if bs := r2.Image().SortedBrokers(); len(bs) != 1 || bs[0].ID != 4 || bs[0].Rack != "rack-1" {
+		t.Fatalf("brokers after a snapshot restore: %+v", bs)
 	}
 }

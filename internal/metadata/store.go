@@ -71,6 +71,8 @@ type Image struct {
 	// ClientMetrics are the KIP-714 client metrics subscriptions
 	// (CLIENT_METRICS config resources): name -> configs as set.
 	ClientMetrics map[string]map[string]string
+	// Brokers are the registered brokers by node id (brokers.go).
+	Brokers map[int32]*Broker
 
 	// order is SortedTopics, built on first use and shared by every image
 	// with the same Topics map (a producer id reservation or a broker
@@ -123,6 +125,16 @@ type record struct {
 	// Image is the whole image of an "image" record: the import of a
 	// metadata log written before the quorum.
 	Image *imageFile `json:"image,omitempty"`
+	// Broker registrations (brokers.go): the broker of a register_broker
+	// record; the node id and broker epoch of a fence, unfence or
+	// heartbeat; Alone marks the registration of a quorum of one, which
+	// drops every other broker (a node id changed between starts).
+	Broker *Broker `json:"broker,omitempty"`
+	NodeID int32   `json:"node_id,omitempty"`
+	Epoch  int64   `json:"epoch,omitempty"`
+	Alone  bool    `json:"alone,omitempty"`
+
+	index uint64 // the entry's log index, set when applied
 }
 
 // Errors returned by Store changes.
@@ -193,9 +205,41 @@ func (s *Store) commit(rec *record) error {
 	return s.q.apply(v)
 }
 
+// errBadRecord refuses a record that could not have been written by a
+// broker: the state machine never applies it (nor panics on it).
+var errBadRecord = errors.New("metadata: malformed record")
+
 // check says whether rec applies to im, the same on every node.
 func (im *Image) check(rec *record) error {
 	switch rec.Type {
+	case "topic", "delete_topic", "partitions":
+		if rec.Name == "" || (rec.Type == "topic" && (rec.ID == nil || rec.Partitions < 1)) {
+			return errBadRecord
+		}
+	case "image":
+		if rec.Image == nil || rec.Image.ClusterID == "" {
+			return errBadRecord
+		}
+		names, ids := map[string]bool{}, map[TopicID]bool{}
+		for _, t := range rec.Image.Topics {
+			if t == nil || t.Name == "" || t.Partitions < 1 || names[t.Name] || ids[t.ID] {
+				return errBadRecord
+			}
+			names[t.Name], ids[t.ID] = true, true
+		}
+		for _, b := range rec.Image.Brokers {
+			if b == nil {
+				return errBadRecord
+			}
+		}
+	case "register_broker":
+		if rec.Broker == nil {
+			return errBadRecord
+		}
+	}
+	switch rec.Type {
+	case "fence_broker", "unfence_broker":
+		return im.checkBroker(rec)
 	case "cluster", "image":
 		if im.ClusterID != "" {
 			return errClusterSet
@@ -205,6 +249,8 @@ func (im *Image) check(rec *record) error {
 		switch {
 		case rec.Create && ok:
 			return ErrTopicExists
+		case rec.Create && im.ByID[*rec.ID] != nil:
+			return errBadRecord // another topic has this id
 		case !rec.Create && (!ok || rec.ID == nil || t.ID != *rec.ID):
 			return ErrNoTopic
 		}
@@ -239,6 +285,8 @@ func (im *Image) copyFor(rec *record) *Image {
 		next.order = &topicOrder{}
 	case "client_metrics":
 		next.ClientMetrics = maps.Clone(im.ClientMetrics)
+	case "register_broker", "fence_broker", "unfence_broker":
+		next.Brokers = maps.Clone(im.Brokers)
 	}
 	return &next
 }
@@ -248,6 +296,8 @@ func (im *Image) copyFor(rec *record) *Image {
 // older binary can read a newer log's known parts.
 func (im *Image) apply(rec *record) {
 	switch rec.Type {
+	case "register_broker", "fence_broker", "unfence_broker":
+		im.applyBroker(rec)
 	case "cluster":
 		im.ClusterID = rec.ClusterID
 	case "image":

@@ -119,7 +119,7 @@ func (m *mux) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, er
 }
 
 type forwardReq struct {
-	Op   string `json:"op"` // apply, barrier
+	Op   string `json:"op"` // apply, barrier, register, heartbeat
 	Data []byte `json:"data,omitempty"`
 }
 
@@ -180,31 +180,18 @@ func (q *quorum) serveForward(c net.Conn) {
 		return
 	}
 	var resp forwardResp
-	switch {
-	case q.r.State() != raft.Leader:
-		resp.Err = raft.ErrNotLeader.Error()
-	case req.Op == "barrier":
-		if err := q.r.Barrier(10 * time.Second).Error(); err != nil {
-			resp.Err = err.Error()
-		}
-		resp.Index = q.fsm.applied.Load()
-	case req.Op == "apply":
-		f := q.r.Apply(req.Data, 10*time.Second)
-		if err := f.Error(); err != nil {
-			resp.Err = err.Error()
-			break
-		}
-		resp.Index = f.Index()
-		if rerr, ok := f.Response().(error); ok {
-			resp.Err = rerr.Error()
+	idx, err := q.onLeader(req.Op, req.Data)
+	resp.Index = idx
+	if err != nil {
+		resp.Err = err.Error()
+		var refused *refusal
+		if errors.As(err, &refused) {
 			for code, e := range errCodes {
-				if errors.Is(rerr, e) {
+				if errors.Is(refused.err, e) {
 					resp.Code = code
 				}
 			}
 		}
-	default:
-		resp.Err = fmt.Sprintf("unknown request %q", req.Op)
 	}
 	b, _ := json.Marshal(&resp)
 	c.Write(append(b, '\n'))

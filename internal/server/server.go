@@ -171,6 +171,11 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The broker registers with the metadata quorum (alone: with itself);
+	// Metadata and DescribeCluster list the registered brokers.
+	if err := s.meta.Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}}}); err != nil {
+		return nil, fmt.Errorf("server: register with the metadata quorum: %w", err)
+	}
 	// The committer runs before the coordinators open: their writes (the
 	// offsets migration, transaction recovery's markers) wait for rounds.
 	go func() {
