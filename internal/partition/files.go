@@ -358,6 +358,21 @@ func (f *Files) Checkpoint(ctx context.Context, idleSince int64) {
 		}
 	}
 	commit()
+	// A partition idle for a whole interval and now marked is closed: its
+	// state (indexes, producer state, buffers) leaves memory, and closing
+	// a marked log writes nothing. The next use opens it again.
+	closed := 0
+	for _, p := range parts {
+		if ctx.Err() != nil {
+			break
+		}
+		if l := p.log.Load(); l != nil && l.Marked() && p.lastUse.Load() < idleSince && p.tryClose() {
+			closed++
+		}
+	}
+	if closed > 0 {
+		f.lg.Debug("idle partitions closed after their recovery checkpoint", "partitions", closed)
+	}
 	f.mu.Lock()
 	f.checkpoints += int64(n)
 	f.mu.Unlock()

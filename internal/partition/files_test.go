@@ -375,3 +375,51 @@ func TestFilesBackgroundHighWater(t *testing.T) {
 		_ = p.Close()
 	}
 }
+
+// TestCheckpointClosesIdlePartitions: a recovery checkpoint closes the
+// partitions idle for its whole interval once they are marked, freeing
+// their memory (one whose files were released too), and leaves a
+// partition used since alone; a closed one opens again with its data and
+// producer state.
+func TestCheckpointClosesIdlePartitions(t *testing.T) {
+	root := t.TempDir()
+	files := NewFiles(2, nil) // small: some partitions release their files
+	files.SetDataDir(root)
+	parts := make([]*Partition, 4)
+	for i := range parts {
+		parts[i] = New(filepath.Join(root, fmt.Sprintf("idle-%d", i)), Options{Topic: "idle", Index: int32(i), TopicID: metadata.TopicID{4}}, files)
+		if res := appendIdem(t, parts[i], 7, 0, 0, 1); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		if _, err := parts[i].Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	useClock.Add(1)
+	busy := parts[3]
+	if res := appendIdem(t, busy, 7, 0, 1, 1); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if _, err := busy.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	files.Checkpoint(context.Background(), busy.lastUse.Load())
+	for i, p := range parts[:3] {
+		if p.IsOpen() {
+			t.Fatalf("idle partition %d still open after its checkpoint", i)
+		}
+	}
+	if !busy.IsOpen() {
+		t.Fatal("the partition used during the interval was closed")
+	}
+	if st := files.Stats(); st.Open > 2 {
+		t.Fatalf("files %+v", st)
+	}
+	p := parts[0]
+	if res := appendIdem(t, p, 7, 0, 0, 1); res.Err != nil || res.Records != 0 || res.Base != 0 {
+		t.Fatalf("duplicate after the close: %+v", res)
+	}
+	if res := appendIdem(t, p, 7, 0, 1, 1); res.Err != nil || res.Base != 1 {
+		t.Fatalf("next sequence after the close: %+v", res)
+	}
+}

@@ -104,7 +104,7 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_messages_out_total", "Records served by Fetch.", func() float64 { _, _, r, _ := b.DataStats(); return float64(r) })
 	counter("chronik_bytes_out_total", "Record-batch bytes served by Fetch.", func() float64 { _, _, _, n := b.DataStats(); return float64(n) })
 	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })
-	gauge("chronik_partitions_open", "Partitions whose files are open now (the rest open on first use).", func() float64 { return float64(b.OpenFiles().Partitions) })
+	gauge("chronik_partitions_open", "Partitions open now, their state in memory (the files of some may be released); the rest open on first use.", func() float64 { return float64(b.OpenFiles().Partitions) })
 	gauge("chronik_partition_open_files", "Files held by open partitions (one per segment), bounded by --max-open-files.", func() float64 { return float64(b.OpenFiles().Open) })
 	gauge("chronik_partition_max_open_files", "The open-file budget of partitions (--max-open-files).", func() float64 { return float64(b.OpenFiles().Max) })
 	counter("chronik_partition_evictions_total", "Idle partitions closed to stay within --max-open-files.", func() float64 { return float64(b.OpenFiles().Evicted) })
