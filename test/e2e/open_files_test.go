@@ -112,3 +112,57 @@ func openFDs(t *testing.T, b *Broker) int {
 	}
 	return len(ents)
 }
+
+// TestIdlePartitionsClose: partitions written to and then idle for a
+// recovery-checkpoint interval are closed (chronik_partitions_open falls to
+// what is still in use, their descriptors are gone) and serve their records
+// again on the next read, and after a kill -9.
+func TestIdlePartitionsClose(t *testing.T) {
+	const parts = 200
+	dir := t.TempDir()
+	args := []string{"--log-flush-offset-checkpoint-interval-ms", "1000"}
+	b := StartBrokerIn(t, dir, args...)
+	adm := clientsAdmin(t, b)
+	clientsCreateTopic(t, adm, "idle", parts, nil)
+	cl := b.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var recs []*kgo.Record
+	for p := range int32(parts) {
+		recs = append(recs, &kgo.Record{Topic: "idle", Partition: p, Value: []byte(strconv.Itoa(int(p)))})
+	}
+	ctx := Ctx(t, 2*time.Minute)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if open := scrape(t, b)["chronik_partitions_open"]; open < parts {
+		t.Fatalf("%v partitions open right after writing to %d", open, parts)
+	}
+	// Every partition is idle now (internal ones included): at most a few
+	// stay open, touched by the broker's own sweeps meanwhile.
+	CheckFor(t, 30*time.Second, func() error {
+		if open := scrape(t, b)["chronik_partitions_open"]; open > parts/10 {
+			return fmt.Errorf("%v partitions still open", open)
+		}
+		return nil
+	})
+	check := func(b *Broker) {
+		t.Helper()
+		got := map[int32]string{}
+		rd := b.Client(t, kgo.ConsumeTopics("idle"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		for len(got) < parts {
+			fs := rd.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				t.Fatal(err)
+			}
+			fs.EachRecord(func(r *kgo.Record) { got[r.Partition] = string(r.Value) })
+		}
+		for p := range int32(parts) {
+			if got[p] != strconv.Itoa(int(p)) {
+				t.Fatalf("partition %d: %q", p, got[p])
+			}
+		}
+	}
+	check(b)
+	b.Kill()
+	b = StartBrokerIn(t, dir, args...)
+	check(b)
+}
