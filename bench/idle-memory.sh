@@ -4,8 +4,8 @@
 # raw produce (one pre-encoded record per request, 128 senders, random
 # partitions) for D, then idle for W with recovery checkpoints every C.
 # Reports, at the end of the load and after the idle time: Go heap in use
-# and RSS of the broker, its open partitions and open descriptors; then
-# deletes the data dir.
+# and RSS of the broker, its open partitions and open descriptors; then the
+# time a clean stop (SIGTERM) takes, and deletes the data dir.
 #
 #   bench/idle-memory.sh [-p P] [-d D] [-w W] [-c C_MS] BIN...
 #
@@ -62,6 +62,8 @@ for bin in "$@"; do
   state "after load:   "
   sleep "$idle"
   state "after ${idle}s idle:"
+  t0=$(date +%s.%N)
   kill -TERM "$pid"; wait "$pid" || true; pid=""
+  echo "stop after idle: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}') s"
   rm -rf "$data"
 done
