@@ -459,7 +459,11 @@ func (q *quorum) waitApplied(idx uint64, d time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("metadata: change %d not applied here after %v", idx, d)
 		}
-		time.Sleep(2 * time.Millisecond)
+		select {
+		case <-q.done:
+			return raft.ErrRaftShutdown
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 	return nil
 }
@@ -501,7 +505,11 @@ func (q *quorum) applyOp(op string, data []byte) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("metadata: no quorum leader took the change in 30 s (a majority of the voters must be up): %w", err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-q.done: // closing: nobody waits for this change any more
+			return raft.ErrRaftShutdown
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -422,3 +422,28 @@ func TestBrokerAlone(t *testing.T) {
 		t.Fatalf("brokers after a snapshot restore: %+v", bs)
 	}
 }
+
+// TestCloseDuringHeartbeats: closing a member whose heartbeats find no
+// leader (the others are gone) returns at once, not after the 30 s a change
+// waits for a leader.
+func TestCloseDuringHeartbeats(t *testing.T) {
+	c := newTestCluster(t, 3)
+	for i, s := range c.stores {
+		mustNil(t, s.Register(brokerOpts(i)))
+	}
+	l := c.leader()
+	last := (l + 1) % 3
+	for i := range c.stores {
+		if i != last {
+			mustNil(t, c.stores[i].Close())
+			c.stores[i] = nil
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // its heartbeats now wait for a leader
+	t0 := time.Now()
+	mustNil(t, c.stores[last].Close())
+	c.stores[last] = nil
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
