@@ -86,6 +86,14 @@ type Options struct {
 	BrokerSessionTimeout time.Duration
 }
 
+// A snapshot is taken after snapshotThreshold entries (checked every
+// couple of minutes) and at a clean close after more than snapshotAtClose:
+// a start replays at most about that many entries after restoring one.
+const (
+	snapshotThreshold = 4096
+	snapshotAtClose   = 256
+)
+
 // errClusterSet answers a second cluster-id or image record: the first one
 // applied wins on every node.
 var errClusterSet = errors.New("metadata: cluster id already set")
@@ -164,6 +172,13 @@ func (f *fsm) Apply(l *raft.Log) (result any) {
 	next.apply(&rec)
 	f.s.image.Store(next)
 	return nil
+}
+
+// published reports whether replay is over.
+func (f *fsm) published() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.private == nil
 }
 
 // publish makes the replayed image the one readers see.
@@ -303,6 +318,7 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 	conf.LocalID = q.self
 	conf.Logger = hl
 	conf.ShutdownOnRemove = false
+	conf.SnapshotThreshold = snapshotThreshold
 	notify := make(chan bool, 16)
 	conf.NotifyCh = notify
 	q.wg.Add(1)
@@ -363,13 +379,20 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 	if err != nil {
 		return fail(fmt.Errorf("metadata: %w", err))
 	}
-	if alone && has {
-		if err := q.stayAlone(conf, snaps, trans); err != nil {
-			return fail(err)
-		}
-	}
 	if q.r, err = raft.NewRaft(conf, q.fsm, q.logs, q.logs, snaps, trans); err != nil {
 		return fail(fmt.Errorf("metadata: start raft: %w", err))
+	}
+	if alone && has {
+		recovered, err := q.stayAlone(conf, snaps, trans)
+		if err != nil {
+			return fail(err)
+		}
+		if recovered { // start again, on the new configuration
+			q.fsm = &fsm{s: s, private: emptyImage()}
+			if q.r, err = raft.NewRaft(conf, q.fsm, q.logs, q.logs, snaps, trans); err != nil {
+				return fail(fmt.Errorf("metadata: start raft: %w", err))
+			}
+		}
 	}
 	if !has {
 		if err := q.r.BootstrapCluster(raft.Configuration{Servers: voters}).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -394,32 +417,36 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 // stayAlone makes this node the only voter of a quorum of one whose voter
 // had another id (--node-id changed between starts): Raft would otherwise
 // wait forever for that voter. A quorum of several voters is not taken over.
-func (q *quorum) stayAlone(conf *raft.Config, snaps raft.SnapshotStore, trans raft.Transport) error {
-	scratch := func() *fsm { return &fsm{s: &Store{lg: q.lg}, private: emptyImage()} }
-	c := *conf
-	cfg, err := raft.GetConfiguration(&c, scratch(), q.logs, q.logs, snaps, trans)
-	if err != nil {
-		return fmt.Errorf("metadata: read the quorum configuration: %w", err)
+// It reports whether it changed the configuration, after stopping q.r (the
+// caller starts Raft again).
+func (q *quorum) stayAlone(conf *raft.Config, snaps raft.SnapshotStore, trans raft.Transport) (bool, error) {
+	f := q.r.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return false, fmt.Errorf("metadata: read the quorum configuration: %w", err)
 	}
 	var voters []raft.ServerID
-	for _, sv := range cfg.Servers {
+	for _, sv := range f.Configuration().Servers {
 		if sv.Suffrage == raft.Voter {
 			voters = append(voters, sv.ID)
 		}
 	}
 	switch {
 	case len(voters) == 1 && voters[0] == q.self:
-		return nil
+		return false, nil
 	case len(voters) > 1:
-		return fmt.Errorf("metadata: this data dir belongs to a metadata quorum of %d voters %v; a broker alone cannot take it over", len(voters), voters)
+		return false, fmt.Errorf("metadata: this data dir belongs to a metadata quorum of %d voters %v; a broker alone cannot take it over", len(voters), voters)
 	}
-	c = *conf
+	if err := q.r.Shutdown().Error(); err != nil {
+		return false, fmt.Errorf("metadata: %w", err)
+	}
+	c := *conf
+	scratch := &fsm{s: &Store{lg: q.lg}, private: emptyImage()}
 	self := raft.Configuration{Servers: []raft.Server{{ID: q.self, Address: trans.LocalAddr()}}}
-	if err := raft.RecoverCluster(&c, scratch(), q.logs, q.logs, snaps, trans, self); err != nil {
-		return fmt.Errorf("metadata: make node %s the quorum's voter: %w", q.self, err)
+	if err := raft.RecoverCluster(&c, scratch, q.logs, q.logs, snaps, trans, self); err != nil {
+		return false, fmt.Errorf("metadata: make node %s the quorum's voter: %w", q.self, err)
 	}
 	q.lg.Info("node id changed: this broker is now its metadata quorum's only voter", "was", voters, "node_id", q.self)
-	return nil
+	return true, nil
 }
 
 // catchUp waits until this node's image holds every change the leader had
@@ -554,6 +581,18 @@ func jsonRecord(rec *record) ([]byte, error) {
 func (q *quorum) close() error {
 	var errs []error
 	q.closeOnce.Do(func() { close(q.done) })
+	if q.r != nil && q.fsm.published() {
+		// The next start restores this snapshot and replays nothing,
+		// where replaying thousands of entries costs tenths of a second.
+		st := q.r.Stats()
+		last, _ := strconv.ParseUint(st["last_log_index"], 10, 64)
+		snap, _ := strconv.ParseUint(st["last_snapshot_index"], 10, 64)
+		if last > snap+snapshotAtClose {
+			if err := q.r.Snapshot().Error(); err != nil {
+				q.lg.Debug("metadata snapshot at close not taken", "err", err)
+			}
+		}
+	}
 	if q.r != nil {
 		errs = append(errs, q.r.Shutdown().Error())
 	}
