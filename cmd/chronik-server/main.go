@@ -3,6 +3,8 @@
 //	chronik-server start [flags]      run the broker (alias: standalone)
 //	chronik-server version            print the version
 //	chronik-server config [flags]     print the effective settings and exit
+//	chronik-server cluster status [HOST:PORT]
+//	                                  what a running broker says of its cluster
 //
 // Flags may come before or after the subcommand; every flag also has a
 // CHRONIK_* environment variable (see README.md).
@@ -29,6 +31,9 @@ Usage:
   chronik-server start [flags]     run the broker (alias: standalone)
   chronik-server version           print the version
   chronik-server config [flags]    print the effective settings and exit
+  chronik-server cluster status [HOST:PORT]
+                                   the brokers and the metadata quorum, as a running broker
+                                   (default: this config's own address) describes them
 
 Flags (each also settable by the CHRONIK_* variable shown):
 `
@@ -58,6 +63,16 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stdout, "--%-26s %-28s %-14q default %q\n", s.Flags[0], s.Envs[0], v, s.Default)
 		}
 		return 0
+	case "cluster":
+		if len(pos) < 2 || pos[1] != "status" || len(pos) > 3 {
+			fmt.Fprintln(stderr, "chronik-server: usage: chronik-server cluster status [HOST:PORT]")
+			return 2
+		}
+		addr := ""
+		if len(pos) == 3 {
+			addr = pos[2]
+		}
+		return clusterStatus(&cfg, addr, stdout, stderr)
 	case "start", "standalone":
 	case "", "help":
 		printUsage(stdout)
@@ -66,7 +81,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "chronik-server: unknown command %q (want start, standalone, version or config)\n", cmd)
+		fmt.Fprintf(stderr, "chronik-server: unknown command %q (want start, standalone, version, config or cluster)\n", cmd)
 		return 2
 	}
 	if len(pos) > 1 {

@@ -7,6 +7,8 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,5 +113,26 @@ func TestMetadataKillDuringCreates(t *testing.T) {
 	if after := describe(); after.HighWatermark <= before.HighWatermark || after.LeaderEpoch < before.LeaderEpoch {
 		t.Fatalf("DescribeQuorum after a change: hw %d epoch %d, before hw %d epoch %d",
 			after.HighWatermark, after.LeaderEpoch, before.HighWatermark, before.LeaderEpoch)
+	}
+}
+
+// TestClusterStatusCommand: `chronik-server cluster status HOST:PORT` shows
+// the broker and the metadata quorum it leads; against nothing it fails
+// with a hint.
+func TestClusterStatusCommand(t *testing.T) {
+	b := StartBroker(t)
+	out, err := exec.Command(binary, "cluster", "status", b.Addr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cluster status: %v\n%s", err, out)
+	}
+	for _, want := range []string{"brokers       1", b.Addr, "up", "metadata quorum: leader 1", "voter", ", leader"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("cluster status lacks %q:\n%s", want, out)
+		}
+	}
+	b.Stop()
+	out, err = exec.Command(binary, "cluster", "status", b.Addr).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is it running?") {
+		t.Fatalf("cluster status of a stopped broker: %v\n%s", err, out)
 	}
 }
