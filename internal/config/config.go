@@ -62,6 +62,11 @@ type Config struct {
 	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
 	// group.consumer.heartbeat.interval.ms.
 	ConsumerGroupSessionTimeout, ConsumerGroupHeartbeatInterval time.Duration
+	// BrokerSessionTimeout (broker.session.timeout.ms): the controller
+	// fences a broker whose heartbeats stop this long;
+	// BrokerHeartbeatInterval (broker.heartbeat.interval.ms) is how often a
+	// broker sends them.
+	BrokerSessionTimeout, BrokerHeartbeatInterval time.Duration
 	// TransactionVersion is the transaction.version feature level (1 or 2).
 	TransactionVersion int
 	// DropBehind: fsynced partition data this far behind the end is
@@ -119,6 +124,8 @@ func Default() Config {
 		TransactionalIDExpiration:      7 * 24 * time.Hour,
 		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
+		BrokerSessionTimeout:           9 * time.Second,
+		BrokerHeartbeatInterval:        2 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
 		DropBehind:                     64 << 20,
@@ -197,6 +204,10 @@ func (c *Config) Validate() error {
 	}
 	if c.SegmentAge < time.Millisecond {
 		bad("log-segment-ms", "must be at least 1ms")
+	}
+	if c.BrokerHeartbeatInterval < 100*time.Millisecond || c.BrokerSessionTimeout <= c.BrokerHeartbeatInterval {
+		bad("broker-heartbeat-interval-ms", "%v must be at least 100ms and below broker-session-timeout-ms (%v)",
+			c.BrokerHeartbeatInterval, c.BrokerSessionTimeout)
 	}
 	if c.ConsumerGroupHeartbeatInterval < 100*time.Millisecond || c.ConsumerGroupSessionTimeout <= c.ConsumerGroupHeartbeatInterval {
 		bad("group-consumer-heartbeat-interval-ms", "%v must be at least 100ms and below group-consumer-session-timeout-ms (%v)",

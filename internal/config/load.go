@@ -200,6 +200,10 @@ var settings = func() []setting {
 	add([]string{"group-consumer-session-timeout-ms"}, []string{"CHRONIK_GROUP_CONSUMER_SESSION_TIMEOUT_MS"}, "KIP-848 consumer groups: a member silent this long is removed (ms or duration)", set, get)
 	set, get = msSetting(func(c *Config) *time.Duration { return &c.ConsumerGroupHeartbeatInterval })
 	add([]string{"group-consumer-heartbeat-interval-ms"}, []string{"CHRONIK_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS"}, "KIP-848 consumer groups: heartbeat interval told to members (ms or duration)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.BrokerSessionTimeout })
+	add([]string{"broker-session-timeout-ms"}, []string{"CHRONIK_BROKER_SESSION_TIMEOUT_MS"}, "the controller fences a broker whose heartbeats stop this long (Kafka's broker.session.timeout.ms; ms or duration)", set, get)
+	set, get = msSetting(func(c *Config) *time.Duration { return &c.BrokerHeartbeatInterval })
+	add([]string{"broker-heartbeat-interval-ms"}, []string{"CHRONIK_BROKER_HEARTBEAT_INTERVAL_MS"}, "how often a broker heartbeats the controller (Kafka's broker.heartbeat.interval.ms; ms or duration)", set, get)
 	set, get = int64Setting(func(c *Config) *int64 { return &c.DropBehind })
 	add([]string{"log-drop-behind-bytes"}, []string{"CHRONIK_LOG_DROP_BEHIND_BYTES"},
 		"drop partition data from the page cache once fsynced and this many bytes behind its segment's end (0: off); consumers further behind read from disk", set, get)

@@ -63,10 +63,9 @@ var (
 type BrokerOptions struct {
 	Listeners []Listener
 	Rack      string
-	// HeartbeatInterval (broker.heartbeat.interval.ms, 2 s if 0) and
-	// SessionTimeout (broker.session.timeout.ms, 9 s if 0; used by the
-	// controller, so every voter should have the same).
-	HeartbeatInterval, SessionTimeout time.Duration
+	// HeartbeatInterval is broker.heartbeat.interval.ms (2 s if 0). The
+	// session timeout is the controller's: Options.BrokerSessionTimeout.
+	HeartbeatInterval time.Duration
 }
 
 // controller is the leader's in-memory broker sessions.

@@ -116,7 +116,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.startHTTP()
 
 	var err error
-	if s.meta, err = metadata.OpenWith(metadata.Options{DataDir: cfg.DataDir, NodeID: cfg.NodeID, Logger: lg.With("component", "metadata")}); err != nil {
+	if s.meta, err = metadata.OpenWith(metadata.Options{DataDir: cfg.DataDir, NodeID: cfg.NodeID,
+		BrokerSessionTimeout: cfg.BrokerSessionTimeout, Logger: lg.With("component", "metadata")}); err != nil {
 		return nil, err
 	}
 	s.metrics = newMetrics(s.registry, cfg)
@@ -173,7 +174,8 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	}
 	// The broker registers with the metadata quorum (alone: with itself);
 	// Metadata and DescribeCluster list the registered brokers.
-	if err := s.meta.Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}}}); err != nil {
+	if err := s.meta.Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}},
+		HeartbeatInterval: cfg.BrokerHeartbeatInterval}); err != nil {
 		return nil, fmt.Errorf("server: register with the metadata quorum: %w", err)
 	}
 	// The committer runs before the coordinators open: their writes (the
