@@ -133,7 +133,7 @@ func (s *Store) Register(o BrokerOptions) error {
 				return
 			case <-t.C:
 			}
-			err := s.q.heartbeat(b.ID, s.Image().Brokers[b.ID])
+			err := s.q.heartbeat(s.Image().Brokers[b.ID])
 			if errors.Is(err, ErrStaleBroker) {
 				err = s.register(b)
 			}
@@ -165,24 +165,15 @@ func (s *Store) register(b *Broker) error {
 
 // registerBroker commits a registration through the leader, which refuses
 // it while another incarnation of the id holds a live session.
-func (q *quorum) registerBroker(rec *record) error {
-	data, err := jsonRecord(rec)
-	if err != nil {
-		return err
-	}
-	return q.applyOp("register", data)
-}
+func (q *quorum) registerBroker(rec *record) error { return q.applyOp("register", rec) }
 
-// heartbeat renews b's session with the controller.
-func (q *quorum) heartbeat(id int32, b *Broker) error {
+// heartbeat renews the session of b (this node's registration as its image
+// has it; nil: none) with the controller.
+func (q *quorum) heartbeat(b *Broker) error {
 	if b == nil {
 		return ErrStaleBroker
 	}
-	data, err := jsonRecord(&record{Type: "heartbeat", NodeID: id, Epoch: b.Epoch})
-	if err != nil {
-		return err
-	}
-	return q.applyOp("heartbeat", data)
+	return q.applyOp("heartbeat", &record{Type: "heartbeat", NodeID: b.ID, Epoch: b.Epoch})
 }
 
 // leaderOp runs a registration or heartbeat on the leader (this node).
@@ -218,7 +209,7 @@ func (q *quorum) leaderOp(op string, rec *record) (uint64, error) {
 		if b.Fenced {
 			return q.leaderApply(&record{Type: "unfence_broker", NodeID: rec.NodeID, Epoch: rec.Epoch})
 		}
-		return q.fsm.applied.Load(), nil
+		return 0, nil // nothing written: the sender need not wait for anything
 	}
 	return 0, fmt.Errorf("unknown operation %q", op)
 }

@@ -106,7 +106,6 @@ var errCodes = map[string]error{
 	"cluster_set":      errClusterSet,
 	"duplicate_broker": ErrDuplicateBroker,
 	"stale_broker":     ErrStaleBroker,
-	"no_change":        errNoChange,
 }
 
 type quorum struct {
@@ -495,16 +494,16 @@ func (q *quorum) waitApplied(idx uint64, d time.Duration) error {
 	return nil
 }
 
-// apply commits a record through the leader (this node or another) and
-// returns once this node's image holds it.
-func (q *quorum) apply(data []byte) error { return q.applyOp("apply", data) }
-
-// applyOp runs op ("apply": commit a record; "register", "heartbeat": see
-// brokers.go) on the leader, this node or another, and returns once this
-// node's image holds what the leader had applied for it. The state
+// applyOp runs op on rec at the leader, this node or another ("apply":
+// commit rec; "register", "heartbeat": see brokers.go), and returns once
+// this node's image holds what the leader had applied for it. The state
 // machine's or controller's refusal is returned as it is, once this node
 // has applied the entry it was about.
-func (q *quorum) applyOp(op string, data []byte) error {
+func (q *quorum) applyOp(op string, rec *record) error {
+	data, err := jsonRecord(rec)
+	if err != nil {
+		return err
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var idx uint64

@@ -33,9 +33,7 @@ package metadata
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -197,13 +195,7 @@ func (s *Store) Image() *Image { return s.image.Load() }
 // to this node's image, or the state machine's refusal (ErrTopicExists,
 // ErrNoTopic, ErrPartitionsLE): changes from several nodes are checked
 // where they are applied, in log order.
-func (s *Store) commit(rec *record) error {
-	v, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("metadata: encode: %w", err)
-	}
-	return s.q.apply(v)
-}
+func (s *Store) commit(rec *record) error { return s.q.applyOp("apply", rec) }
 
 // errBadRecord refuses a record that could not have been written by a
 // broker: the state machine never applies it (nor panics on it).
