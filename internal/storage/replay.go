@@ -13,8 +13,8 @@ type ReplayBatch func(h *BatchHeader) (decode bool, err error)
 // ReplayRecords calls fn with every record of every batch from the log start
 // up to upTo (the log end if upTo < 0), in offset order, with the record's
 // absolute offset. It is the one replay loop of the internal logs built on
-// this package (the metadata log, the coordinators' internal topics and the
-// formats they migrate from): each reads its state back with it rather than
+// this package (the coordinators' internal topics and the formats they and
+// the metadata migrate from): each reads its state back with it rather than
 // walking batches itself. batch, when set, sees every header first and can
 // skip a batch (control batches, aborted transactional data) or stop the
 // replay with an error. Compressed batches are decompressed. The record and
