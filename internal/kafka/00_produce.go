@@ -88,6 +88,7 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	}
 	var pend []producePending
 	var round *commit.Round
+	var leaders []int32 // of partitions answered NOT_LEADER_OR_FOLLOWER
 	// Slices are sized up front so pointers into them stay valid.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
 	for ti := range r.Topics {
@@ -105,10 +106,16 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 			sp.BaseOffset = -1
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
-			p, missing := ts.partition(rp.Partition, req.Version)
+			p, missing := b.servePartition(ts, rp.Partition, req.Version)
 			switch {
 			case p == nil:
 				sp.ErrorCode = missing
+				if missing == kerr.NotLeaderForPartition.Code { // KIP-951
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.leaderOf(b.meta.Image(), ts.meta, rp.Partition)
+					if sp.CurrentLeader.LeaderID >= 0 {
+						leaders = append(leaders, sp.CurrentLeader.LeaderID)
+					}
+				}
 			case ts.meta.Internal:
 				// Kafka: "Cannot append to internal topic"; only the
 				// coordinators write there (internal_topics.go).
@@ -123,6 +130,9 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	}
 	if r.Acks == 0 {
 		return wire.Reply{}, nil
+	}
+	for _, e := range b.endpoints(leaders) {
+		resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{NodeID: e.id, Host: e.host, Port: e.port, Rack: e.rack})
 	}
 	if round == nil {
 		return wire.Reply{Resp: resp}, nil

@@ -233,6 +233,7 @@ func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPl
 	}
 	idx := map[topicKey]int{}
 	var files [][][]storage.FileRange // per topic, per partition; nil without ranges
+	var leaders []int32
 	for _, res := range results {
 		tk := topicKey{res.key.topic, res.key.topicID}
 		i, ok := idx[tk]
@@ -246,6 +247,12 @@ func (b *Broker) fetchResponse(r *kmsg.FetchRequest, version int16, plan fetchPl
 		}
 		resp.Topics[i].Partitions = append(resp.Topics[i].Partitions, res.resp)
 		files[i] = append(files[i], res.files)
+		if res.resp.ErrorCode == kerr.NotLeaderForPartition.Code && res.resp.CurrentLeader.LeaderID >= 0 {
+			leaders = append(leaders, res.resp.CurrentLeader.LeaderID)
+		}
+	}
+	for _, e := range b.endpoints(leaders) { // KIP-951: where to go instead
+		resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{NodeID: e.id, Host: e.host, Port: e.port, Rack: e.rack})
 	}
 	var flat [][]storage.FileRange
 	for _, f := range files {
@@ -274,9 +281,13 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16, zc 
 		sp.HighWatermark = -1
 		sp.RecordBatches = []byte{} // nil would encode as null, which librdkafka rejects
 		ts := b.topicFor(version, fp.key.topic, fp.key.topicID)
-		p, missing := ts.partition(fp.key.partition, version)
+		p, missing := b.servePartition(ts, fp.key.partition, version)
 		if p == nil {
 			sp.ErrorCode = missing
+			if missing == kerr.NotLeaderForPartition.Code {
+				im := b.meta.Image()
+				sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = b.leaderOf(im, ts.meta, fp.key.partition)
+			}
 			continue
 		}
 		// Ranges keep their segment files open until the reply is

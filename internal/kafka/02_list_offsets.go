@@ -152,9 +152,9 @@ func oldStyleOffsets(p *partition.Partition, ts int64, maxNum int32, nowMs int64
 // it exists, the client's CurrentLeaderEpoch (-1: no check) matches, and its
 // log has not failed. Otherwise nil and the error code to answer.
 func (b *Broker) servingPartition(topic string, i, currentEpoch int32) (*partition.Partition, int16) {
-	p := b.partition(topic, i)
+	p, code := b.localPartition(topic, i)
 	if p == nil {
-		return nil, kerr.UnknownTopicOrPartition.Code
+		return nil, code
 	}
 	if err := p.CheckLeaderEpoch(currentEpoch); err != nil {
 		return nil, partitionErr(err).Code

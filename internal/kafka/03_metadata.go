@@ -2,8 +2,11 @@ package kafka
 
 // Behavior:
 //
-//   - Lists this broker (the advertised address) as the only broker and the
-//     controller; every partition is led by it with replicas = ISR = [it].
+//   - Lists the registered, unfenced brokers (this one always) and each
+//     partition's leader and replicas as the metadata image places them
+//     (cluster.go); ISR = replicas until replication exists (one replica
+//     each). A partition whose leader is fenced or gone answers
+//     LEADER_NOT_AVAILABLE with leader -1. The controller is this broker.
 //   - A null topic list (v1+; an empty list at v0) means all topics. Internal
 //     topics are listed with IsInternal set.
 //   - Unknown topics are auto-created (num.partitions partitions) when the
@@ -49,7 +52,7 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 		sorted := im.SortedTopics()
 		resp.Topics = make([]kmsg.MetadataResponseTopic, 0, len(sorted))
 		for _, t := range sorted {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t, r, nodes))
+			resp.Topics = append(resp.Topics, b.topicMetadata(im, t, r, nodes))
 		}
 		return resp, nil
 	}
@@ -96,15 +99,16 @@ func handleMetadata(b *Broker, r *kmsg.MetadataRequest) (*kmsg.MetadataResponse,
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.topicMetadata(t, r, nodes))
+		resp.Topics = append(resp.Topics, b.topicMetadata(im, t, r, nodes))
 	}
 	return resp, nil
 }
 
-// topicMetadata describes t. nodes is the replica and ISR list, [this node]:
-// one slice shared by every partition of the response (it is only encoded),
-// so 100k partitions cost no 200k allocations.
-func (b *Broker) topicMetadata(t *metadata.Topic, r *kmsg.MetadataRequest, nodes []int32) kmsg.MetadataResponseTopic {
+// topicMetadata describes t. Replica lists are the image's (interned: the
+// partitions of one broker share one slice, only encoded), so 100k
+// partitions cost no 200k allocations; nodes, [this node], stands for a
+// partition not placed yet.
+func (b *Broker) topicMetadata(im *metadata.Image, t *metadata.Topic, r *kmsg.MetadataRequest, nodes []int32) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	mt.Topic = kmsg.StringPtr(t.Name)
 	mt.TopicID = t.ID
@@ -117,16 +121,20 @@ func (b *Broker) topicMetadata(t *metadata.Topic, r *kmsg.MetadataRequest, nodes
 	for i := int32(0); i < t.Partitions; i++ {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = i
-		mp.Leader = b.opts.NodeID
-		mp.Replicas = nodes
-		mp.ISR = nodes
-		if ts != nil && int(i) < len(ts.parts) {
+		mp.Leader, mp.LeaderEpoch = b.leaderOf(im, t, i)
+		mp.Replicas, mp.ISR = replicasOf(t, i, nodes)
+		switch {
+		case mp.Leader < 0:
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.ISR, mp.OfflineReplicas = []int32{}, mp.Replicas
+		case mp.Leader != b.opts.NodeID:
+		case ts != nil && int(i) < len(ts.parts):
 			mp.LeaderEpoch = ts.parts[i].LeaderEpoch()
 			if ts.parts[i].Failed() {
 				mp.ErrorCode = kerr.KafkaStorageError.Code
-				mp.OfflineReplicas = nodes
+				mp.OfflineReplicas = mp.Replicas
 			}
-		} else {
+		default:
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

@@ -38,6 +38,7 @@ const offsetsTopicIDVersion = 10
 func handleOffsetCommit(b *Broker, req *wire.Request, r *kmsg.OffsetCommitRequest) (*kmsg.OffsetCommitResponse, waitFunc[*kmsg.OffsetCommitResponse], error) {
 	resp := r.ResponseKind().(*kmsg.OffsetCommitResponse)
 	c := b.groups.Load()
+	notCoord := b.notCoordinator(r.Group)
 	var commits []group.Commit
 	var pending []*int16 // codes of the partitions in commits
 	resp.Topics = make([]kmsg.OffsetCommitResponseTopic, len(r.Topics))
@@ -57,6 +58,8 @@ func handleOffsetCommit(b *Broker, req *wire.Request, r *kmsg.OffsetCommitReques
 			switch {
 			case c == nil:
 				sp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			case notCoord != 0:
+				sp.ErrorCode = notCoord
 			case !known:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 			case b.partition(name, rp.Partition) == nil:

@@ -181,6 +181,10 @@ func handleOffsetFetch(b *Broker, r *kmsg.OffsetFetchRequest) (*kmsg.OffsetFetch
 			resp.Groups = append(resp.Groups, sg)
 			continue
 		}
+		if sg.ErrorCode = b.notCoordinator(rg.Group); sg.ErrorCode != 0 {
+			resp.Groups = append(resp.Groups, sg)
+			continue
+		}
 		sg.Topics = b.offsetFetchTopics(c, rg, r.Version >= offsetsTopicIDVersion, r.RequireStable)
 		resp.Groups = append(resp.Groups, sg)
 	}

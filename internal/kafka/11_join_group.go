@@ -54,6 +54,10 @@ func handleJoinGroup(b *Broker, req *wire.Request, r *kmsg.JoinGroupRequest) (*k
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	jr := &group.JoinRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, ClientID: req.ClientID,
 		ClientHost:     clientHost(req),

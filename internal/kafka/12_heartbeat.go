@@ -26,6 +26,10 @@ func handleHeartbeat(b *Broker, req *wire.Request, r *kmsg.HeartbeatRequest) (*k
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	wait := c.Heartbeat(r.Group, group.MemberRef{MemberID: r.MemberID, InstanceID: r.InstanceID}, r.Generation)
 	return nil, func(ctx context.Context) *kmsg.HeartbeatResponse {
 		ctx, cancel := context.WithTimeout(ctx, groupReplyTimeout)

@@ -27,6 +27,10 @@ func handleLeaveGroup(b *Broker, req *wire.Request, r *kmsg.LeaveGroupRequest) (
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	var refs []group.MemberRef
 	if req.Version < 3 {
 		refs = []group.MemberRef{{MemberID: r.MemberID}}

@@ -29,6 +29,10 @@ func handleSyncGroup(b *Broker, req *wire.Request, r *kmsg.SyncGroupRequest) (*k
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	sr := &group.SyncRequest{
 		Group: r.Group, MemberID: r.MemberID, InstanceID: r.InstanceID, Generation: r.Generation,
 		ProtocolType: r.ProtocolType, Protocol: r.Protocol, Assignments: map[string][]byte{},

@@ -41,6 +41,10 @@ func handleDescribeGroups(b *Broker, req *wire.Request, r *kmsg.DescribeGroupsRe
 				resp.Groups = append(resp.Groups, sg)
 				continue
 			}
+			if sg.ErrorCode = b.notCoordinator(gid); sg.ErrorCode != 0 {
+				resp.Groups = append(resp.Groups, sg)
+				continue
+			}
 			d, ok := waits[i](ctx)
 			switch {
 			case !ok:

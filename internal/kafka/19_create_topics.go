@@ -3,9 +3,11 @@ package kafka
 // Behavior:
 //
 //   - NumPartitions -1 means num.partitions; ReplicationFactor -1 or 1 is
-//     accepted, anything else is INVALID_REPLICATION_FACTOR on a single node.
-//     A manual ReplicaAssignment must name only this broker, one replica per
-//     partition, partitions 0..n-1.
+//     accepted (partitions placed round-robin over the live brokers,
+//     metadata/placement.go); more is INVALID_REPLICATION_FACTOR until
+//     replication exists (issue 14). A manual ReplicaAssignment names
+//     partitions 0..n-1, one registered broker each
+//     (INVALID_REPLICA_ASSIGNMENT otherwise).
 //   - Configs are validated against the known topic configs (INVALID_CONFIG
 //     naming the key); names against Kafka's rules (INVALID_TOPIC_EXCEPTION);
 //     an existing topic is TOPIC_ALREADY_EXISTS; a name given twice in one
@@ -65,22 +67,31 @@ func handleCreateTopics(b *Broker, r *kmsg.CreateTopicsRequest) (*kmsg.CreateTop
 
 func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateOnly bool) (*metadata.Topic, error) {
 	n := rt.NumPartitions
+	var reps [][]int32
 	if len(rt.ReplicaAssignment) > 0 {
 		if n != -1 || rt.ReplicationFactor != -1 {
 			return nil, fmt.Errorf("%w: set either a replica assignment or partitions and replication factor", kerr.InvalidRequest)
 		}
 		n = int32(len(rt.ReplicaAssignment))
+		reps = make([][]int32, n)
 		for _, a := range rt.ReplicaAssignment {
-			if a.Partition < 0 || a.Partition >= n || len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID {
-				return nil, fmt.Errorf("%w: partition %d: replicas must be [%d] on this single-node cluster", kerr.InvalidReplicaAssignment, a.Partition, b.opts.NodeID)
+			if a.Partition < 0 || a.Partition >= n || reps[a.Partition] != nil {
+				return nil, fmt.Errorf("%w: partition %d: assignments must name partitions 0-%d once each", kerr.InvalidReplicaAssignment, a.Partition, n-1)
 			}
+			if len(a.Replicas) != 1 {
+				return nil, fmt.Errorf("%w: partition %d: one replica per partition (replication is not built yet)", kerr.InvalidReplicaAssignment, a.Partition)
+			}
+			reps[a.Partition] = a.Replicas
+		}
+		if err := b.meta.Image().CheckAssignment(reps); err != nil {
+			return nil, fmt.Errorf("%w: %v", kerr.InvalidReplicaAssignment, err)
 		}
 	}
 	if n == -1 {
 		n = b.settings().partitions
 	}
 	if rf := rt.ReplicationFactor; rf != -1 && rf != 1 && len(rt.ReplicaAssignment) == 0 {
-		return nil, fmt.Errorf("%w: %d requested, this cluster has 1 broker", kerr.InvalidReplicationFactor, rf)
+		return nil, fmt.Errorf("%w: %d requested; replication is not built yet, every partition has one replica (use 1 or -1)", kerr.InvalidReplicationFactor, rf)
 	}
 	configs := map[string]string{}
 	for _, c := range rt.Configs {
@@ -107,7 +118,7 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 		}
 		return &metadata.Topic{Name: rt.Topic, Partitions: n, Configs: configs}, nil
 	}
-	return b.createTopic(rt.Topic, n, configs)
+	return b.createTopicWith(rt.Topic, n, reps, configs)
 }
 
 func (b *Broker) createTopicsConfigs(t *metadata.Topic) []kmsg.CreateTopicsResponseTopicConfig {

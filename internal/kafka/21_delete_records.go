@@ -45,9 +45,9 @@ func handleDeleteRecords(b *Broker, r *kmsg.DeleteRecordsRequest) (*kmsg.DeleteR
 }
 
 func (b *Broker) deleteRecords(topic string, index int32, offset int64, low *int64) int16 {
-	p := b.partition(topic, index)
+	p, code := b.localPartition(topic, index)
 	if p == nil {
-		return kerr.UnknownTopicOrPartition.Code
+		return code
 	}
 	off, err := p.Offsets()
 	if err != nil { // failed, or cannot be opened

@@ -30,6 +30,10 @@ func handleInitProducerID(b *Broker, r *kmsg.InitProducerIDRequest) (*kmsg.InitP
 			resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
 			return resp, nil
 		}
+		if code := b.notTxnCoordinator(*r.TransactionalID); code != 0 {
+			resp.ErrorCode = code
+			return resp, nil
+		}
 		pid, epoch, kerrv := c.InitProducerID(*r.TransactionalID, r.TransactionTimeoutMillis, r.ProducerID, r.ProducerEpoch)
 		if kerrv != nil {
 			resp.ErrorCode = kerrv.Code
@@ -39,10 +43,9 @@ func handleInitProducerID(b *Broker, r *kmsg.InitProducerIDRequest) (*kmsg.InitP
 		return resp, nil
 	}
 	if r.ProducerID >= 0 && r.ProducerEpoch >= 0 {
-		b.pidMu.Lock()
-		issued := r.ProducerID < b.nextPID
-		b.pidMu.Unlock()
-		if !issued {
+		// Issued by this broker or another: every id below the image's
+		// next one was handed out in some broker's block.
+		if r.ProducerID >= b.meta.Image().NextProducerID {
 			resp.ErrorCode = kerr.InvalidProducerIDMapping.Code
 			return resp, nil
 		}
@@ -65,10 +68,11 @@ func (b *Broker) allocateProducerID() (int64, error) {
 	b.pidMu.Lock()
 	defer b.pidMu.Unlock()
 	if b.nextPID >= b.reservedPID {
-		if err := b.meta.ReserveProducerIDs(b.nextPID + producerIDBlock); err != nil {
+		from, err := b.meta.AllocateProducerIDs(producerIDBlock)
+		if err != nil {
 			return -1, err
 		}
-		b.reservedPID = b.nextPID + producerIDBlock
+		b.nextPID, b.reservedPID = from, from+producerIDBlock
 	}
 	pid := b.nextPID
 	b.nextPID++

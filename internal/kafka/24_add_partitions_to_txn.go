@@ -80,6 +80,14 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 			if b.partition(t.Topic, p) == nil {
 				unknown = true
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
+			} else if _, code := b.localPartition(t.Topic, p); code != 0 && !verifyOnly {
+				// The coordinator writes its markers to partitions it
+				// leads only: transactions across brokers need
+				// WriteTxnMarkers (issue 14, not yet built).
+				unknown = true
+				codes[i][j] = kerr.InvalidTxnState.Code
+				b.log.Warn("transaction refused: a partition it names is led by another broker; transactions spanning brokers are not supported yet",
+					"transactional_id", id, "topic", t.Topic, "partition", p)
 			}
 			parts = append(parts, txn.TP{Topic: t.Topic, Partition: p})
 		}
@@ -94,6 +102,8 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 	switch {
 	case c == nil:
 		fill(kerr.CoordinatorNotAvailable.Code)
+	case b.notTxnCoordinator(id) != 0:
+		fill(kerr.NotCoordinator.Code)
 	case verifyOnly:
 		for i, t := range topics {
 			for j, p := range t.Partitions {

@@ -21,6 +21,8 @@ func handleAddOffsetsToTxn(b *Broker, r *kmsg.AddOffsetsToTxnRequest) (*kmsg.Add
 	switch {
 	case c == nil:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+	case b.notTxnCoordinator(r.TransactionalID) != 0:
+		resp.ErrorCode = kerr.NotCoordinator.Code
 	case r.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
 	default:

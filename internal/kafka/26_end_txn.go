@@ -33,6 +33,10 @@ func handleEndTxn(b *Broker, r *kmsg.EndTxnRequest) (*kmsg.EndTxnResponse, error
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil
 	}
+	if code := b.notTxnCoordinator(r.TransactionalID); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil
+	}
 	if r.Version >= 5 {
 		if b.opts.TransactionVersion < 2 {
 			resp.ErrorCode = kerr.UnsupportedVersion.Code

@@ -63,6 +63,8 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 		code = kerr.CoordinatorNotAvailable.Code
 	case r.Group == "":
 		code = kerr.InvalidGroupID.Code
+	case b.notCoordinator(r.Group) != 0:
+		code = kerr.NotCoordinator.Code
 	default:
 		code = b.checkTxnMember(r)
 		if code == 0 && r.Version >= 5 && b.opts.TransactionVersion >= 2 {

@@ -50,10 +50,15 @@ func (b *Broker) createPartitionsRequest(rt *kmsg.CreatePartitionsRequestTopic, 
 	if rt.Assignment != nil && len(rt.Assignment) != int(rt.Count-t.Partitions) {
 		return kerr.InvalidReplicaAssignment
 	}
+	var reps [][]int32
 	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 || a.Replicas[0] != b.opts.NodeID {
-			return kerr.InvalidReplicaAssignment
+		if len(a.Replicas) != 1 {
+			return fmt.Errorf("%w: one replica per partition (replication is not built yet)", kerr.InvalidReplicaAssignment)
 		}
+		reps = append(reps, a.Replicas)
+	}
+	if err := b.meta.Image().CheckAssignment(reps); err != nil {
+		return fmt.Errorf("%w: %v", kerr.InvalidReplicaAssignment, err)
 	}
 	if validateOnly {
 		if rt.Count > maxPartitionsPerTopic {
@@ -61,5 +66,5 @@ func (b *Broker) createPartitionsRequest(rt *kmsg.CreatePartitionsRequestTopic, 
 		}
 		return nil
 	}
-	return b.createPartitions(rt.Topic, rt.Count)
+	return b.createPartitions(rt.Topic, rt.Count, reps)
 }

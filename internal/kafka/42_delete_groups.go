@@ -24,7 +24,9 @@ func handleDeleteGroups(b *Broker, req *wire.Request, r *kmsg.DeleteGroupsReques
 	waits := make([]func(context.Context) (int16, bool), len(r.Groups))
 	if c != nil {
 		for i, g := range r.Groups {
-			waits[i] = c.Delete(g)
+			if b.notCoordinator(g) == 0 {
+				waits[i] = c.Delete(g)
+			}
 		}
 	}
 	return nil, func(ctx context.Context) *kmsg.DeleteGroupsResponse {
@@ -35,6 +37,8 @@ func handleDeleteGroups(b *Broker, req *wire.Request, r *kmsg.DeleteGroupsReques
 			sg.Group = gid
 			if c == nil {
 				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			} else if waits[i] == nil {
+				sg.ErrorCode = kerr.NotCoordinator.Code
 			} else if code, ok := waits[i](ctx); ok {
 				sg.ErrorCode = code
 			} else {

@@ -26,6 +26,10 @@ func handleOffsetDelete(b *Broker, req *wire.Request, r *kmsg.OffsetDeleteReques
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	var tps []group.TP
 	var pending []*int16
 	resp.Topics = make([]kmsg.OffsetDeleteResponseTopic, len(r.Topics))

@@ -7,9 +7,11 @@ package kafka
 //     leader and its term as the leader epoch, the commit index as the high
 //     watermark, every voter and observer. A broker alone is the quorum's
 //     only voter and always its leader.
-//   - The leader's own log end is reported; the other replicas' log ends and
-//     fetch times are -1 (unknown): the Raft library does not expose its
-//     followers' progress.
+//   - The leader's own log end is reported, and the other replicas' log ends
+//     as their broker heartbeats last told the controller (at most a
+//     heartbeat interval old; LastFetchTimestamp is that heartbeat's time,
+//     LastCaughtUpTimestamp too when it reported the leader's commit index or
+//     more). A member not heard from since this leader was elected: -1.
 //   - A broker that is not the leader answers NOT_LEADER_OR_FOLLOWER with the
 //     leader it knows, as Kafka's controllers do.
 
@@ -54,6 +56,11 @@ func describeQuorumPartition(p kmsg.DescribeQuorumResponseTopicPartition, topic 
 		rs.ReplicaID, rs.LogEndOffset, rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = id, -1, -1, -1
 		if id == q.Self {
 			rs.LogEndOffset, rs.LastFetchTimestamp, rs.LastCaughtUpTimestamp = int64(q.LastIndex), now, now
+		} else if pr, ok := q.Progress[id]; ok {
+			rs.LogEndOffset, rs.LastFetchTimestamp = int64(pr.LogEnd), pr.At.UnixMilli()
+			if pr.LogEnd >= q.CommitIndex {
+				rs.LastCaughtUpTimestamp = rs.LastFetchTimestamp
+			}
 		}
 		return rs
 	}

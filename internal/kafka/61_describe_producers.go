@@ -33,9 +33,9 @@ func handleDescribeProducers(b *Broker, r *kmsg.DescribeProducersRequest) (*kmsg
 		for _, idx := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = idx
-			p := b.partition(rt.Topic, idx)
+			p, code := b.localPartition(rt.Topic, idx)
 			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				sp.ErrorCode = code
 				st.Partitions = append(st.Partitions, sp)
 				continue
 			}

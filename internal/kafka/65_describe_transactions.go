@@ -46,6 +46,8 @@ func handleDescribeTransactions(b *Broker, r *kmsg.DescribeTransactionsRequest) 
 		switch {
 		case c == nil:
 			st.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		case b.notTxnCoordinator(id) != 0:
+			st.ErrorCode = kerr.NotCoordinator.Code
 		case !ok:
 			st.ErrorCode = kerr.TransactionalIDNotFound.Code
 		default:

@@ -67,6 +67,10 @@ func handleConsumerGroupHeartbeat(b *Broker, req *wire.Request, r *kmsg.Consumer
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return resp, nil, nil
 	}
+	if code := b.notCoordinator(r.Group); code != 0 {
+		resp.ErrorCode = code
+		return resp, nil, nil
+	}
 	hb := &group.ConsumerHeartbeat{
 		Group: r.Group, MemberID: r.MemberID, Epoch: r.MemberEpoch, InstanceID: r.InstanceID, RackID: r.RackID,
 		RebalanceTimeout: -1, Subscribed: r.SubscribedTopicNames, Regex: r.SubscribedTopicRegex,

@@ -43,6 +43,8 @@ func handleConsumerGroupDescribe(b *Broker, req *wire.Request, r *kmsg.ConsumerG
 				sg.ErrorCode = kerr.CoordinatorNotAvailable.Code
 			case gid == "":
 				sg.ErrorCode = kerr.InvalidGroupID.Code
+			case b.notCoordinator(gid) != 0:
+				sg.ErrorCode = kerr.NotCoordinator.Code
 			default:
 				d, ok := waits[i](ctx)
 				if !ok {

@@ -95,7 +95,7 @@ func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsReq
 			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: start}
 			break
 		}
-		dt, next := b.describeTopicPartitions(t, start, &limit, nodes)
+		dt, next := b.describeTopicPartitions(im, t, start, &limit, nodes)
 		resp.Topics = append(resp.Topics, dt)
 		if next >= 0 {
 			resp.NextCursor = &kmsg.DescribeTopicPartitionsResponseNextCursor{Topic: name, Partition: next}
@@ -107,8 +107,8 @@ func handleDescribeTopicPartitions(b *Broker, r *kmsg.DescribeTopicPartitionsReq
 
 // describeTopicPartitions describes t's partitions from start while *limit
 // allows, decrementing it; next is the first partition left out, or -1.
-// nodes ([this node]) is shared by every partition's replica and ISR lists.
-func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *int, nodes []int32) (kmsg.DescribeTopicPartitionsResponseTopic, int32) {
+// nodes ([this node]) stands for the replicas of a partition not placed yet.
+func (b *Broker) describeTopicPartitions(im *metadata.Image, t *metadata.Topic, start int32, limit *int, nodes []int32) (kmsg.DescribeTopicPartitionsResponseTopic, int32) {
 	dt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 	dt.Topic = kmsg.StringPtr(t.Name)
 	dt.TopicID = t.ID
@@ -124,19 +124,23 @@ func (b *Broker) describeTopicPartitions(t *metadata.Topic, start int32, limit *
 		*limit--
 		dp := kmsg.NewDescribeTopicPartitionsResponseTopicPartition()
 		dp.Partition = i
-		dp.LeaderID = b.opts.NodeID
-		dp.Replicas = nodes
-		dp.ISR = nodes
+		dp.LeaderID, dp.LeaderEpoch = b.leaderOf(im, t, i)
+		dp.Replicas, dp.ISR = replicasOf(t, i, nodes)
 		dp.EligibleLeaderReplicas = empty
 		dp.LastKnownELR = empty
 		dp.OfflineReplicas = empty
-		if ts != nil && int(i) < len(ts.parts) {
+		switch {
+		case dp.LeaderID < 0:
+			dp.ErrorCode = kerr.LeaderNotAvailable.Code
+			dp.ISR, dp.OfflineReplicas = empty, dp.Replicas
+		case dp.LeaderID != b.opts.NodeID:
+		case ts != nil && int(i) < len(ts.parts):
 			dp.LeaderEpoch = ts.parts[i].LeaderEpoch()
 			if ts.parts[i].Failed() {
 				dp.ErrorCode = kerr.KafkaStorageError.Code
-				dp.OfflineReplicas = nodes
+				dp.OfflineReplicas = dp.Replicas
 			}
-		} else {
+		default:
 			dp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		dt.Partitions = append(dt.Partitions, dp)

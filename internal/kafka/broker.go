@@ -171,6 +171,11 @@ type Broker struct {
 	// goroutine runs until Close (stopFiles).
 	files     *partition.Files
 	stopFiles func()
+	// stopFollow ends followImage; synced is the image b.topics last
+	// matched and closed is set by Close (both under mu).
+	stopFollow func()
+	synced     *metadata.Image
+	closed     bool
 }
 
 // Stats are cumulative data counters (for metrics).
@@ -210,8 +215,6 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	im := meta.Image()
 	b.clientMetrics = clientmetrics.New(clientmetrics.Options{MaxBytes: opts.TelemetryMaxBytes, Logger: lg.With("component", "client_metrics")})
 	b.clientMetrics.SetSubscriptions(im.ClientMetrics)
-	b.nextPID = im.NextProducerID
-	b.reservedPID = im.NextProducerID
 	if opts.MaxOpenFiles > 0 {
 		b.files = partition.NewFiles(opts.MaxOpenFiles, lg.With("component", "partition_files"))
 		b.files.SetDataDir(opts.DataDir)
@@ -237,6 +240,11 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 	if err := b.removeOrphans(im); err != nil {
 		lg.Warn("could not remove directories of deleted topics", "err", err)
 	}
+	b.synced = im
+	followCtx, stopFollow := context.WithCancel(context.Background())
+	followed := make(chan struct{})
+	go func() { defer close(followed); b.followImage(followCtx) }()
+	b.stopFollow = func() { stopFollow(); <-followed }
 	lg.Info("partitions known; each is opened on first use", "topics", len(b.topics), "partitions", nparts,
 		"max_open_files", opts.MaxOpenFiles, "duration", time.Since(start).Round(time.Millisecond))
 	return b, nil
@@ -252,12 +260,17 @@ func (b *Broker) EndWaits() { b.endWaits() }
 // its clean-shutdown state; a partition unchanged since it was opened
 // costs no write).
 func (b *Broker) Close() error {
+	if b.stopFollow != nil {
+		b.stopFollow()
+		b.stopFollow = nil
+	}
 	if b.stopFiles != nil {
 		b.stopFiles()
 		b.stopFiles = nil
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.closed = true
 	var parts []*partition.Partition
 	for _, ts := range b.topics {
 		for _, p := range ts.parts {

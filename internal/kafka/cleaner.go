@@ -74,9 +74,12 @@ func (b *Broker) sweepCleaner(ctx context.Context, now time.Time) {
 		if ts == nil {
 			continue
 		}
-		for _, p := range ts.parts {
+		for i, p := range ts.parts {
 			if budget <= 0 || ctx.Err() != nil {
 				return
+			}
+			if !b.leads(ts.meta, int32(i)) {
+				continue // another broker's partition has no files here
 			}
 			budget -= b.cleanPartition(p, t, opens, storage.CleanOptions{
 				Now: now, MinLagMs: b.topicInt(t, "min.compaction.lag.ms"),

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/storage"
@@ -54,10 +55,7 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 	b.mu.Lock()
 	ts := b.topics[name]
 	if ts == nil {
-		t, err := b.meta.CreateInternalTopic(name, n, map[string]string{
-			"cleanup.policy": "compact",
-			"segment.bytes":  strconv.Itoa(internalSegmentBytes),
-		})
+		t, err := b.createInternal(name, n)
 		if err != nil {
 			b.mu.Unlock()
 			return nil, fmt.Errorf("kafka: create internal topic %s: %w", name, err)
@@ -65,7 +63,7 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 		ts = &topicState{meta: t}
 		b.addParts(ts)
 		b.topics[name] = ts
-		b.log.Info("internal topic created", "topic", name, "partitions", n)
+		b.log.Info("internal topic created", "topic", name, "partitions", t.Partitions)
 	} else if !ts.meta.Internal {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("kafka: topic %s exists as an ordinary topic; the broker needs it as its internal topic (move its data away and delete it)", name)
@@ -74,9 +72,41 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 	ts = b.topic(name)
 	out := make([]statelog.Partition, len(ts.parts))
 	for i, p := range ts.parts {
-		out[i] = internalPartition{b: b, p: p}
+		if b.leads(ts.meta, int32(i)) {
+			out[i] = internalPartition{b: b, p: p}
+		} else {
+			out[i] = remoteStatePartition{}
+		}
 	}
 	return out, nil
+}
+
+// createInternal creates the internal topic, or takes it as the image has
+// it when another broker created it first (brokers of a new cluster start
+// together). A write that lost its quorum leader on the way (an election
+// while the cluster starts) may or may not have committed: it is tried
+// again, for up to 30 s, and finds the topic if it had.
+func (b *Broker) createInternal(name string, n int32) (*metadata.Topic, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		t, err := b.meta.CreateInternalTopic(name, n, map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  strconv.Itoa(internalSegmentBytes),
+		})
+		if errors.Is(err, metadata.ErrTopicExists) {
+			if t = b.meta.Image().Topics[name]; t != nil && !t.Internal {
+				return nil, fmt.Errorf("topic %s was created by another broker as an ordinary topic", name)
+			}
+			if t != nil {
+				return t, nil
+			}
+		} else if err == nil || time.Now().After(deadline) {
+			return t, err
+		} else {
+			b.log.Warn("creating internal topic failed; retrying", "topic", name, "err", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // internalPartition is a partition as a coordinator uses it.

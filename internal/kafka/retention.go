@@ -111,8 +111,10 @@ func (b *Broker) sweepRetention(ctx context.Context, now time.Time) {
 		if ts == nil {
 			continue
 		}
-		for _, p := range ts.parts {
-			budget -= b.applyRetention(p, t, now, retentionMs, retentionBytes, budget, opens)
+		for i, p := range ts.parts {
+			if b.leads(ts.meta, int32(i)) { // another broker's partition has no files here
+				budget -= b.applyRetention(p, t, now, retentionMs, retentionBytes, budget, opens)
+			}
 		}
 	}
 }

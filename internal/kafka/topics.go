@@ -43,6 +43,14 @@ const maxPartitionsPerTopic = 10000
 // the whole operation keeps a concurrent Metadata from seeing the topic in
 // the image but not in b.topics.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (*metadata.Topic, error) {
+	return b.createTopicWith(name, partitions, nil, configs)
+}
+
+// createTopicWith is createTopic with explicit replicas (nil: placed over
+// the live brokers). Only the partitions this broker leads get
+// directories here; the other brokers make theirs when the topic reaches
+// them (syncTopics).
+func (b *Broker) createTopicWith(name string, partitions int32, reps [][]int32, configs map[string]string) (*metadata.Topic, error) {
 	if err := validateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -54,14 +62,14 @@ func (b *Broker) createTopic(name string, partitions int32, configs map[string]s
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, err := b.meta.CreateTopic(name, partitions, configs)
+	t, err := b.meta.Create(metadata.TopicSpec{Name: name, Partitions: partitions, Replicas: reps, Configs: configs})
 	if err != nil {
 		return nil, err
 	}
 	ts := &topicState{meta: t}
 	b.addParts(ts)
 	b.topics[name] = ts
-	if err := b.createDirs(ts.parts); err != nil {
+	if err := b.createDirs(b.ledParts(ts, 0)); err != nil {
 		// The topic is recorded; its partitions are retried on use (and
 		// created by their first open) once the cause is gone.
 		b.log.Error("could not create partition directories of new topic", "topic", name, "err", err)
@@ -103,7 +111,7 @@ func (b *Broker) deleteTopic(name string) error {
 }
 
 // createPartitions grows a topic to n partitions.
-func (b *Broker) createPartitions(name string, n int32) error {
+func (b *Broker) createPartitions(name string, n int32, reps [][]int32) error {
 	if n > maxPartitionsPerTopic {
 		return fmt.Errorf("%w: %d (at most %d)", errInvalidPartitions, n, maxPartitionsPerTopic)
 	}
@@ -112,7 +120,7 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	if t := b.meta.Image().Topics[name]; t != nil && t.Internal {
 		return errInternalTopic
 	}
-	if err := b.meta.SetPartitions(name, n); err != nil {
+	if err := b.meta.AddPartitions(name, n, reps); err != nil {
 		return err
 	}
 	t := b.meta.Image().Topics[name]
@@ -120,7 +128,7 @@ func (b *Broker) createPartitions(name string, n int32) error {
 	ts := &topicState{meta: t, parts: append([]*partition.Partition(nil), old.parts...)}
 	b.addParts(ts)
 	b.topics[name] = ts
-	if err := b.createDirs(ts.parts[len(old.parts):]); err != nil {
+	if err := b.createDirs(b.ledParts(ts, len(old.parts))); err != nil {
 		b.log.Error("could not create new partition directories", "topic", name, "err", err)
 		return fmt.Errorf("kafka: partitions of %s recorded but could not be created (retried on use): %w", name, err)
 	}
@@ -161,6 +169,10 @@ func createErrCode(err error) int16 {
 		return kerr.InvalidPartitions.Code
 	case errors.Is(err, errInternalTopic):
 		return kerr.TopicAuthorizationFailed.Code
+	case errors.Is(err, metadata.ErrReplicationFactor):
+		return kerr.InvalidReplicationFactor.Code
+	case errors.Is(err, metadata.ErrReplicaAssignment):
+		return kerr.InvalidReplicaAssignment.Code
 	default:
 		return kerr.KafkaStorageError.Code
 	}

@@ -128,7 +128,7 @@ func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error
 	for _, rt := range r.Topics {
 		ts := b.topicFor(version, rt.Topic, rt.TopicID)
 		for _, rp := range rt.Partitions {
-			p, _ := ts.partition(rp.Partition, version)
+			p, _ := b.servePartition(ts, rp.Partition, version)
 			if p == nil {
 				continue
 			}

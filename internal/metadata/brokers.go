@@ -72,6 +72,7 @@ type BrokerOptions struct {
 type controller struct {
 	mu       sync.Mutex
 	lastSeen map[int32]time.Time
+	logEnd   map[int32]uint64 // Raft log end each broker's last heartbeat reported
 	session  time.Duration
 	stop     chan struct{} // closed when this node stops leading
 }
@@ -102,6 +103,9 @@ func (im *Image) applyBroker(rec *record) {
 			im.Brokers = map[int32]*Broker{}
 		}
 		im.Brokers[b.ID] = &b
+		if im.placesOnRegister(&b, rec.Alone) {
+			im.placeOnRegister(&b, rec.Alone)
+		}
 	case "fence_broker", "unfence_broker":
 		b := *im.Brokers[rec.NodeID] // checked
 		b.Fenced = rec.Type == "fence_broker"
@@ -173,7 +177,7 @@ func (q *quorum) heartbeat(b *Broker) error {
 	if b == nil {
 		return ErrStaleBroker
 	}
-	return q.applyOp("heartbeat", &record{Type: "heartbeat", NodeID: b.ID, Epoch: b.Epoch})
+	return q.applyOp("heartbeat", &record{Type: "heartbeat", NodeID: b.ID, Epoch: b.Epoch, LogEnd: q.r.LastIndex()})
 }
 
 // leaderOp runs a registration or heartbeat on the leader (this node).
@@ -205,6 +209,7 @@ func (q *quorum) leaderOp(op string, rec *record) (uint64, error) {
 		}
 		c.mu.Lock()
 		c.lastSeen[rec.NodeID] = time.Now()
+		c.logEnd[rec.NodeID] = rec.LogEnd
 		c.mu.Unlock()
 		if b.Fenced {
 			return q.leaderApply(&record{Type: "unfence_broker", NodeID: rec.NodeID, Epoch: rec.Epoch})
@@ -241,7 +246,7 @@ func (q *quorum) ctl() *controller {
 func (q *quorum) lead(session time.Duration) {
 	// Every broker's session starts when this node first sees it as
 	// leader (lastSeen absent: now).
-	c := &controller{lastSeen: map[int32]time.Time{}, session: session, stop: make(chan struct{})}
+	c := &controller{lastSeen: map[int32]time.Time{}, logEnd: map[int32]uint64{}, session: session, stop: make(chan struct{})}
 	q.ctlMu.Lock()
 	q.ctlr = c
 	q.ctlMu.Unlock()
@@ -290,5 +295,32 @@ func (q *quorum) follow() {
 	if q.ctlr != nil {
 		close(q.ctlr.stop)
 		q.ctlr = nil
+	}
+}
+
+// WaitBrokers waits up to d until at least n brokers are registered and
+// unfenced, and reports whether they are. A cluster's first broker waits
+// for the others before placing its internal topics, so their partitions
+// (and so the coordinators) spread over every broker.
+func (s *Store) WaitBrokers(n int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		live := 0
+		for _, b := range s.Image().Brokers {
+			if !b.Fenced {
+				live++
+			}
+		}
+		if live >= n {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-s.q.done:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

@@ -106,6 +106,7 @@ var errCodes = map[string]error{
 	"cluster_set":      errClusterSet,
 	"duplicate_broker": ErrDuplicateBroker,
 	"stale_broker":     ErrStaleBroker,
+	"pid_conflict":     errPIDConflict,
 }
 
 type quorum struct {
@@ -125,6 +126,8 @@ type quorum struct {
 
 	ctlMu sync.Mutex
 	ctlr  *controller // while this node leads
+
+	peerAddrs map[raft.ServerID]string // Options.Peers by id
 }
 
 // fsm is the image as Raft's state machine. Until published, entries are
@@ -170,6 +173,7 @@ func (f *fsm) Apply(l *raft.Log) (result any) {
 	next := cur.copyFor(&rec)
 	next.apply(&rec)
 	f.s.image.Store(next)
+	f.s.poke()
 	return nil
 }
 
@@ -187,6 +191,7 @@ func (f *fsm) publish() {
 	if f.private != nil {
 		f.s.image.Store(f.private)
 		f.private = nil
+		f.s.poke()
 	}
 }
 
@@ -216,6 +221,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		f.private = im
 	} else {
 		f.s.image.Store(im)
+		f.s.poke()
 	}
 	f.applied.Store(sf.Applied)
 	return nil
@@ -267,6 +273,7 @@ func (f *imageFile) image() *Image {
 	im.ClusterID, im.NextProducerID = f.ClusterID, f.NextProducerID
 	im.BrokerConfigs, im.ClientMetrics = f.BrokerConfigs, f.ClientMetrics
 	for _, t := range f.Topics {
+		intern(t.Replicas)
 		im.Topics[t.Name] = t
 		im.ByID[t.ID] = t
 	}
@@ -293,7 +300,8 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	alone := len(o.Peers) == 0
-	q := &quorum{self: raft.ServerID(strconv.Itoa(int(o.NodeID))), id: o.NodeID, alone: alone, lg: s.lg, done: make(chan struct{})}
+	q := &quorum{self: raft.ServerID(strconv.Itoa(int(o.NodeID))), id: o.NodeID, alone: alone, lg: s.lg, done: make(chan struct{}),
+		peerAddrs: map[raft.ServerID]string{}}
 	session := o.BrokerSessionTimeout
 	if session <= 0 {
 		session = 9 * time.Second
@@ -357,6 +365,7 @@ func openQuorum(s *Store, o Options) (*quorum, error) {
 		var self *Peer
 		for i, p := range o.Peers {
 			voters = append(voters, raft.Server{ID: raft.ServerID(strconv.Itoa(int(p.ID))), Address: raft.ServerAddress(p.Addr)})
+			q.peerAddrs[raft.ServerID(strconv.Itoa(int(p.ID)))] = p.Addr
 			if p.ID == o.NodeID {
 				self = &o.Peers[i]
 			}
@@ -614,10 +623,21 @@ type QuorumState struct {
 	// LastIndex its own log end.
 	CommitIndex, LastIndex uint64
 	Voters, Observers      []int32
+	// Progress is, on the leader, each other member's log end and the time
+	// it was reported (by the member's broker heartbeat, so at most a
+	// heartbeat interval old); empty elsewhere.
+	Progress map[int32]Progress
 }
 
-// Quorum returns this node's view of the metadata quorum. Followers'
-// log ends are not known here (the Raft library keeps them to itself).
+// Progress is a quorum member's log end as the leader last heard it.
+type Progress struct {
+	LogEnd uint64
+	At     time.Time
+}
+
+// Quorum returns this node's view of the metadata quorum. The Raft library
+// keeps its followers' progress to itself; the leader reports the log ends
+// the brokers' heartbeats carry instead.
 func (s *Store) Quorum() QuorumState {
 	r := s.q.r
 	id, _ := strconv.Atoi(string(s.q.self))
@@ -628,6 +648,14 @@ func (s *Store) Quorum() QuorumState {
 		}
 	}
 	st.CommitIndex, _ = strconv.ParseUint(r.Stats()["commit_index"], 10, 64)
+	if c := s.q.ctl(); c != nil {
+		c.mu.Lock()
+		st.Progress = make(map[int32]Progress, len(c.logEnd))
+		for id, end := range c.logEnd {
+			st.Progress[id] = Progress{LogEnd: end, At: c.lastSeen[id]}
+		}
+		c.mu.Unlock()
+	}
 	if f := r.GetConfiguration(); f.Error() == nil {
 		for _, sv := range f.Configuration().Servers {
 			n, err := strconv.Atoi(string(sv.ID))

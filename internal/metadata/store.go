@@ -34,6 +34,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -55,6 +56,10 @@ type Topic struct {
 	Partitions int32
 	Configs    map[string]string // explicitly set topic configs only
 	Internal   bool
+	// Replicas are each partition's replicas, the preferred leader first
+	// (placement.go); nil in topics written before placement until a
+	// broker registers. Shared between images: never modify.
+	Replicas [][]int32 `json:",omitempty"`
 }
 
 // Image is an immutable snapshot of all metadata.
@@ -113,6 +118,9 @@ type record struct {
 	Partitions int32             `json:"partitions,omitempty"`
 	Configs    map[string]string `json:"configs,omitempty"`
 	NextPID    int64             `json:"next_producer_id,omitempty"`
+	// FromPID makes a producer_ids record a block allocation: it applies
+	// only while the image's next producer id is still FromPID.
+	FromPID *int64 `json:"from_producer_id,omitempty"`
 	// Internal marks a topic the broker keeps for itself
 	// (__consumer_offsets, __transaction_state).
 	Internal bool `json:"internal,omitempty"`
@@ -120,6 +128,9 @@ type record struct {
 	// name exists); without it the record replaces the configs of the
 	// topic with that name and id.
 	Create bool `json:"create,omitempty"`
+	// Replicas place a new topic's partitions ("topic" with Create) or the
+	// partitions a "partitions" record adds.
+	Replicas [][]int32 `json:"replicas,omitempty"`
 	// Image is the whole image of an "image" record: the import of a
 	// metadata log written before the quorum.
 	Image *imageFile `json:"image,omitempty"`
@@ -131,6 +142,9 @@ type record struct {
 	NodeID int32   `json:"node_id,omitempty"`
 	Epoch  int64   `json:"epoch,omitempty"`
 	Alone  bool    `json:"alone,omitempty"`
+	// LogEnd is a heartbeat's sender's Raft log end: the controller
+	// reports voters' progress from it (DescribeQuorum).
+	LogEnd uint64 `json:"log_end,omitempty"`
 
 	index uint64 // the entry's log index, set when applied
 }
@@ -148,6 +162,21 @@ type Store struct {
 	q     *quorum
 	image atomic.Pointer[Image]
 	lg    *slog.Logger
+	// changed is signalled (without blocking, coalescing) after every new
+	// image is published: Changes.
+	changed chan struct{}
+}
+
+// Changes is signalled after the image changes (coalesced: one signal may
+// stand for several changes; read Image for the latest). A broker in a
+// cluster follows topics other brokers create, grow, reconfigure or delete.
+func (s *Store) Changes() <-chan struct{} { return s.changed }
+
+func (s *Store) poke() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Open opens the metadata of a broker alone: a quorum of one voter.
@@ -163,7 +192,7 @@ func OpenWith(o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Store{lg: o.Logger}
+	s := &Store{lg: o.Logger, changed: make(chan struct{}, 1)}
 	q, err := openQuorum(s, o)
 	if err != nil {
 		return nil, err
@@ -208,13 +237,16 @@ func (im *Image) check(rec *record) error {
 		if rec.Name == "" || (rec.Type == "topic" && (rec.ID == nil || rec.Partitions < 1)) {
 			return errBadRecord
 		}
+		if rec.Type == "topic" && rec.Create && !wellFormed(rec.Replicas, rec.Partitions) {
+			return errBadRecord
+		}
 	case "image":
 		if rec.Image == nil || rec.Image.ClusterID == "" {
 			return errBadRecord
 		}
 		names, ids := map[string]bool{}, map[TopicID]bool{}
 		for _, t := range rec.Image.Topics {
-			if t == nil || t.Name == "" || t.Partitions < 1 || names[t.Name] || ids[t.ID] {
+			if t == nil || t.Name == "" || t.Partitions < 1 || names[t.Name] || ids[t.ID] || !wellFormed(t.Replicas, t.Partitions) {
 				return errBadRecord
 			}
 			names[t.Name], ids[t.ID] = true, true
@@ -251,6 +283,10 @@ func (im *Image) check(rec *record) error {
 		if !ok || (rec.ID != nil && t.ID != *rec.ID) {
 			return ErrNoTopic
 		}
+	case "producer_ids":
+		if rec.FromPID != nil && *rec.FromPID != im.NextProducerID {
+			return errPIDConflict
+		}
 	case "partitions":
 		t, ok := im.Topics[rec.Name]
 		if !ok {
@@ -258,6 +294,9 @@ func (im *Image) check(rec *record) error {
 		}
 		if rec.Partitions <= t.Partitions {
 			return ErrPartitionsLE
+		}
+		if !wellFormed(rec.Replicas, rec.Partitions-t.Partitions) {
+			return errBadRecord
 		}
 	}
 	return nil
@@ -279,6 +318,10 @@ func (im *Image) copyFor(rec *record) *Image {
 		next.ClientMetrics = maps.Clone(im.ClientMetrics)
 	case "register_broker", "fence_broker", "unfence_broker":
 		next.Brokers = maps.Clone(im.Brokers)
+		if rec.Type == "register_broker" && im.placesOnRegister(rec.Broker, rec.Alone) {
+			next.Topics, next.ByID = maps.Clone(im.Topics), maps.Clone(im.ByID)
+			next.order = &topicOrder{}
+		}
 	}
 	return &next
 }
@@ -302,7 +345,8 @@ func (im *Image) apply(rec *record) {
 			im.ByID[t.ID] = &t
 			return
 		}
-		t := &Topic{Name: rec.Name, Partitions: rec.Partitions, Configs: rec.Configs, Internal: rec.Internal}
+		t := &Topic{Name: rec.Name, Partitions: rec.Partitions, Configs: rec.Configs, Internal: rec.Internal, Replicas: rec.Replicas}
+		intern(t.Replicas)
 		if rec.ID != nil {
 			t.ID = *rec.ID
 		}
@@ -319,6 +363,12 @@ func (im *Image) apply(rec *record) {
 	case "partitions":
 		if old, ok := im.Topics[rec.Name]; ok {
 			t := *old // a reader of an older image may hold old
+			if t.Placed() && rec.Replicas != nil {
+				t.Replicas = slices.Concat(t.Replicas, rec.Replicas)
+				intern(t.Replicas)
+			} else {
+				t.Replicas = nil // placed at the next registration
+			}
 			t.Partitions = rec.Partitions
 			im.Topics[t.Name] = &t
 			im.ByID[t.ID] = &t
@@ -341,30 +391,60 @@ func (im *Image) apply(rec *record) {
 	}
 }
 
-// CreateTopic persists a new topic.
+// CreateTopic persists a new topic with one replica per partition,
+// placed over the live brokers.
 func (s *Store) CreateTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
-	return s.createTopic(name, partitions, configs, false)
+	return s.Create(TopicSpec{Name: name, Partitions: partitions, Configs: configs})
 }
 
 // CreateInternalTopic persists a topic the broker keeps for itself (Kafka's
 // internal topics: Metadata lists them with is_internal set, clients may
 // read but not write or delete them).
 func (s *Store) CreateInternalTopic(name string, partitions int32, configs map[string]string) (*Topic, error) {
-	return s.createTopic(name, partitions, configs, true)
+	return s.Create(TopicSpec{Name: name, Partitions: partitions, Configs: configs, Internal: true})
 }
 
-func (s *Store) createTopic(name string, partitions int32, configs map[string]string, internal bool) (*Topic, error) {
+// TopicSpec is a topic to create.
+type TopicSpec struct {
+	Name       string
+	Partitions int32
+	// ReplicationFactor is the replicas per partition (1 if 0), placed by
+	// Image.Place; Replicas, if set, place them explicitly instead (and
+	// then give the partition count).
+	ReplicationFactor int16
+	Replicas          [][]int32
+	Configs           map[string]string
+	Internal          bool
+}
+
+// Create persists a new topic: ErrTopicExists, ErrReplicationFactor and
+// ErrReplicaAssignment refuse it.
+func (s *Store) Create(spec TopicSpec) (*Topic, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.Image().Topics[name]; ok {
+	im := s.Image()
+	if _, ok := im.Topics[spec.Name]; ok {
 		return nil, ErrTopicExists
+	}
+	reps := spec.Replicas
+	if reps != nil {
+		if err := im.CheckAssignment(reps); err != nil {
+			return nil, err
+		}
+		spec.Partitions = int32(len(reps))
+	} else {
+		var err error
+		if reps, err = im.Place(spec.Partitions, max(spec.ReplicationFactor, 1), s.q.id); err != nil {
+			return nil, err
+		}
 	}
 	var id TopicID
 	rand.Read(id[:])
-	if err := s.commit(&record{Type: "topic", Create: true, Name: name, ID: &id, Partitions: partitions, Configs: configs, Internal: internal}); err != nil {
+	if err := s.commit(&record{Type: "topic", Create: true, Name: spec.Name, ID: &id, Partitions: spec.Partitions,
+		Configs: spec.Configs, Internal: spec.Internal, Replicas: reps}); err != nil {
 		return nil, err
 	}
-	return s.Image().Topics[name], nil
+	return s.Image().Topics[spec.Name], nil
 }
 
 // DeleteTopic persists a topic's removal.
@@ -379,18 +459,41 @@ func (s *Store) DeleteTopic(name string) error {
 	return s.commit(&record{Type: "delete_topic", Name: name, ID: &id})
 }
 
-// SetPartitions grows a topic to n partitions.
-func (s *Store) SetPartitions(name string, n int32) error {
+// SetPartitions grows a topic to n partitions, the new ones placed with
+// the topic's replication factor.
+func (s *Store) SetPartitions(name string, n int32) error { return s.AddPartitions(name, n, nil) }
+
+// AddPartitions grows a topic to n partitions with the replicas reps for the
+// new ones (nil: placed over the live brokers).
+func (s *Store) AddPartitions(name string, n int32, reps [][]int32) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	t, ok := s.Image().Topics[name]
+	im := s.Image()
+	t, ok := im.Topics[name]
 	if !ok {
 		return ErrNoTopic
 	}
 	if n <= t.Partitions {
 		return ErrPartitionsLE
 	}
-	return s.commit(&record{Type: "partitions", Name: name, Partitions: n})
+	if reps != nil {
+		if int32(len(reps)) != n-t.Partitions {
+			return fmt.Errorf("%w: %d assignments for %d new partitions", ErrReplicaAssignment, len(reps), n-t.Partitions)
+		}
+		if err := im.CheckAssignment(reps); err != nil {
+			return err
+		}
+	} else {
+		rf := int16(1)
+		if t.Placed() && len(t.Replicas) > 0 {
+			rf = int16(len(t.Replicas[0]))
+		}
+		var err error
+		if reps, err = im.Place(n-t.Partitions, rf, s.q.id); err != nil {
+			return err
+		}
+	}
+	return s.commit(&record{Type: "partitions", Name: name, Partitions: n, Replicas: reps})
 }
 
 // SetTopicConfigs replaces a topic's explicit configs.
@@ -403,6 +506,29 @@ func (s *Store) SetTopicConfigs(name string, configs map[string]string) error {
 	}
 	id := t.ID
 	return s.commit(&record{Type: "topic", Name: name, ID: &id, Partitions: t.Partitions, Configs: configs, Internal: t.Internal})
+}
+
+// errPIDConflict refuses a producer id block allocated from an image
+// another broker's allocation has overtaken: the allocator retries.
+var errPIDConflict = errors.New("metadata: producer id block taken by another broker")
+
+// AllocateProducerIDs hands this broker the block of n producer ids that
+// starts at the returned id: no other broker, and no later start of any,
+// gets an id in it (Kafka's AllocateProducerIds).
+func (s *Store) AllocateProducerIDs(n int64) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for try := 0; ; try++ {
+		from := s.Image().NextProducerID
+		err := s.commit(&record{Type: "producer_ids", FromPID: &from, NextPID: from + n})
+		if errors.Is(err, errPIDConflict) && try < 100 {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		return from, nil
+	}
 }
 
 // ReserveProducerIDs persists that ids below upTo may be in use, so a restart
@@ -445,3 +571,8 @@ func (s *Store) SetClientMetrics(name string, configs map[string]string) error {
 	}
 	return s.commit(&record{Type: "client_metrics", Name: name, Configs: maps.Clone(configs)})
 }
+
+// SameTopics reports whether a and b have the same topics (b derived from a
+// by changes that touched no topic, or the same image): a follower of the
+// image skips its per-topic work then.
+func SameTopics(a, b *Image) bool { return a.order == b.order }

@@ -140,6 +140,12 @@ func (q *quorum) forward(req *forwardReq) (uint64, error) {
 	if addr == "" || id == q.self {
 		return 0, errNoLeader
 	}
+	// The leader's address as this node knows it (--cluster-peers), not as
+	// the leader advertises it: the path between two nodes may differ
+	// (a proxy, NAT) and this node's list is the one its operator wrote.
+	if a, ok := q.peerAddrs[id]; ok {
+		addr = raft.ServerAddress(a)
+	}
 	c, err := net.DialTimeout("tcp", string(addr), 5*time.Second)
 	if err != nil {
 		return 0, fmt.Errorf("%w: leader %s: %v", errNoLeader, id, err)

@@ -1,0 +1,220 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/internal/commit"
+	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/chronik-stream/chronik/internal/metadata"
+	"github.com/chronik-stream/chronik/internal/statelog"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// openClusterFixtures opens n brokers in one process over a metadata quorum
+// of n voters, each registered at 127.0.0.1:9000+id (nothing listens there:
+// the tests call the handlers).
+func openClusterFixtures(t *testing.T, n int) []*brokerFixture {
+	t.Helper()
+	lns := make([]net.Listener, n)
+	var peers []metadata.Peer
+	for i := range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns[i] = ln
+		peers = append(peers, metadata.Peer{ID: int32(i + 1), Addr: ln.Addr().String()})
+	}
+	fs := make([]*brokerFixture, n)
+	metas := make([]*metadata.Store, n)
+	errs := make([]error, n)
+	dirs := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		dirs[i] = t.TempDir()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			metas[i], errs[i] = metadata.OpenWith(metadata.Options{DataDir: dirs[i], NodeID: int32(i + 1), Peers: peers,
+				Listener: lns[i], HeartbeatTimeout: 200 * time.Millisecond, BrokerSessionTimeout: 2 * time.Second})
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		id := int32(i + 1)
+		opts := Options{DataDir: dirs[i], NodeID: id, AdvertisedHost: "127.0.0.1", AdvertisedPort: 9000 + id,
+			AutoCreateTopics: true, DefaultPartitions: 3, Defaults: testDefaults()}
+		com := commit.New(commit.Options{})
+		b, err := New(opts, metas[i], com)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := metas[i].Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9000 + id}},
+			HeartbeatInterval: 200 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+		f := &brokerFixture{t: t, dir: dirs[i], opts: opts, meta: metas[i], com: com, b: b}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); com.Run(ctx) }()
+		var once sync.Once
+		f.stopCommitter = func() { once.Do(func() { cancel(); <-done }) }
+		t.Cleanup(f.close)
+		fs[i] = f
+	}
+	waitUntil(t, "every broker registered everywhere", func() bool {
+		for _, f := range fs {
+			if len(f.meta.Image().Brokers) != n {
+				return false
+			}
+		}
+		return true
+	})
+	return fs
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Partitions are spread over the brokers; each broker serves only those it
+// leads and sends clients to the leader of the others (KIP-951); topics
+// created and deleted on one broker appear and go on the others.
+func TestClusterPlacementAndRouting(t *testing.T) {
+	fs := openClusterFixtures(t, 3)
+	f1 := fs[0]
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = "spread", 6, -1
+	create.Topics = append(create.Topics, ct)
+	create.TimeoutMillis = 5000
+	wantCode(t, "create", f1.do(create, 5).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode, nil)
+
+	for _, f := range fs {
+		waitUntil(t, "topic on every broker", func() bool { return f.b.topic("spread") != nil })
+	}
+	tp := f1.meta.Image().Topics["spread"]
+	led := map[int32]int{}
+	for p := range int32(6) {
+		led[tp.Leader(p)]++
+	}
+	if led[1] != 2 || led[2] != 2 || led[3] != 2 {
+		t.Fatalf("leaders per broker %v, want 2 each", led)
+	}
+
+	// Metadata from any broker: every broker listed, each partition's leader.
+	md := kmsg.NewPtrMetadataRequest()
+	mdt := kmsg.NewMetadataRequestTopic()
+	mdt.Topic = kmsg.StringPtr("spread")
+	md.Topics = append(md.Topics, mdt)
+	resp := fs[2].do(md, 12).(*kmsg.MetadataResponse)
+	if len(resp.Brokers) != 3 {
+		t.Fatalf("metadata lists %d brokers, want 3", len(resp.Brokers))
+	}
+	for _, mp := range resp.Topics[0].Partitions {
+		if mp.ErrorCode != 0 || mp.Leader != tp.Leader(mp.Partition) || len(mp.Replicas) != 1 || mp.Replicas[0] != mp.Leader {
+			t.Fatalf("partition %d: %+v, image leader %d", mp.Partition, mp, tp.Leader(mp.Partition))
+		}
+	}
+
+	for p := range int32(6) {
+		leader := tp.Leader(p)
+		for _, f := range fs {
+			batch := makeRecordBatch(t, plainBatch(2))
+			pr := f.do(produceReq("spread", p, -1, batch), 10).(*kmsg.ProduceResponse)
+			sp := pr.Topics[0].Partitions[0]
+			if f.opts.NodeID == leader {
+				wantCode(t, "produce on the leader", sp.ErrorCode, nil)
+				continue
+			}
+			wantCode(t, "produce elsewhere", sp.ErrorCode, kerr.NotLeaderForPartition)
+			if sp.CurrentLeader.LeaderID != leader || len(pr.Brokers) != 1 || pr.Brokers[0].NodeID != leader || pr.Brokers[0].Port != 9000+leader {
+				t.Fatalf("partition %d from broker %d: current leader %+v, endpoints %+v; want broker %d", p, f.opts.NodeID, sp.CurrentLeader, pr.Brokers, leader)
+			}
+			fr := f.do(fetchReq("", tp.ID, p, 0, 1<<20), 16).(*kmsg.FetchResponse)
+			fp := fr.Topics[0].Partitions[0]
+			wantCode(t, "fetch elsewhere", fp.ErrorCode, kerr.NotLeaderForPartition)
+			if fp.CurrentLeader.LeaderID != leader || len(fr.Brokers) != 1 || fr.Brokers[0].NodeID != leader {
+				t.Fatalf("fetch partition %d from broker %d: %+v %+v", p, f.opts.NodeID, fp.CurrentLeader, fr.Brokers)
+			}
+			lo := kmsg.NewPtrListOffsetsRequest()
+			lt := kmsg.NewListOffsetsRequestTopic()
+			lt.Topic = "spread"
+			lp := kmsg.NewListOffsetsRequestTopicPartition()
+			lp.Partition, lp.Timestamp = p, -1
+			lt.Partitions = append(lt.Partitions, lp)
+			lo.Topics = append(lo.Topics, lt)
+			wantCode(t, "list offsets elsewhere", f.do(lo, 7).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0].ErrorCode, kerr.NotLeaderForPartition)
+		}
+		// Only the leader has the partition's directory.
+		for _, f := range fs {
+			_, err := os.Stat(partitionDir(f.dir, "spread", p))
+			if (err == nil) != (f.opts.NodeID == leader) {
+				t.Fatalf("partition %d directory on broker %d: %v (leader %d)", p, f.opts.NodeID, err, leader)
+			}
+		}
+	}
+
+	// Deleted on broker 2: every broker forgets it and removes its files.
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{"spread"}
+	del.TimeoutMillis = 5000
+	wantCode(t, "delete", fs[1].do(del, 3).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode, nil)
+	for _, f := range fs {
+		waitUntil(t, "topic gone everywhere", func() bool { return f.b.topic("spread") == nil })
+		for p := range int32(6) {
+			if _, err := os.Stat(partitionDir(f.dir, "spread", p)); err == nil {
+				t.Fatalf("broker %d kept partition %d's directory", f.opts.NodeID, p)
+			}
+		}
+	}
+}
+
+// A group's coordinator is the leader of its __consumer_offsets partition:
+// FindCoordinator names it from every broker, and the others answer
+// NOT_COORDINATOR.
+func TestClusterCoordinators(t *testing.T) {
+	fs := openClusterFixtures(t, 3)
+	for _, f := range fs {
+		f.openGroups(group.Options{})
+	}
+	t0 := fs[0].meta.Image().Topics[OffsetsTopic]
+	for _, g := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		coord := t0.Leader(int32(statelog.PartitionFor(g, int(t0.Partitions))))
+		for _, f := range fs {
+			fc := kmsg.NewPtrFindCoordinatorRequest()
+			fc.CoordinatorKey = g
+			r := f.do(fc, 3).(*kmsg.FindCoordinatorResponse)
+			if r.ErrorCode != 0 || r.NodeID != coord || r.Port != 9000+coord {
+				t.Fatalf("group %s from broker %d: %+v, want broker %d", g, f.opts.NodeID, r, coord)
+			}
+			hb := kmsg.NewPtrHeartbeatRequest()
+			hb.Group, hb.MemberID, hb.Generation = g, "m", 1
+			code := f.do(hb, 4).(*kmsg.HeartbeatResponse).ErrorCode
+			if f.opts.NodeID == coord {
+				if code == kerr.NotCoordinator.Code {
+					t.Fatalf("coordinator %d refused group %s", coord, g)
+				}
+			} else {
+				wantCode(t, "heartbeat elsewhere", code, kerr.NotCoordinator)
+			}
+		}
+	}
+}
