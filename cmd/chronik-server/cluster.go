@@ -19,7 +19,7 @@ import (
 // Kafka address (a wildcard bind asked on 127.0.0.1).
 func clusterStatus(cfg *config.Config, addr string, stdout, stderr io.Writer) int {
 	if addr == "" {
-		host, port := cfg.AdvertisedHostPort(cfg.KafkaPort)
+		host, port := cfg.AdvertisedHostPort(cfg.KafkaListener().Port)
 		addr = net.JoinHostPort(host, strconv.Itoa(int(port)))
 	}
 	fail := func(err error) int {
@@ -68,6 +68,16 @@ func clusterStatus(cfg *config.Config, addr string, stdout, stderr io.Writer) in
 		return fail(fmt.Errorf("DescribeQuorum answered %d topics", len(quorum.Topics)))
 	}
 	p := quorum.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 && p.LeaderID >= 0 {
+		// Only the quorum's leader knows every voter's progress: ask it
+		// (the client learnt its endpoint from DescribeCluster's metadata).
+		if resp, err := cl.Broker(int(p.LeaderID)).Request(ctx, dq); err == nil {
+			if lq := resp.(*kmsg.DescribeQuorumResponse); len(lq.Topics) == 1 && len(lq.Topics[0].Partitions) == 1 &&
+				lq.Topics[0].Partitions[0].ErrorCode == 0 {
+				p = lq.Topics[0].Partitions[0]
+			}
+		}
+	}
 	fmt.Fprintf(stdout, "metadata quorum: leader %d, epoch %d, high watermark %d", p.LeaderID, p.LeaderEpoch, p.HighWatermark)
 	if p.ErrorCode != 0 {
 		fmt.Fprintf(stdout, " (asked broker is not the leader: error %d; ask broker %d for the voters' progress)", p.ErrorCode, p.LeaderID)

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chronik-stream/chronik/internal/metadata"
 )
 
 // Config is every setting of a broker.
@@ -27,6 +29,20 @@ type Config struct {
 	Advertise   string // host or host:port clients should dial; default 127.0.0.1 when bound to 0.0.0.0
 	MetricsPort int    // -1 disables the HTTP listener
 	NodeID      int32
+
+	// Listeners is Kafka's listeners: NAME://HOST:PORT of the Kafka
+	// listener to bind (one, PLAINTEXT, for now). Empty: PLAINTEXT on
+	// Bind:KafkaPort. See KafkaListener.
+	Listeners string
+	// AdvertisedListeners is Kafka's advertised.listeners: what the broker
+	// registers and tells clients. Empty: the listener, with Advertise or
+	// the bind-address rule for its host. See AdvertisedListener.
+	AdvertisedListeners string
+	// ClusterPeers are the metadata quorum's voters, id@host:port,...
+	// (each node's Raft and controller address). Empty: a broker alone.
+	ClusterPeers string
+	// BrokerRack is broker.rack.
+	BrokerRack string
 
 	ProduceProfile Profile
 
@@ -137,24 +153,137 @@ func Default() Config {
 }
 
 // KafkaAddr is the address the Kafka listener binds.
-func (c *Config) KafkaAddr() string { return net.JoinHostPort(c.Bind, strconv.Itoa(c.KafkaPort)) }
+func (c *Config) KafkaAddr() string { return c.KafkaListener().Addr() }
 
-// AdvertisedHostPort is what Metadata tells clients to dial. port is the
-// actual bound port (it differs from KafkaPort when KafkaPort is 0).
-func (c *Config) AdvertisedHostPort(port int) (string, int32) {
-	host := c.Advertise
-	if host == "" {
-		host = c.Bind
-		if host == "0.0.0.0" || host == "::" || host == "" {
-			host = "127.0.0.1"
+// KafkaListener is the Kafka listener to bind: the one of --listeners, or
+// PLAINTEXT on --bind and --kafka-port.
+func (c *Config) KafkaListener() Listener {
+	if ls, err := ParseListeners(c.Listeners); err == nil && len(ls) > 0 {
+		return ls[0]
+	}
+	return Listener{Name: PlaintextListener, Host: c.Bind, Port: c.KafkaPort}
+}
+
+// AdvertisedListener is what the broker registers and Metadata tells
+// clients to dial. port is the actual bound port (it differs from the
+// listener's when that is 0). Without --advertised-listeners it is the
+// listener with --advertise's host (and port), or the listener's host
+// (127.0.0.1 for a wildcard); an advertised listener with an empty host
+// takes that host, one with port 0 the bound port.
+func (c *Config) AdvertisedListener(port int) Listener {
+	ln := c.KafkaListener()
+	host := ln.Host
+	if host == "0.0.0.0" || host == "::" || host == "" {
+		host = "127.0.0.1"
+	}
+	if ls, err := ParseListeners(c.AdvertisedListeners); err == nil && len(ls) > 0 {
+		a := ls[0]
+		if a.Host == "" {
+			a.Host = host
 		}
-		return host, int32(port)
+		if a.Port == 0 {
+			a.Port = port
+		}
+		return a
 	}
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		n, _ := strconv.Atoi(p) // validated in Validate
-		return h, int32(n)
+	adv := Listener{Name: ln.Name, Host: host, Port: port}
+	if c.Advertise == "" {
+		return adv
 	}
-	return host, int32(port)
+	if h, p, err := net.SplitHostPort(c.Advertise); err == nil {
+		adv.Host, adv.Port = h, 0
+		adv.Port, _ = strconv.Atoi(p) // validated in Validate
+		return adv
+	}
+	adv.Host = c.Advertise
+	return adv
+}
+
+// AdvertisedHostPort is AdvertisedListener's host and port.
+func (c *Config) AdvertisedHostPort(port int) (string, int32) {
+	a := c.AdvertisedListener(port)
+	return a.Host, int32(a.Port)
+}
+
+// Peers are the metadata quorum's voters of --cluster-peers (nil: a broker
+// alone). Validate has checked them.
+func (c *Config) Peers() []metadata.Peer {
+	ps, err := metadata.ParsePeers(c.ClusterPeers)
+	if err != nil || len(ps) == 0 {
+		return nil
+	}
+	return ps
+}
+
+// PlaintextListener is the listener name (and security protocol) of plain
+// TCP Kafka connections, the only kind served yet.
+const PlaintextListener = "PLAINTEXT"
+
+// Listener is one Kafka listener, NAME://HOST:PORT. An empty host binds
+// every interface.
+type Listener struct {
+	Name string
+	Host string
+	Port int
+}
+
+// Addr is HOST:PORT.
+func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
+
+func (l Listener) String() string { return l.Name + "://" + l.Addr() }
+
+// ParseListeners parses Kafka's listener list, NAME://HOST:PORT[,...]
+// (names are upper-cased, as Kafka's listener names are
+// case-insensitive). Empty: none.
+func ParseListeners(s string) ([]Listener, error) {
+	var out []Listener
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		name, addr, ok := strings.Cut(f, "://")
+		if !ok || name == "" {
+			return nil, fmt.Errorf("listener %q: want NAME://HOST:PORT, e.g. PLAINTEXT://0.0.0.0:9092", f)
+		}
+		name = strings.ToUpper(name)
+		host, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("listener %q: want NAME://HOST:PORT (an empty HOST binds every interface): %v", f, err)
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("listener %q: port %q is not a TCP port (0-65535)", f, p)
+		}
+		if strings.ContainsAny(host, " /") || strings.ContainsAny(name, " /:") {
+			return nil, fmt.Errorf("listener %q: want NAME://HOST:PORT", f)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("listener %q: name %s given twice", f, name)
+		}
+		seen[name] = true
+		out = append(out, Listener{Name: name, Host: host, Port: port})
+	}
+	return out, nil
+}
+
+// checkListeners validates --listeners or --advertised-listeners: one
+// PLAINTEXT listener for now.
+func checkListeners(s string) ([]Listener, error) {
+	ls, err := ParseListeners(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(ls) > 1 {
+		return nil, fmt.Errorf("%q names %d listeners; only one (PLAINTEXT) is supported yet", s, len(ls))
+	}
+	for _, l := range ls {
+		if l.Name != PlaintextListener {
+			return nil, fmt.Errorf("listener %s: only PLAINTEXT listeners are supported; TLS and SASL listeners (SSL, SASL_PLAINTEXT, SASL_SSL or other names mapped to them) are not supported yet", l)
+		}
+	}
+	return ls, nil
 }
 
 // Validate checks cross-field rules and ranges; the message names the key.
@@ -172,8 +301,22 @@ func (c *Config) Validate() error {
 	if c.MetricsPort < -1 || c.MetricsPort > 65535 {
 		bad("metrics-port", "%d is not a TCP port (0-65535, or -1 to disable)", c.MetricsPort)
 	}
-	if c.MetricsPort > 0 && c.MetricsPort == c.KafkaPort {
-		bad("metrics-port", "must differ from kafka-port (%d)", c.KafkaPort)
+	if c.Listeners != "" {
+		if _, err := checkListeners(c.Listeners); err != nil {
+			bad("listeners", "%v", err)
+		} else if c.KafkaPort != Default().KafkaPort {
+			bad("listeners", "cannot be combined with kafka-port (%d): give the port in --listeners (PLAINTEXT://HOST:PORT) and drop --kafka-port", c.KafkaPort)
+		}
+	}
+	if c.AdvertisedListeners != "" {
+		if _, err := checkListeners(c.AdvertisedListeners); err != nil {
+			bad("advertised-listeners", "%v", err)
+		} else if c.Advertise != "" {
+			bad("advertised-listeners", "cannot be combined with advertise (%q): give the host and port in --advertised-listeners and drop --advertise", c.Advertise)
+		}
+	}
+	if kp := c.KafkaListener().Port; c.MetricsPort > 0 && c.MetricsPort == kp {
+		bad("metrics-port", "must differ from the Kafka port, kafka-port or listeners (%d)", kp)
 	}
 	if net.ParseIP(c.Bind) == nil && c.Bind != "localhost" {
 		bad("bind", "%q is not an IP address", c.Bind)
@@ -189,6 +332,22 @@ func (c *Config) Validate() error {
 	}
 	if c.NodeID < 0 {
 		bad("node-id", "%d must be >= 0", c.NodeID)
+	}
+	if peers, err := metadata.ParsePeers(c.ClusterPeers); err != nil {
+		bad("cluster-peers", "%v (want id@host:port,... naming every voter of the metadata quorum)", err)
+	} else if len(peers) > 0 {
+		var self *metadata.Peer
+		for i := range peers {
+			if peers[i].ID == c.NodeID {
+				self = &peers[i]
+			}
+		}
+		if self == nil {
+			bad("cluster-peers", "%q does not contain this broker's node-id %d: list every voter, this broker included, and give each broker its own --node-id from the list",
+				c.ClusterPeers, c.NodeID)
+		} else if _, p, _ := net.SplitHostPort(self.Addr); p != "0" && (p == strconv.Itoa(c.KafkaListener().Port) || p == strconv.Itoa(c.MetricsPort)) {
+			bad("cluster-peers", "node %d's cluster address %s must use a port of its own, not the Kafka or metrics port", c.NodeID, self.Addr)
+		}
 	}
 	if c.DefaultPartitions < 1 || c.DefaultPartitions > 100000 {
 		bad("num-partitions", "%d must be between 1 and 100000", c.DefaultPartitions)

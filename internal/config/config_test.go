@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -276,6 +277,7 @@ func TestInvalidValues(t *testing.T) {
 	unknownKeyFile := writeTOML(t, "kafka_port = 9092\nkafak_port = 1\n")
 	badBoolFile := writeTOML(t, "auto_create_topics = \"maybe\"\n")
 	badSyntaxFile := writeTOML(t, "kafka_port = = 1\n")
+	kafkaPortFile := writeTOML(t, "kafka_port = 9092\n")
 	tests := []struct {
 		name string
 		args []string
@@ -310,6 +312,30 @@ func TestInvalidValues(t *testing.T) {
 		{name: "missing config file", args: []string{"--config", filepath.Join(t.TempDir(), "nope.toml")}, want: []string{"nope.toml"}},
 		{name: "config file syntax error", args: []string{"--config", badSyntaxFile}, want: []string{badSyntaxFile}},
 		{name: "unknown flag", args: []string{"--kafka-prot", "1"}, want: []string{"kafka-prot"}},
+		{name: "cluster peers unparsable", args: []string{"--cluster-peers", "1@127.0.0.1:9301,x@h:1"}, want: []string{"cluster-peers", "x@h:1"}},
+		{name: "cluster peers without a port (env)", env: map[string]string{"CHRONIK_CLUSTER_PEERS": "1@127.0.0.1"}, want: []string{"cluster-peers", "1@127.0.0.1"}},
+		{name: "cluster peers twice the same id", args: []string{"--cluster-peers", "1@h:1,1@h:2"}, want: []string{"cluster-peers", "twice"}},
+		{name: "cluster peers without this node id", args: []string{"--cluster-peers", "2@h:9301,3@h:9302"},
+			want: []string{"cluster-peers", "node-id 1", "--node-id"}},
+		{name: "cluster peers without this node id (explicit)", args: []string{"--node-id", "4", "--cluster-peers", "1@h:9301,2@h:9302"},
+			want: []string{"cluster-peers", "node-id 4"}},
+		{name: "cluster port is the Kafka port", args: []string{"--cluster-peers", "1@127.0.0.1:9092"}, want: []string{"cluster-peers", "port of its own"}},
+		{name: "listener not NAME://HOST:PORT", args: []string{"--listeners", "127.0.0.1:9092"}, want: []string{"listeners", "NAME://HOST:PORT"}},
+		{name: "listener without a port", args: []string{"--listeners", "PLAINTEXT://127.0.0.1"}, want: []string{"listeners", "PLAINTEXT://127.0.0.1"}},
+		{name: "listener port out of range", args: []string{"--listeners", "PLAINTEXT://:70000"}, want: []string{"listeners", "70000"}},
+		{name: "SSL listener", args: []string{"--listeners", "SSL://:9093"}, want: []string{"listeners", "SSL://:9093", "TLS and SASL", "not supported yet"}},
+		{name: "SASL listener (env)", env: map[string]string{"CHRONIK_LISTENERS": "SASL_PLAINTEXT://:9093"}, want: []string{"listeners", "not supported yet"}},
+		{name: "custom listener name", args: []string{"--listeners", "INTERNAL://:9093"}, want: []string{"listeners", "INTERNAL", "only PLAINTEXT"}},
+		{name: "two listeners", args: []string{"--listeners", "PLAINTEXT://:9092,CLIENT://:9094"}, want: []string{"listeners", "only one"}},
+		{name: "listeners and kafka-port", args: []string{"--listeners", "PLAINTEXT://:9094", "--kafka-port", "9095"}, want: []string{"listeners", "kafka-port"}},
+		{name: "listeners and kafka-port at its default", args: []string{"--listeners", "PLAINTEXT://:9094", "--kafka-port", "9092"}, want: []string{"listeners", "kafka-port"}},
+		{name: "listeners (env) and kafka-port (env)", env: map[string]string{"CHRONIK_LISTENERS": "PLAINTEXT://:9094", "CHRONIK_KAFKA_PORT": "9092"}, want: []string{"listeners", "kafka-port"}},
+		{name: "listeners (flag) and kafka_port (file)", args: []string{"--config", kafkaPortFile, "--listeners", "PLAINTEXT://:9094"}, want: []string{"listeners", "kafka-port"}},
+		{name: "listener port is the metrics port", args: []string{"--listeners", "PLAINTEXT://:9093"}, want: []string{"metrics-port", "9093"}},
+		{name: "advertised listener SSL", args: []string{"--advertised-listeners", "SSL://h:9093"}, want: []string{"advertised-listeners", "not supported yet"}},
+		{name: "advertised listener malformed (env)", env: map[string]string{"CHRONIK_ADVERTISED_LISTENERS": "h:9093"}, want: []string{"advertised-listeners", "NAME://HOST:PORT"}},
+		{name: "two advertised listeners", args: []string{"--advertised-listeners", "PLAINTEXT://a:1,OTHER://b:2"}, want: []string{"advertised-listeners", "only one"}},
+		{name: "advertised listeners and advertise", args: []string{"--advertised-listeners", "PLAINTEXT://a:1", "--advertise", "b"}, want: []string{"advertised-listeners", "advertise"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -487,5 +513,92 @@ func TestBoolFlagsStandAlone(t *testing.T) {
 	cfg, _, err = Load([]string{"--auto-create-topics", "start"}, env, io.Discard)
 	if err != nil || !cfg.AutoCreateTopics {
 		t.Fatalf("bare --auto-create-topics: %v %v", cfg.AutoCreateTopics, err)
+	}
+}
+
+// TestClusterSettings: --cluster-peers, --listeners, --advertised-listeners
+// and --broker-rack from flags, the environment and the file, and what the
+// server binds and advertises with them.
+func TestClusterSettings(t *testing.T) {
+	file := writeTOML(t, `
+cluster_peers = "1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303"
+listeners = "PLAINTEXT://127.0.0.1:19092"
+advertised_listeners = "PLAINTEXT://broker-1.example:29092"
+broker_rack = "rack-a"
+`)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		peers   string // "id@addr id@addr", "" for none
+		bind    string // KafkaAddr()
+		adv     string // AdvertisedListener(40000)
+		rack    string
+		nodeID  int32
+		cfgPeer string
+	}{
+		{name: "defaults: alone, PLAINTEXT on bind and kafka-port", bind: "0.0.0.0:9092", adv: "PLAINTEXT://127.0.0.1:40000"},
+		{name: "kafka-port and bind still work", args: []string{"--kafka-port", "0", "--bind", "127.0.0.2"}, bind: "127.0.0.2:0", adv: "PLAINTEXT://127.0.0.2:40000"},
+		{name: "advertise still works", args: []string{"--advertise", "h.example:1234"}, bind: "0.0.0.0:9092", adv: "PLAINTEXT://h.example:1234"},
+		{name: "flags", args: []string{"--node-id", "2", "--cluster-peers", "1@127.0.0.1:9301, 2@127.0.0.1:9302,3@[::1]:9303",
+			"--listeners", "PLAINTEXT://127.0.0.1:19092", "--advertised-listeners", "PLAINTEXT://b.example:29092", "--broker-rack", "r1"},
+			peers: "1@127.0.0.1:9301 2@127.0.0.1:9302 3@[::1]:9303", bind: "127.0.0.1:19092", adv: "PLAINTEXT://b.example:29092", rack: "r1", nodeID: 2},
+		{name: "env", env: map[string]string{"CHRONIK_NODE_ID": "3", "CHRONIK_CLUSTER_PEERS": "3@10.0.0.3:9094", "CHRONIK_LISTENERS": "plaintext://:0",
+			"CHRONIK_ADVERTISED_LISTENERS": "PLAINTEXT://:0", "CHRONIK_BROKER_RACK": "zone-b"},
+			peers: "3@10.0.0.3:9094", bind: ":0", adv: "PLAINTEXT://127.0.0.1:40000", rack: "zone-b", nodeID: 3},
+		{name: "file", args: []string{"--config", file}, peers: "1@127.0.0.1:9301 2@127.0.0.1:9302 3@127.0.0.1:9303",
+			bind: "127.0.0.1:19092", adv: "PLAINTEXT://broker-1.example:29092", rack: "rack-a", nodeID: 1},
+		{name: "flag beats file", args: []string{"--config", file, "--broker-rack", "rack-b", "--listeners", "PLAINTEXT://0.0.0.0:0", "--advertised-listeners="},
+			peers: "1@127.0.0.1:9301 2@127.0.0.1:9302 3@127.0.0.1:9303", bind: "0.0.0.0:0", adv: "PLAINTEXT://127.0.0.1:40000", rack: "rack-b", nodeID: 1},
+		{name: "listener host as advertised default", args: []string{"--listeners", "PLAINTEXT://10.1.2.3:9092"}, bind: "10.1.2.3:9092", adv: "PLAINTEXT://10.1.2.3:40000"},
+		{name: "listener with advertise host", args: []string{"--listeners", "PLAINTEXT://:9092", "--advertise", "pub.example"}, bind: ":9092", adv: "PLAINTEXT://pub.example:40000"},
+		{name: "advertised empty host takes the listener's", args: []string{"--listeners", "PLAINTEXT://10.1.2.3:9092", "--advertised-listeners", "PLAINTEXT://:9999"},
+			bind: "10.1.2.3:9092", adv: "PLAINTEXT://10.1.2.3:9999"},
+		{name: "advertised port 0 is the bound port", args: []string{"--advertised-listeners", "PLAINTEXT://pub.example:0"}, bind: "0.0.0.0:9092", adv: "PLAINTEXT://pub.example:40000"},
+		{name: "empty peers: alone", args: []string{"--cluster-peers", " , "}, bind: "0.0.0.0:9092", adv: "PLAINTEXT://127.0.0.1:40000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, _ := mustLoad(t, tt.args, tt.env)
+			var peers []string
+			for _, p := range c.Peers() {
+				peers = append(peers, fmt.Sprintf("%d@%s", p.ID, p.Addr))
+			}
+			if got := strings.Join(peers, " "); got != tt.peers {
+				t.Errorf("Peers() = %q, want %q", got, tt.peers)
+			}
+			if got := c.KafkaAddr(); got != tt.bind {
+				t.Errorf("KafkaAddr() = %q, want %q", got, tt.bind)
+			}
+			if got := c.AdvertisedListener(40000).String(); got != tt.adv {
+				t.Errorf("AdvertisedListener(40000) = %q, want %q", got, tt.adv)
+			}
+			if c.BrokerRack != tt.rack {
+				t.Errorf("broker-rack = %q, want %q", c.BrokerRack, tt.rack)
+			}
+			if want := max(tt.nodeID, 1); c.NodeID != want {
+				t.Errorf("node-id = %d, want %d", c.NodeID, want)
+			}
+		})
+	}
+}
+
+func TestParseListeners(t *testing.T) {
+	ls, err := ParseListeners(" PLAINTEXT://127.0.0.1:9092, ssl://[::1]:9093,CLIENT://:0 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Listener{{"PLAINTEXT", "127.0.0.1", 9092}, {"SSL", "::1", 9093}, {"CLIENT", "", 0}}
+	if fmt.Sprint(ls) != fmt.Sprint(want) {
+		t.Fatalf("ParseListeners = %v, want %v", ls, want)
+	}
+	if ls, err := ParseListeners(""); err != nil || len(ls) != 0 {
+		t.Fatalf("ParseListeners(\"\") = %v, %v", ls, err)
+	}
+	for _, bad := range []string{"PLAINTEXT:/h:1", "://h:1", "PLAINTEXT://h", "PLAINTEXT://h:x", "PLAINTEXT://h:-1",
+		"PLAINTEXT://h:1,plaintext://h:2", "PLAINTEXT://a b:1"} {
+		if _, err := ParseListeners(bad); err == nil {
+			t.Errorf("ParseListeners(%q) accepted", bad)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -138,10 +139,21 @@ var settings = func() []setting {
 	set, get = stringSetting(func(c *Config) *string { return &c.Advertise })
 	add([]string{"advertise", "advertised-addr"}, []string{"CHRONIK_ADVERTISE", "CHRONIK_ADVERTISED_ADDR"},
 		"HOST or HOST:PORT clients are told to connect to (default: bind address, or 127.0.0.1 for 0.0.0.0)", set, get)
+	set, get = stringSetting(func(c *Config) *string { return &c.Listeners })
+	add([]string{"listeners"}, []string{"CHRONIK_LISTENERS"},
+		"Kafka's listeners: NAME://HOST:PORT the Kafka listener binds (only PLAINTEXT, one listener, for now; empty HOST: every interface); default PLAINTEXT on --bind and --kafka-port, which it cannot be combined with", set, get)
+	set, get = stringSetting(func(c *Config) *string { return &c.AdvertisedListeners })
+	add([]string{"advertised-listeners"}, []string{"CHRONIK_ADVERTISED_LISTENERS"},
+		"Kafka's advertised.listeners: NAME://HOST:PORT the broker registers and tells clients (port 0: the bound port); default the listener with --advertise's or the bind rule's host", set, get)
 	set, get = intSetting(func(c *Config) *int { return &c.MetricsPort })
 	add([]string{"metrics-port"}, []string{"CHRONIK_METRICS_PORT"}, "HTTP port for /metrics, /health, /ready (-1 disables)", set, get)
 	set, get = int32Setting(func(c *Config) *int32 { return &c.NodeID })
 	add([]string{"node-id"}, []string{"CHRONIK_NODE_ID"}, "broker id reported to clients", set, get)
+	set, get = stringSetting(func(c *Config) *string { return &c.ClusterPeers })
+	add([]string{"cluster-peers"}, []string{"CHRONIK_CLUSTER_PEERS"},
+		"the metadata quorum's voters, id@host:port,... (each node's Raft and controller address), this broker's --node-id among them; empty: a broker alone", set, get)
+	set, get = stringSetting(func(c *Config) *string { return &c.BrokerRack })
+	add([]string{"broker-rack"}, []string{"CHRONIK_BROKER_RACK"}, "Kafka's broker.rack: the rack (or zone) this broker registers", set, get)
 	add([]string{"produce-profile"}, []string{"CHRONIK_PRODUCE_PROFILE"}, "low-latency, balanced, high-throughput or extreme",
 		func(c *Config, v string) error {
 			p, err := ParseProfile(v)
@@ -304,8 +316,9 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 			return cfg, nil, err
 		}
 	}
+	given := map[string]bool{} // settings set by the file, environment or flags, by first flag name
 	if configFile != "" {
-		if err := loadFile(&cfg, configFile); err != nil {
+		if err := loadFile(&cfg, configFile, given); err != nil {
 			return cfg, nil, err
 		}
 	}
@@ -316,6 +329,7 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 				if err := s.set(&cfg, v); err != nil {
 					return cfg, nil, fmt.Errorf("config: %s: %w", env, err)
 				}
+				given[s.flags[0]] = true
 				break
 			}
 		}
@@ -324,11 +338,18 @@ func Load(args []string, getenv func(string) string, stderr io.Writer) (Config, 
 		if err := s.set(&cfg, flagValues[s]); err != nil {
 			return cfg, nil, fmt.Errorf("config: --%s: %w", s.flags[0], err)
 		}
+		given[s.flags[0]] = true
 	}
-	return cfg, rest, cfg.Validate()
+	err := cfg.Validate()
+	// Validate sees a kafka-port other than the default; one set to the
+	// default is refused here.
+	if given["kafka-port"] && cfg.Listeners != "" && cfg.KafkaPort == Default().KafkaPort {
+		err = errors.Join(err, fmt.Errorf("config: listeners: cannot be combined with kafka-port (%d): give the port in --listeners (PLAINTEXT://HOST:PORT) and drop --kafka-port", cfg.KafkaPort))
+	}
+	return cfg, rest, err
 }
 
-func loadFile(cfg *Config, path string) error {
+func loadFile(cfg *Config, path string, given map[string]bool) error {
 	raw := map[string]any{}
 	if _, err := toml.DecodeFile(path, &raw); err != nil {
 		return fmt.Errorf("config: file %s: %w", path, err)
@@ -350,6 +371,7 @@ func loadFile(cfg *Config, path string) error {
 		if err := s.set(cfg, fmt.Sprint(raw[k])); err != nil {
 			return fmt.Errorf("config: file %s: %s: %w", path, k, err)
 		}
+		given[s.flags[0]] = true
 	}
 	return nil
 }

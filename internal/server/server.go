@@ -116,7 +116,9 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.startHTTP()
 
 	var err error
-	if s.meta, err = metadata.OpenWith(metadata.Options{DataDir: cfg.DataDir, NodeID: cfg.NodeID,
+	// With --cluster-peers this waits until the quorum has a leader and
+	// this node has caught up with it.
+	if s.meta, err = metadata.OpenWith(metadata.Options{DataDir: cfg.DataDir, NodeID: cfg.NodeID, Peers: cfg.Peers(),
 		BrokerSessionTimeout: cfg.BrokerSessionTimeout, Logger: lg.With("component", "metadata")}); err != nil {
 		return nil, err
 	}
@@ -143,10 +145,11 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	})
 	ln, err := net.Listen("tcp", cfg.KafkaAddr())
 	if err != nil {
-		return nil, fmt.Errorf("server: kafka listener on %s: %w (is another broker running? set --kafka-port)", cfg.KafkaAddr(), err)
+		return nil, fmt.Errorf("server: kafka listener %s: %w (is another broker running? set --kafka-port or --listeners)", cfg.KafkaListener(), err)
 	}
 	s.kafkaLn = ln
-	host, port := cfg.AdvertisedHostPort(ln.Addr().(*net.TCPAddr).Port)
+	adv := cfg.AdvertisedListener(ln.Addr().(*net.TCPAddr).Port)
+	host, port := adv.Host, int32(adv.Port)
 	s.broker, err = kafka.New(kafka.Options{
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, AdvertisedHost: host, AdvertisedPort: port,
 		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: cfg.DefaultPartitions,
@@ -174,9 +177,18 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	}
 	// The broker registers with the metadata quorum (alone: with itself);
 	// Metadata and DescribeCluster list the registered brokers.
-	if err := s.meta.Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: "PLAINTEXT", Host: host, Port: port}},
-		HeartbeatInterval: cfg.BrokerHeartbeatInterval}); err != nil {
+	if err := s.meta.Register(metadata.BrokerOptions{Listeners: []metadata.Listener{{Name: adv.Name, Host: host, Port: port}},
+		Rack: cfg.BrokerRack, HeartbeatInterval: cfg.BrokerHeartbeatInterval}); err != nil {
 		return nil, fmt.Errorf("server: register with the metadata quorum: %w", err)
+	}
+	// A new cluster's internal topics are placed over the brokers
+	// registered when the first broker creates them: wait (bounded) for
+	// every voter, so coordinators spread over all of them.
+	if peers := cfg.Peers(); len(peers) > 0 && s.meta.Image().Topics[kafka.TxnStateTopic] == nil {
+		if !s.meta.WaitBrokers(len(peers), brokersWait) {
+			lg.Warn("not every broker of --cluster-peers registered in time; internal topics are placed over the registered ones",
+				"wait", brokersWait, "registered", len(s.meta.Image().Brokers), "voters", len(peers))
+		}
 	}
 	// The committer runs before the coordinators open: their writes (the
 	// offsets migration, transaction recovery's markers) wait for rounds.
@@ -224,6 +236,10 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	ok = true
 	return s, nil
 }
+
+// brokersWait bounds how long a clustered broker waits at start for the
+// other voters to register before creating internal topics.
+const brokersWait = 15 * time.Second
 
 // KafkaAddr is the bound Kafka listener address.
 func (s *Server) KafkaAddr() string { return s.kafkaLn.Addr().String() }

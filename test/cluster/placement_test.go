@@ -1,0 +1,196 @@
+package cluster_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chronik-stream/chronik/test/cluster"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// produceAll produces n records keyed k<i> to topic (acks=all, idempotent)
+// and returns the values acknowledged.
+func produceAll(t *testing.T, cl *kgo.Client, topic, prefix string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range n {
+		wg.Add(1)
+		v := fmt.Sprintf("%s-%d", prefix, i)
+		cl.Produce(context.Background(), &kgo.Record{Topic: topic, Key: []byte(v), Value: []byte(v)}, func(_ *kgo.Record, err error) {
+			defer wg.Done()
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("produce %s: %v", prefix, firstErr)
+	}
+}
+
+// consumeGroup consumes topic in group until want values are seen (each
+// must be seen exactly once) and commits.
+func consumeGroup(t *testing.T, seeds []string, group, topic string, want map[string]bool) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(500*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := map[string]int{}
+	ctx := cluster.Ctx(t, 60*time.Second)
+	for len(seen) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("group %s: %d of %d records consumed", group, len(seen), len(want))
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s-%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if !want[v] {
+				t.Fatalf("unexpected record %q", v)
+			}
+			if seen[v]++; seen[v] > 1 {
+				t.Fatalf("record %q consumed twice", v)
+			}
+		})
+	}
+	if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+}
+
+// A topic on a 3-broker cluster is spread over the brokers (one replica
+// per partition); a client that knows one broker produces to and consumes
+// from all of them, with its group coordinated wherever the group's
+// __consumer_offsets partition is. With one broker killed, the partitions
+// it leads are unavailable (there is no other replica yet) and the others
+// keep working; after it restarts every acknowledged record is there.
+func TestClusterSpreadsPartitions(t *testing.T) {
+	c := cluster.Start(t, 3, "--broker-session-timeout-ms", "3000", "--broker-heartbeat-interval-ms", "500")
+	seed := []string{c.Node(1).KafkaAddr()} // the client discovers the others
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seed...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx := cluster.Ctx(t, 60*time.Second)
+	if _, err := adm.CreateTopic(ctx, 9, 1, nil, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "replicated"); err == nil || !strings.Contains(err.Error(), "INVALID_REPLICATION_FACTOR") {
+		t.Fatalf("replication factor 3 before replication exists: %v, want INVALID_REPLICATION_FACTOR", err)
+	}
+	var leaders map[int32]int32
+	cluster.WaitFor(t, 10*time.Second, func() error {
+		md, err := adm.Metadata(ctx, "orders")
+		if err != nil {
+			return err
+		}
+		if len(md.Brokers) != 3 {
+			return fmt.Errorf("%d brokers in metadata", len(md.Brokers))
+		}
+		leaders = map[int32]int32{}
+		per := map[int32]int{}
+		for _, p := range md.Topics["orders"].Partitions {
+			if p.Err != nil {
+				return fmt.Errorf("partition %d: %v", p.Partition, p.Err)
+			}
+			leaders[p.Partition] = p.Leader
+			per[p.Leader]++
+		}
+		if per[1] != 3 || per[2] != 3 || per[3] != 3 {
+			return fmt.Errorf("leaders per broker %v, want 3 each", per)
+		}
+		return nil
+	})
+
+	want := map[string]bool{}
+	produceAll(t, cl, "orders", "a", 900)
+	for i := range 900 {
+		want[fmt.Sprintf("a-%d", i)] = true
+	}
+	consumeGroup(t, seed, "g1", "orders", want)
+
+	// kcat (librdkafka) sees the three brokers and the spread leaders.
+	if kcat, err := exec.LookPath("kcat"); err == nil {
+		out, err := exec.Command(kcat, "-L", "-b", seed[0], "-t", "orders", "-m", "10").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kcat -L: %v\n%s", err, out)
+		}
+		s := string(out)
+		for id := 1; id <= 3; id++ {
+			if !strings.Contains(s, fmt.Sprintf("broker %d at %s", id, c.Node(id).KafkaAddr())) {
+				t.Fatalf("kcat -L does not list broker %d at %s:\n%s", id, c.Node(id).KafkaAddr(), s)
+			}
+		}
+		for p, l := range leaders {
+			if !strings.Contains(s, fmt.Sprintf("partition %d, leader %d,", p, l)) {
+				t.Fatalf("kcat -L: partition %d not led by %d:\n%s", p, l, s)
+			}
+		}
+	}
+
+	// Broker 3 dies: partitions it leads go offline (no other replica), the
+	// rest take produce.
+	c.Node(3).Kill()
+	cluster.WaitFor(t, 15*time.Second, func() error {
+		md, err := adm.Metadata(ctx, "orders")
+		if err != nil {
+			return err
+		}
+		for _, p := range md.Topics["orders"].Partitions {
+			if leaders[p.Partition] == 3 && p.Leader != -1 {
+				return fmt.Errorf("partition %d still led by %d after broker 3 was fenced", p.Partition, p.Leader)
+			}
+		}
+		return nil
+	})
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(seed...), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(10*time.Second),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	var live []int32
+	for p, l := range leaders {
+		if l != 3 {
+			live = append(live, p)
+		}
+	}
+	for i, p := range live {
+		v := fmt.Sprintf("b-%d", i)
+		if err := pcl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+			t.Fatalf("produce to partition %d (led by %d) with broker 3 down: %v", p, leaders[p], err)
+		}
+		want[v] = true
+	}
+
+	// Back: every record acknowledged before and during the outage is
+	// there; the group resumes after its committed offsets.
+	c.Node(3).Restart()
+	after := map[string]bool{}
+	for v := range want {
+		if strings.HasPrefix(v, "b-") {
+			after[v] = true
+		}
+	}
+	consumeGroup(t, seed, "g1", "orders", after)
+	consumeGroup(t, seed, "g2", "orders", want)
+}
