@@ -126,14 +126,18 @@ func (s *Store) Register(o BrokerOptions) error {
 	if err := s.register(b); err != nil {
 		return err
 	}
+	s.hbStop, s.hbDone = make(chan struct{}), make(chan struct{})
 	s.q.wg.Add(1)
 	go func() {
 		defer s.q.wg.Done()
+		defer close(s.hbDone)
 		t := time.NewTicker(o.HeartbeatInterval)
 		defer t.Stop()
 		for {
 			select {
 			case <-s.q.done:
+				return
+			case <-s.hbStop:
 				return
 			case <-t.C:
 			}
@@ -147,6 +151,39 @@ func (s *Store) Register(o BrokerOptions) error {
 		}
 	}()
 	return nil
+}
+
+// Deregister ends this broker's session at a clean shutdown (Kafka's
+// controlled shutdown, as far as it goes without replicas to move
+// leadership to): heartbeats stop and the broker is fenced at once, so the
+// other brokers report its partitions leaderless now rather than after a
+// session timeout, and its next start registers without waiting for this
+// session to run out. A broker alone does nothing (nobody else to tell).
+// Bounded by d; a failure is returned for the log and changes nothing
+// else: the session then runs out as after a crash.
+func (s *Store) Deregister(d time.Duration) error {
+	if s.q.alone || s.hbStop == nil {
+		return nil
+	}
+	close(s.hbStop)
+	<-s.hbDone
+	b := s.Image().Brokers[s.q.id]
+	if b == nil || b.Fenced {
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.commit(&record{Type: "fence_broker", NodeID: b.ID, Epoch: b.Epoch})
+	}()
+	select {
+	case err := <-done:
+		if errors.Is(err, errNoChange) || errors.Is(err, ErrStaleBroker) {
+			return nil
+		}
+		return err
+	case <-time.After(d):
+		return fmt.Errorf("metadata: fencing this broker at shutdown took over %v", d)
+	}
 }
 
 func (s *Store) register(b *Broker) error {

@@ -234,3 +234,41 @@ func TestPlacementAcrossMembers(t *testing.T) {
 		}
 	}
 }
+
+// A broker stopping cleanly is fenced at once, and its next start registers
+// without waiting for the old session to run out.
+func TestDeregister(t *testing.T) {
+	c := newTestCluster(t, 3) // session timeout 1 s
+	for i, s := range c.stores {
+		mustNil(t, s.Register(BrokerOptions{Listeners: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: int32(9000 + i)}},
+			HeartbeatInterval: 100 * time.Millisecond}))
+	}
+	c.waitFor("three brokers", func(im *Image) bool { return len(im.Brokers) == 3 })
+	start := time.Now()
+	mustNil(t, c.stores[1].Deregister(2*time.Second))
+	c.waitFor("broker 2 fenced", func(im *Image) bool { return im.Brokers[2].Fenced })
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("fenced after %v: not at once", d)
+	}
+	// Still fenced a session later (its heartbeats stopped, nothing unfences it).
+	time.Sleep(1500 * time.Millisecond)
+	if !c.stores[0].Image().Brokers[2].Fenced {
+		t.Fatal("broker 2 unfenced after deregistering")
+	}
+	// A new incarnation registers at once.
+	start = time.Now()
+	mustNil(t, c.stores[1].Register(BrokerOptions{Listeners: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9001}}}))
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("re-registration took %v", d)
+	}
+	c.waitFor("broker 2 back", func(im *Image) bool { return !im.Brokers[2].Fenced })
+	// Alone: nothing to do.
+	s, err := Open(t.TempDir(), nil)
+	mustNil(t, err)
+	defer s.Close()
+	mustNil(t, s.Register(BrokerOptions{}))
+	mustNil(t, s.Deregister(time.Second))
+	if s.Image().Brokers[1].Fenced {
+		t.Fatal("a broker alone fenced itself")
+	}
+}

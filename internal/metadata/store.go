@@ -165,6 +165,9 @@ type Store struct {
 	// changed is signalled (without blocking, coalescing) after every new
 	// image is published: Changes.
 	changed chan struct{}
+	// hbStop ends the heartbeats Register started; hbDone is closed when
+	// they have (Deregister).
+	hbStop, hbDone chan struct{}
 }
 
 // Changes is signalled after the image changes (coalesced: one signal may

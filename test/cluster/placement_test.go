@@ -193,4 +193,26 @@ func TestClusterSpreadsPartitions(t *testing.T) {
 	}
 	consumeGroup(t, seed, "g1", "orders", after)
 	consumeGroup(t, seed, "g2", "orders", want)
+
+	// A clean stop fences the broker at once (no session timeout to wait
+	// for): within a second the others report its partitions leaderless.
+	c.Node(2).Stop()
+	stopped := time.Now()
+	cluster.WaitFor(t, 5*time.Second, func() error {
+		md, err := adm.Metadata(ctx, "orders")
+		if err != nil {
+			return err
+		}
+		for _, p := range md.Topics["orders"].Partitions {
+			if leaders[p.Partition] == 2 && p.Leader != -1 {
+				return fmt.Errorf("partition %d still led by %d", p.Partition, p.Leader)
+			}
+		}
+		return nil
+	})
+	if d := time.Since(stopped); d > 2*time.Second {
+		t.Errorf("partitions of the stopped broker leaderless only after %v (session timeout 3 s)", d)
+	}
+	c.Node(2).Restart()
+	consumeGroup(t, seed, "g3", "orders", want)
 }
