@@ -52,7 +52,7 @@ type producePending struct {
 	end  int64 // durable offset needed
 }
 
-func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply, error) {
+func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error) {
 	r, ok := req.Body.(*kmsg.ProduceRequest)
 	if !ok {
 		return wire.Reply{}, errWrongType
@@ -83,7 +83,10 @@ func handleProduce(b *Broker, _ context.Context, req *wire.Request) (wire.Reply,
 	}
 	now := time.Now().UnixMilli()
 	tx := txnProducer{id: r.TransactionID, implicit: b.implicitTxnAdd(req.Version)}
-	if tx.implicit && tx.id != nil {
+	switch {
+	case tx.id != nil && !b.coordinates(TxnStateTopic, *tx.id):
+		b.enrolRemote(ctx, req.Version, r, &tx) // the coordinator is another broker
+	case tx.implicit && tx.id != nil:
 		tx.err = b.enrolProduce(req.Version, r)
 	}
 	var pend []producePending

@@ -12,9 +12,13 @@ package kafka
 //     adds VerifyOnly: the partitions are not added, each answers NONE if it
 //     is in the id's ongoing transaction and INVALID_TXN_STATE if not (or the
 //     producer's id/epoch error). Partition leaders send this form to the
-//     coordinator before appending a transactional batch; this broker is both
-//     and checks enrolment in process on every transactional produce, so the
-//     form serves other tools and future replicas.
+//     coordinator before appending a transactional batch: a leader whose
+//     transaction coordinator is another broker sends it (VerifyOnly under
+//     transaction version 1, adding under version 2; txn.go enrolRemote),
+//     one that coordinates the id itself checks in process.
+//   - Partitions may be led by any broker: the coordinator has their leaders
+//     write the markers (WriteTxnMarkers). An id this broker does not
+//     coordinate answers NOT_COORDINATOR.
 //
 // Version notes:
 //   - v0-v3, the client form (one transaction, top-level id, producer id and
@@ -80,14 +84,6 @@ func (b *Broker) addPartitionsToTxn(id string, pid int64, epoch int16, verifyOnl
 			if b.partition(t.Topic, p) == nil {
 				unknown = true
 				codes[i][j] = kerr.UnknownTopicOrPartition.Code
-			} else if _, code := b.localPartition(t.Topic, p); code != 0 && !verifyOnly {
-				// The coordinator writes its markers to partitions it
-				// leads only: transactions across brokers need
-				// WriteTxnMarkers (issue 14, not yet built).
-				unknown = true
-				codes[i][j] = kerr.InvalidTxnState.Code
-				b.log.Warn("transaction refused: a partition it names is led by another broker; transactions spanning brokers are not supported yet",
-					"transactional_id", id, "topic", t.Topic, "partition", p)
 			}
 			parts = append(parts, txn.TP{Topic: t.Topic, Partition: p})
 		}

@@ -25,6 +25,8 @@ func handleAddOffsetsToTxn(b *Broker, r *kmsg.AddOffsetsToTxnRequest) (*kmsg.Add
 		resp.ErrorCode = kerr.NotCoordinator.Code
 	case r.Group == "":
 		resp.ErrorCode = kerr.InvalidGroupID.Code
+	case b.notCoordinator(r.Group) != 0:
+		resp.ErrorCode = b.txnOffsetsElsewhere(r.TransactionalID, r.Group)
 	default:
 		resp.ErrorCode = errCode(c.AddGroup(r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group))
 	}

@@ -65,6 +65,8 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 		code = kerr.InvalidGroupID.Code
 	case b.notCoordinator(r.Group) != 0:
 		code = kerr.NotCoordinator.Code
+	case b.notTxnCoordinator(r.TransactionalID) != 0:
+		code = b.txnOffsetsElsewhere(r.TransactionalID, r.Group)
 	default:
 		code = b.checkTxnMember(r)
 		if code == 0 && r.Version >= 5 && b.opts.TransactionVersion >= 2 {

@@ -67,6 +67,7 @@ func init() {
 		kmsg.AddOffsetsToTxn.Int16():    {0, 4, immediate(handleAddOffsetsToTxn)},
 		kmsg.EndTxn.Int16():             {0, 5, immediate(handleEndTxn)},
 		kmsg.TxnOffsetCommit.Int16():    {0, 6, immediate(handleTxnOffsetCommit)},
+		kmsg.WriteTxnMarkers.Int16():    {1, 2, immediate(handleWriteTxnMarkers)}, // from other brokers' coordinators
 		// Transaction admin (KIP-664, KIP-994).
 		kmsg.DescribeProducers.Int16():    {0, 0, immediate(handleDescribeProducers)},
 		kmsg.DescribeTransactions.Int16(): {0, 0, immediate(handleDescribeTransactions)},

@@ -176,6 +176,8 @@ type Broker struct {
 	stopFollow func()
 	synced     *metadata.Image
 	closed     bool
+	// peers are the clients to other brokers (interbroker.go).
+	peers peers
 }
 
 // Stats are cumulative data counters (for metrics).
@@ -264,6 +266,7 @@ func (b *Broker) Close() error {
 		b.stopFollow()
 		b.stopFollow = nil
 	}
+	b.closePeers()
 	if b.stopFiles != nil {
 		b.stopFiles()
 		b.stopFiles = nil

@@ -127,6 +127,18 @@ func (b *Broker) notTxnCoordinator(id string) int16 {
 	return kerr.NotCoordinator.Code
 }
 
+// txnOffsetsElsewhere refuses offsets in a transaction whose coordinator
+// is not the group's: this coordinator stages a transaction's offsets and
+// commits them to the group at commit time, in process, so both must be on
+// one broker until offsets travel as Kafka's transactional offset commits
+// (issue 14). INVALID_TXN_STATE ends the transaction at the client, which
+// aborts it; the log line says why.
+func (b *Broker) txnOffsetsElsewhere(id, group string) int16 {
+	b.log.Warn("transactional offset commit refused: the group's coordinator and the transaction's coordinator are different brokers, which is not supported yet",
+		"transactional_id", id, "group", group)
+	return kerr.InvalidTxnState.Code
+}
+
 // followImage keeps b.topics equal to the image's topics until ctx ends.
 func (b *Broker) followImage(ctx context.Context) {
 	for {

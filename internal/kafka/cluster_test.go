@@ -218,3 +218,36 @@ func TestClusterCoordinators(t *testing.T) {
 		}
 	}
 }
+
+// WriteTxnMarkers (from another broker's transaction coordinator) writes a
+// durable marker to each partition this broker leads and refuses the
+// others.
+func TestWriteTxnMarkers(t *testing.T) {
+	fs := openClusterFixtures(t, 2)
+	if _, err := fs[0].b.createTopic("m", 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "topic on broker 2", func() bool { return fs[1].b.topic("m") != nil })
+	tp := fs[0].meta.Image().Topics["m"]
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed = 7, 0, true
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = "m", []int32{0, 1, 2, 3}
+	mk.Topics = append(mk.Topics, mt, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: "nope", Partitions: []int32{0}})
+	req.Markers = append(req.Markers, mk)
+	resp := fs[0].do(req, 1).(*kmsg.WriteTxnMarkersResponse)
+	for _, sp := range resp.Markers[0].Topics[0].Partitions {
+		if tp.Leader(sp.Partition) == 1 {
+			wantCode(t, "marker on a led partition", sp.ErrorCode, nil)
+			p := fs[0].b.partition("m", sp.Partition)
+			off, err := p.Offsets()
+			if err != nil || off.HighWatermark != 1 {
+				t.Fatalf("partition %d after its marker: %+v %v, want high watermark 1 (durable)", sp.Partition, off, err)
+			}
+		} else {
+			wantCode(t, "marker on another broker's partition", sp.ErrorCode, kerr.NotLeaderForPartition)
+		}
+	}
+	wantCode(t, "unknown topic", resp.Markers[0].Topics[1].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
+}

@@ -9,6 +9,7 @@ package kafka
 // markers, last stable offset) is internal/partition/txn.go.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/commit"
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/partition"
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -49,8 +51,77 @@ func (m txnMarkers) CommitOffsets(gid string, offsets []txn.Offset) error {
 // markerWait bounds how long a marker write waits for its fsync round.
 const markerWait = 30 * time.Second
 
+// WriteMarkers writes the markers of partitions this broker leads and asks
+// the leaders of the others to write theirs (WriteTxnMarkers), all at once;
+// it returns once every marker is durable or the first failure. A failure
+// leaves the transaction in Prepare*: its producer's retried EndTxn (or the
+// next start) completes it, writing every marker again, which readers
+// tolerate (a second marker of one transaction closes nothing).
 func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts []txn.TP) error {
 	b := m.b
+	local := parts[:0:0]
+	remote := map[int32][]txn.TP{}
+	for _, tp := range parts {
+		ts := b.topic(tp.Topic)
+		if ts == nil || tp.Partition < 0 || int(tp.Partition) >= len(ts.parts) {
+			continue // deleted since: nothing to mark
+		}
+		if l := ts.meta.Leader(tp.Partition); l != b.opts.NodeID && l >= 0 {
+			remote[l] = append(remote[l], tp)
+		} else {
+			local = append(local, tp)
+		}
+	}
+	errs := make(chan error, len(remote))
+	for id, tps := range remote {
+		go func() { errs <- b.remoteMarkers(id, pid, epoch, commit, tps) }()
+	}
+	err := b.writeMarkers(pid, epoch, commit, local)
+	for range remote {
+		if rerr := <-errs; err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// remoteMarkers has broker id write the markers of its partitions tps.
+func (b *Broker) remoteMarkers(id int32, pid int64, epoch int16, commit bool, tps []txn.TP) error {
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed = pid, epoch, commit
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(mk.Topics)
+			byTopic[tp.Topic] = i
+			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+			t.Topic = tp.Topic
+			mk.Topics = append(mk.Topics, t)
+		}
+		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
+	}
+	req.Markers = append(req.Markers, mk)
+	resp, err := b.askPeer(b.waits, id, req)
+	if err != nil {
+		return err
+	}
+	for _, rm := range resp.(*kmsg.WriteTxnMarkersResponse).Markers {
+		for _, rt := range rm.Topics {
+			for _, rp := range rt.Partitions {
+				if e := kerr.ErrorForCode(rp.ErrorCode); e != nil && e != kerr.UnknownTopicOrPartition {
+					return fmt.Errorf("kafka: marker for %s-%d on broker %d: %w", rt.Topic, rp.Partition, id, e)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// writeMarkers appends the markers of partitions this broker has and waits
+// until they are durable.
+func (b *Broker) writeMarkers(pid int64, epoch int16, commit bool, parts []txn.TP) error {
 	type pending struct {
 		p   *partition.Partition
 		end int64
@@ -105,6 +176,11 @@ type txnProducer struct {
 	// is its answer.
 	implicit bool
 	err      *kerr.Error
+	// remote: the transaction's coordinator is another broker, which
+	// answered for each transactional partition of the request in codes
+	// (enrolRemote).
+	remote bool
+	codes  map[txn.TP]int16
 }
 
 // implicitTxnAdd reports whether a produce at version v enrols its
@@ -156,15 +232,114 @@ func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error
 	}
 }
 
+// enrolRemote asks the transaction's coordinator, another broker, about
+// every partition of a transactional produce this broker leads whose first
+// batch is transactional, in one AddPartitionsToTxn (the batched form of
+// KIP-890): to add them (transaction version 2, implicit) or to verify they
+// are in the ongoing transaction (VerifyOnly). The answers go in tx.codes,
+// mapped to the codes a produce answers; a coordinator that cannot be asked
+// makes the whole request retriable (NOT_ENOUGH_REPLICAS, as Kafka answers a
+// failed verification).
+func (b *Broker) enrolRemote(ctx context.Context, version int16, r *kmsg.ProduceRequest, tx *txnProducer) {
+	tx.remote = true
+	rx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly = *tx.id, -1, -1, !tx.implicit
+	byTopic := map[string]int{}
+	for _, rt := range r.Topics {
+		ts := b.topicFor(version, rt.Topic, rt.TopicID)
+		for _, rp := range rt.Partitions {
+			p, _ := b.servePartition(ts, rp.Partition, version)
+			if p == nil {
+				continue
+			}
+			h, err := storage.ParseBatchHeader(rp.Records)
+			if err != nil || !h.IsTransactional() || h.IsControl() {
+				continue
+			}
+			if rx.ProducerID >= 0 && (h.ProducerID != rx.ProducerID || h.ProducerEpoch != rx.ProducerEpoch) {
+				continue // another producer's batch: refused alone (no code)
+			}
+			rx.ProducerID, rx.ProducerEpoch = h.ProducerID, h.ProducerEpoch
+			i, ok := byTopic[p.Topic()]
+			if !ok {
+				i = len(rx.Topics)
+				byTopic[p.Topic()] = i
+				rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: p.Topic()})
+			}
+			rx.Topics[i].Partitions = append(rx.Topics[i].Partitions, p.Index())
+		}
+	}
+	if len(rx.Topics) == 0 {
+		return
+	}
+	im := b.meta.Image()
+	st := im.Topics[TxnStateTopic]
+	if st == nil {
+		tx.err = kerr.NotEnoughReplicas
+		return
+	}
+	coord, _ := b.leaderOf(im, st, int32(statelog.PartitionFor(*tx.id, int(st.Partitions))))
+	if coord < 0 {
+		tx.err = kerr.NotEnoughReplicas
+		return
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Transactions = append(req.Transactions, rx)
+	resp, err := b.askPeer(ctx, coord, req)
+	if err != nil {
+		b.log.Warn("transactional produce: its coordinator could not be asked", "transactional_id", *tx.id, "coordinator", coord, "err", err)
+		tx.err = kerr.NotEnoughReplicas
+		return
+	}
+	ar := resp.(*kmsg.AddPartitionsToTxnResponse)
+	if e := kerr.ErrorForCode(ar.ErrorCode); e != nil {
+		tx.err = kerr.NotEnoughReplicas
+		return
+	}
+	tx.codes = map[txn.TP]int16{}
+	for _, sx := range ar.Transactions {
+		for _, st := range sx.Topics {
+			for _, sp := range st.Partitions {
+				code := sp.ErrorCode
+				switch kerr.ErrorForCode(code) {
+				case kerr.ProducerFenced:
+					code = kerr.InvalidProducerEpoch.Code // the produce response's code for it
+				case kerr.ConcurrentTransactions:
+					code = kerr.NotEnoughReplicas.Code // retriable for every client, as in Kafka
+					if rx.VerifyOnly {
+						code = kerr.InvalidTxnState.Code // as Enrolled answers
+					}
+				case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
+					code = kerr.NotEnoughReplicas.Code
+				}
+				tx.codes[txn.TP{Topic: st.Topic, Partition: sp.Partition}] = code
+			}
+		}
+	}
+}
+
 // txnProduceErr checks a transactional batch against the coordinator: its
 // partition must be in the producer's ongoing transaction.
 func (b *Broker) txnProduceErr(tx txnProducer, p *partition.Partition, h *storage.BatchHeader) error {
-	c := b.txns.Load()
-	if c == nil || tx.id == nil {
+	if tx.id == nil {
 		return errTxn
 	}
 	if tx.err != nil {
 		return tx.err
+	}
+	if tx.remote {
+		code, ok := tx.codes[txn.TP{Topic: p.Topic(), Partition: p.Index()}]
+		if !ok {
+			return errTxn
+		}
+		if e := kerr.ErrorForCode(code); e != nil {
+			return e
+		}
+		return nil
+	}
+	c := b.txns.Load()
+	if c == nil {
+		return errTxn
 	}
 	if e := c.Enrolled(*tx.id, h.ProducerID, h.ProducerEpoch, txn.TP{Topic: p.Topic(), Partition: p.Index()}); e != nil {
 		return e

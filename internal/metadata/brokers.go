@@ -171,6 +171,9 @@ func (s *Store) Deregister(d time.Duration) error {
 	if b == nil || b.Fenced {
 		return nil
 	}
+	if addr, _ := s.q.r.LeaderWithID(); addr == "" {
+		return errors.New("metadata: no quorum leader to tell (the rest of the cluster is stopping or unreachable)")
+	}
 	done := make(chan error, 1)
 	go func() {
 		done <- s.commit(&record{Type: "fence_broker", NodeID: b.ID, Epoch: b.Epoch})

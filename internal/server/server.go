@@ -365,7 +365,7 @@ func (s *Server) Shutdown() error {
 			// In a cluster: fenced now, so clients stop waiting on
 			// this broker and its next start need not wait out the
 			// session (a broker alone does nothing here).
-			if err := s.meta.Deregister(2 * time.Second); err != nil {
+			if err := s.meta.Deregister(time.Second); err != nil {
 				s.log.Warn("could not end this broker's session; the controller fences it after the session timeout", "err", err)
 			}
 		}
