@@ -12,6 +12,7 @@ import (
 	"github.com/chronik-stream/chronik/test/cluster"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // produceAll produces n records keyed k<i> to topic (acks=all, idempotent)
@@ -215,4 +216,135 @@ func TestClusterSpreadsPartitions(t *testing.T) {
 	}
 	c.Node(2).Restart()
 	consumeGroup(t, seed, "g3", "orders", want)
+}
+
+// partitionLeaders returns orders' leaders as broker addr reports them.
+func partitionLeaders(t *testing.T, addr, topic string) (map[int32]int32, error) {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := ask[*kmsg.MetadataResponse](t, addr, req)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int32]int32{}
+	for _, p := range resp.Topics[0].Partitions {
+		out[p.Partition] = p.Leader
+	}
+	return out, nil
+}
+
+// A paused broker (SIGSTOP) and one cut off from the others are fenced
+// after the session timeout, their partitions reported leaderless by the
+// rest; resumed or healed, they heartbeat again, are unfenced and serve
+// their partitions, every record acknowledged before still there. The
+// quorum leader itself is among them: the others elect a new one.
+func TestClusterPauseAndIsolate(t *testing.T) {
+	c := cluster.Start(t, 3, "--broker-session-timeout-ms", "2000", "--broker-heartbeat-interval-ms", "300")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(15*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := cluster.Ctx(t, 90*time.Second)
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 3, 1, nil, "pi"); err != nil {
+		t.Fatal(err)
+	}
+	var leaders map[int32]int32
+	cluster.WaitFor(t, 10*time.Second, func() error {
+		var err error
+		leaders, err = partitionLeaders(t, c.Node(1).KafkaAddr(), "pi")
+		if err == nil && len(leaders) != 3 {
+			err = fmt.Errorf("%d partitions", len(leaders))
+		}
+		return err
+	})
+	produced := 0
+	produce := func(what string) {
+		t.Helper()
+		for p := range int32(3) {
+			v := fmt.Sprintf("%s-%d", what, p)
+			if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "pi", Partition: p, Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("%s: partition %d: %v", what, p, err)
+			}
+			produced++
+		}
+	}
+	produce("before")
+	leader, err := agreedLeader(t, c, []int{1, 2, 3}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fault := range []string{"pause", "isolate"} {
+		victim := leader // the quorum's leader first, so a controller change is part of it
+		others := []int{}
+		for id := 1; id <= 3; id++ {
+			if id != victim {
+				others = append(others, id)
+			}
+		}
+		if fault == "pause" {
+			c.Node(victim).Pause()
+		} else {
+			c.Isolate(victim)
+		}
+		cluster.WaitFor(t, 15*time.Second, func() error {
+			l, err := agreedLeader(t, c, others, victim)
+			if err != nil {
+				return err
+			}
+			leader = l
+			got, err := partitionLeaders(t, c.Node(others[0]).KafkaAddr(), "pi")
+			if err != nil {
+				return err
+			}
+			for p, l := range leaders {
+				if l == int32(victim) && got[p] != -1 {
+					return fmt.Errorf("%s: partition %d still led by %d", fault, p, got[p])
+				}
+			}
+			return nil
+		})
+		if fault == "pause" {
+			c.Node(victim).Resume()
+		} else {
+			c.Heal(victim)
+		}
+		cluster.WaitFor(t, 20*time.Second, func() error {
+			for id := 1; id <= 3; id++ {
+				got, err := partitionLeaders(t, c.Node(id).KafkaAddr(), "pi")
+				if err != nil {
+					return fmt.Errorf("broker %d: %w", id, err)
+				}
+				for p, l := range leaders {
+					if got[p] != l {
+						return fmt.Errorf("%s over: broker %d reports partition %d led by %d, want %d", fault, id, p, got[p], l)
+					}
+				}
+			}
+			return nil
+		})
+		produce("after-" + fault)
+	}
+	// Everything acknowledged is there, once.
+	cons, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()...), kgo.ConsumeTopics("pi"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(300*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]bool{}
+	for len(seen) < produced && ctx.Err() == nil {
+		cons.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if seen[string(r.Value)] {
+				t.Fatalf("%s read twice", r.Value)
+			}
+			seen[string(r.Value)] = true
+		})
+	}
+	if len(seen) != produced {
+		t.Fatalf("read %d of %d records", len(seen), produced)
+	}
 }
