@@ -129,6 +129,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	if old := b.topics[name]; old != nil {
 		ts := &topicState{meta: t, parts: old.parts}
 		b.topics[name] = ts
+		b.ownChange(name)
 		segBytes, segAge := b.topicInt(t, "segment.bytes"), time.Duration(b.topicInt(t, "segment.ms"))*time.Millisecond
 		for _, p := range ts.parts {
 			p.SetSegmentLimits(segBytes, segAge)

@@ -155,59 +155,85 @@ func (b *Broker) followImage(ctx context.Context) {
 // created or grew get partitions (directories made for those this broker
 // leads), changed configs reach open logs, deleted topics are closed and
 // their local files removed. Changes this broker made itself are already in
-// b.topics (made under b.mu with the change), so this finds nothing to do
-// for them.
+// b.topics (made under b.mu with the change, which marks the image synced
+// when it was the only change: ownChange). When the image is one change of
+// one topic past the last one synced, only that topic is compared;
+// otherwise every topic is.
 func (b *Broker) syncTopics() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
 	// Read under b.mu: a change this broker makes is in b.topics and in
 	// the image together (both under b.mu), so an image read before the
 	// lock could lack a topic b.topics has, which is not a deletion.
 	im := b.meta.Image()
-	if b.synced != nil && metadata.SameTopics(b.synced, im) {
-		return
-	}
-	if b.closed {
-		return
+	names, ok := im.TopicsChangedSince(b.synced)
+	if !ok {
+		names = nil
+		for name := range im.Topics {
+			names = append(names, name)
+		}
+		for name := range b.topics {
+			if im.Topics[name] == nil {
+				names = append(names, name)
+			}
+		}
 	}
 	b.synced = im
 	var created []*partition.Partition
-	for name, t := range im.Topics {
-		ts := b.topics[name]
-		if ts != nil && ts.meta == t {
-			continue
-		}
-		if ts != nil && ts.meta.ID != t.ID { // deleted and created again elsewhere
-			b.dropTopic(name, ts)
-			ts = nil
-		}
-		if ts == nil {
-			ts = &topicState{meta: t}
-			b.addParts(ts)
-			b.topics[name] = ts
-			created = append(created, b.ledParts(ts, 0)...)
-			b.log.Info("topic created by another broker", "topic", name, "partitions", t.Partitions, "id", t.ID.String())
-			continue
-		}
-		nts := &topicState{meta: t, parts: ts.parts}
-		b.addParts(nts)
-		b.topics[name] = nts
-		created = append(created, b.ledParts(nts, len(ts.parts))...)
-		segBytes, segAge := b.topicInt(t, "segment.bytes"), time.Duration(b.topicInt(t, "segment.ms"))*time.Millisecond
-		for _, p := range ts.parts {
-			p.SetSegmentLimits(segBytes, segAge)
-		}
-	}
-	for name, ts := range b.topics {
-		if im.Topics[name] == nil {
-			b.dropTopic(name, ts)
-			b.log.Info("topic deleted by another broker", "topic", name)
-		}
+	for _, name := range names {
+		created = append(created, b.syncTopic(im, name)...)
 	}
 	if len(created) > 0 {
 		if err := b.createDirs(created); err != nil {
 			b.log.Error("could not create partition directories (retried on use)", "err", err)
 		}
+	}
+}
+
+// syncTopic brings b.topics[name] to the image's state and returns the
+// partitions this broker leads that are new to it. Caller holds b.mu.
+func (b *Broker) syncTopic(im *metadata.Image, name string) []*partition.Partition {
+	t, ts := im.Topics[name], b.topics[name]
+	switch {
+	case t == nil && ts == nil:
+		return nil
+	case t == nil:
+		b.dropTopic(name, ts)
+		b.log.Info("topic deleted by another broker", "topic", name)
+		return nil
+	case ts != nil && ts.meta == t:
+		return nil
+	case ts != nil && ts.meta.ID != t.ID: // deleted and created again elsewhere
+		b.dropTopic(name, ts)
+		ts = nil
+	}
+	if ts == nil {
+		ts = &topicState{meta: t}
+		b.addParts(ts)
+		b.topics[name] = ts
+		b.log.Info("topic created by another broker", "topic", name, "partitions", t.Partitions, "id", t.ID.String())
+		return b.ledParts(ts, 0)
+	}
+	nts := &topicState{meta: t, parts: ts.parts}
+	b.addParts(nts)
+	b.topics[name] = nts
+	segBytes, segAge := b.topicInt(t, "segment.bytes"), time.Duration(b.topicInt(t, "segment.ms"))*time.Millisecond
+	for _, p := range ts.parts {
+		p.SetSegmentLimits(segBytes, segAge)
+	}
+	return b.ledParts(nts, len(ts.parts))
+}
+
+// ownChange records, after a change of topic name this broker made and
+// applied to b.topics itself, that b.topics matches the image, unless another change
+// came in between (then followImage compares). Caller holds b.mu.
+func (b *Broker) ownChange(name string) {
+	im := b.meta.Image()
+	if names, ok := im.TopicsChangedSince(b.synced); ok && (len(names) == 0 || names[0] == name) {
+		b.synced = im
 	}
 }
 

@@ -63,6 +63,7 @@ func (b *Broker) EnsureInternalTopic(name string, n int32) ([]statelog.Partition
 		ts = &topicState{meta: t}
 		b.addParts(ts)
 		b.topics[name] = ts
+		b.ownChange(name)
 		b.log.Info("internal topic created", "topic", name, "partitions", t.Partitions)
 	} else if !ts.meta.Internal {
 		b.mu.Unlock()

@@ -69,6 +69,7 @@ func (b *Broker) createTopicWith(name string, partitions int32, reps [][]int32, 
 	ts := &topicState{meta: t}
 	b.addParts(ts)
 	b.topics[name] = ts
+	b.ownChange(name)
 	if err := b.createDirs(b.ledParts(ts, 0)); err != nil {
 		// The topic is recorded; its partitions are retried on use (and
 		// created by their first open) once the cause is gone.
@@ -96,6 +97,7 @@ func (b *Broker) deleteTopic(name string) error {
 	}
 	ts := b.topics[name]
 	delete(b.topics, name)
+	b.ownChange(name)
 	if ts != nil {
 		for _, p := range ts.parts {
 			if err := p.Delete(); err != nil {
@@ -128,6 +130,7 @@ func (b *Broker) createPartitions(name string, n int32, reps [][]int32) error {
 	ts := &topicState{meta: t, parts: append([]*partition.Partition(nil), old.parts...)}
 	b.addParts(ts)
 	b.topics[name] = ts
+	b.ownChange(name)
 	if err := b.createDirs(b.ledParts(ts, len(old.parts))); err != nil {
 		b.log.Error("could not create new partition directories", "topic", name, "err", err)
 		return fmt.Errorf("kafka: partitions of %s recorded but could not be created (retried on use): %w", name, err)

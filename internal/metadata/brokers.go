@@ -158,7 +158,8 @@ func (s *Store) Register(o BrokerOptions) error {
 // leadership to): heartbeats stop and the broker is fenced at once, so the
 // other brokers report its partitions leaderless now rather than after a
 // session timeout, and its next start registers without waiting for this
-// session to run out. A broker alone does nothing (nobody else to tell).
+// session to run out; the quorum's leader also hands its leadership to a
+// follower. A broker alone does nothing (nobody else to tell).
 // Bounded by d; a failure is returned for the log and changes nothing
 // else: the session then runs out as after a crash.
 func (s *Store) Deregister(d time.Duration) error {
@@ -176,13 +177,22 @@ func (s *Store) Deregister(d time.Duration) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- s.commit(&record{Type: "fence_broker", NodeID: b.ID, Epoch: b.Epoch})
+		err := s.commit(&record{Type: "fence_broker", NodeID: b.ID, Epoch: b.Epoch})
+		if errors.Is(err, errNoChange) || errors.Is(err, ErrStaleBroker) {
+			err = nil
+		}
+		// The quorum's leader hands leadership to a follower before it
+		// stops: followers learn that the fence committed only from a
+		// leader, and an election after a timeout would cost seconds.
+		if err == nil && s.q.r.State() == raft.Leader {
+			if terr := s.q.r.LeadershipTransfer().Error(); terr != nil {
+				s.lg.Warn("could not hand over the quorum's leadership before stopping; the others elect a leader after their timeout", "err", terr)
+			}
+		}
+		done <- err
 	}()
 	select {
 	case err := <-done:
-		if errors.Is(err, errNoChange) || errors.Is(err, ErrStaleBroker) {
-			return nil
-		}
 		return err
 	case <-time.After(d):
 		return fmt.Errorf("metadata: fencing this broker at shutdown took over %v", d)

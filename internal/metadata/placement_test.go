@@ -236,7 +236,9 @@ func TestPlacementAcrossMembers(t *testing.T) {
 }
 
 // A broker stopping cleanly is fenced at once, and its next start registers
-// without waiting for the old session to run out.
+// without waiting for the old session to run out. The quorum's leader
+// hands over its leadership on the way, so the others see the fence at once
+// too (not after an election timeout).
 func TestDeregister(t *testing.T) {
 	c := newTestCluster(t, 3) // session timeout 1 s
 	for i, s := range c.stores {
@@ -244,24 +246,33 @@ func TestDeregister(t *testing.T) {
 			HeartbeatInterval: 100 * time.Millisecond}))
 	}
 	c.waitFor("three brokers", func(im *Image) bool { return len(im.Brokers) == 3 })
+	v := c.leader()
+	id := int32(v + 1)
 	start := time.Now()
-	mustNil(t, c.stores[1].Deregister(2*time.Second))
-	c.waitFor("broker 2 fenced", func(im *Image) bool { return im.Brokers[2].Fenced })
-	if d := time.Since(start); d > 500*time.Millisecond {
-		t.Fatalf("fenced after %v: not at once", d)
+	mustNil(t, c.stores[v].Deregister(2*time.Second))
+	for i, s := range c.stores {
+		for i != v && !s.Image().Brokers[id].Fenced {
+			if time.Since(start) > 500*time.Millisecond {
+				t.Fatalf("member %d sees broker %d unfenced %v after it deregistered", i+1, id, time.Since(start))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if nl := c.leader(); nl == v {
+		t.Fatalf("member %d still leads after deregistering", v+1)
 	}
 	// Still fenced a session later (its heartbeats stopped, nothing unfences it).
 	time.Sleep(1500 * time.Millisecond)
-	if !c.stores[0].Image().Brokers[2].Fenced {
-		t.Fatal("broker 2 unfenced after deregistering")
+	if !c.stores[(v+1)%3].Image().Brokers[id].Fenced {
+		t.Fatal("unfenced after deregistering")
 	}
 	// A new incarnation registers at once.
 	start = time.Now()
-	mustNil(t, c.stores[1].Register(BrokerOptions{Listeners: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9001}}}))
+	mustNil(t, c.stores[v].Register(BrokerOptions{Listeners: []Listener{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: 9001}}}))
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("re-registration took %v", d)
 	}
-	c.waitFor("broker 2 back", func(im *Image) bool { return !im.Brokers[2].Fenced })
+	c.waitFor("broker back", func(im *Image) bool { return !im.Brokers[id].Fenced })
 	// Alone: nothing to do.
 	s, err := Open(t.TempDir(), nil)
 	mustNil(t, err)
@@ -270,5 +281,36 @@ func TestDeregister(t *testing.T) {
 	mustNil(t, s.Deregister(time.Second))
 	if s.Image().Brokers[1].Fenced {
 		t.Fatal("a broker alone fenced itself")
+	}
+}
+
+// A follower of the image can tell which topic one change touched.
+func TestTopicsChangedSince(t *testing.T) {
+	s, err := Open(t.TempDir(), nil)
+	mustNil(t, err)
+	defer s.Close()
+	im0 := s.Image()
+	if _, ok := im0.TopicsChangedSince(nil); ok {
+		t.Fatal("changes since nothing are known")
+	}
+	_, err = s.CreateTopic("a", 1, nil)
+	mustNil(t, err)
+	im1 := s.Image()
+	if names, ok := im1.TopicsChangedSince(im0); !ok || len(names) != 1 || names[0] != "a" {
+		t.Fatalf("one creation: %v %v", names, ok)
+	}
+	mustNil(t, s.SetBrokerConfigs(map[string]string{"log.retention.ms": "1000"}))
+	im2 := s.Image()
+	if names, ok := im2.TopicsChangedSince(im1); !ok || len(names) != 0 {
+		t.Fatalf("a broker config change: %v %v", names, ok)
+	}
+	if names, ok := im2.TopicsChangedSince(im0); ok {
+		t.Fatalf("two changes back: %v, want unknown", names)
+	}
+	mustNil(t, s.SetTopicConfigs("a", map[string]string{"retention.ms": "5"}))
+	mustNil(t, s.DeleteTopic("a"))
+	im4 := s.Image()
+	if names, ok := im4.TopicsChangedSince(im2); ok {
+		t.Fatalf("two topic changes back: %v, want unknown", names)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -172,6 +173,11 @@ func (f *fsm) Apply(l *raft.Log) (result any) {
 	}
 	next := cur.copyFor(&rec)
 	next.apply(&rec)
+	next.base, next.seq, next.touched = cur.seq, l.Index, ""
+	switch rec.Type {
+	case "topic", "delete_topic", "partitions":
+		next.touched = rec.Name
+	}
 	f.s.image.Store(next)
 	f.s.poke()
 	return nil
@@ -189,6 +195,8 @@ func (f *fsm) publish() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.private != nil {
+		// No follower can derive this image by one change: a full compare.
+		f.private.seq, f.private.base = f.applied.Load(), math.MaxUint64
 		f.s.image.Store(f.private)
 		f.private = nil
 		f.s.poke()
@@ -215,6 +223,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("metadata: snapshot version %d not understood (this broker reads version 1; run the newer release)", sf.Version)
 	}
 	im := sf.Image.image()
+	im.seq, im.base = sf.Applied, math.MaxUint64 // followers compare everything after a restore
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.private != nil {

@@ -77,6 +77,12 @@ type Image struct {
 	// Brokers are the registered brokers by node id (brokers.go).
 	Brokers map[int32]*Broker
 
+	// seq is the log index of the entry that made this image, base that of
+	// the image it was derived from, and touched the topic that entry
+	// changed ("" if none, or if it changed several): TopicsChangedSince.
+	seq, base uint64
+	touched   string
+
 	// order is SortedTopics, built on first use and shared by every image
 	// with the same Topics map (a producer id reservation or a broker
 	// config change does not make the next Metadata request sort again).
@@ -573,6 +579,23 @@ func (s *Store) SetClientMetrics(name string, configs map[string]string) error {
 		return nil
 	}
 	return s.commit(&record{Type: "client_metrics", Name: name, Configs: maps.Clone(configs)})
+}
+
+// TopicsChangedSince returns the topics whose state differs between prev and
+// im when im follows prev by one change of one topic (or none), so a
+// follower of the image updates just those; ok is false when it cannot
+// tell (several changes between them, or a change of many topics): compare
+// everything then.
+func (im *Image) TopicsChangedSince(prev *Image) (names []string, ok bool) {
+	switch {
+	case prev == nil:
+		return nil, false
+	case SameTopics(prev, im):
+		return nil, true
+	case im.base == prev.seq && im.touched != "":
+		return []string{im.touched}, true
+	}
+	return nil, false
 }
 
 // SameTopics reports whether a and b have the same topics (b derived from a

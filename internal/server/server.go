@@ -365,8 +365,11 @@ func (s *Server) Shutdown() error {
 			// In a cluster: fenced now, so clients stop waiting on
 			// this broker and its next start need not wait out the
 			// session (a broker alone does nothing here).
+			t0 := time.Now()
 			if err := s.meta.Deregister(time.Second); err != nil {
 				s.log.Warn("could not end this broker's session; the controller fences it after the session timeout", "err", err)
+			} else if len(s.cfg.Peers()) > 0 {
+				s.log.Info("broker session ended: fenced for shutdown", "duration", time.Since(t0).Round(time.Millisecond))
 			}
 		}
 		s.connMu.Lock()
