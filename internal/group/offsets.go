@@ -78,6 +78,9 @@ type offsetStore struct {
 	// loadedCG holds the consumer groups (KIP-848) found by replay
 	// (persist848.go), until Open has restored them.
 	loadedCG map[string]*loadedCGroup
+	// pending are the offsets of open transactions coordinated on another
+	// broker, by producer and partition (txn_offsets.go).
+	pending map[txnKey][]change
 }
 
 var errNoPartitions = errors.New("group: no __consumer_offsets partitions")
@@ -86,7 +89,8 @@ func newOffsetStore(parts []statelog.Partition, lg *slog.Logger) (*offsetStore, 
 	if len(parts) == 0 {
 		return nil, errNoPartitions
 	}
-	return &offsetStore{parts: parts, lg: lg, groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}, loadedCG: map[string]*loadedCGroup{}}, nil
+	return &offsetStore{parts: parts, lg: lg, groups: map[string]map[TP]*offsetEntry{}, loaded: map[string]*loadedGroup{}, loadedCG: map[string]*loadedCGroup{},
+		pending: map[txnKey][]change{}}, nil
 }
 
 // partitionOf is the __consumer_offsets partition of group id.
@@ -97,10 +101,15 @@ func (o *offsetStore) partitionOf(group string) int {
 // replay loads every partition.
 func (o *offsetStore) replay() error {
 	for i, p := range o.parts {
-		err := p.Replay(func(off int64, r *kmsg.Record) error {
-			o.applyRecord(off, r)
-			return nil
-		})
+		var err error
+		if tp, ok := p.(statelog.TxnPartition); ok {
+			err = o.replayTxn(i, tp)
+		} else {
+			err = p.Replay(func(off int64, r *kmsg.Record) error {
+				o.applyRecord(off, r)
+				return nil
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("group: replay __consumer_offsets-%d: %w", i, err)
 		}

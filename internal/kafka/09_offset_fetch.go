@@ -56,6 +56,14 @@ func (b *Broker) fetchGroupOffsets(c *group.Coordinator, gid string, topics map[
 	if tc := b.txns.Load(); stable && tc != nil {
 		pending = tc.PendingOffsets(gid)
 	}
+	if stable { // transactions coordinated on other brokers (group/txn_offsets.go)
+		for tp := range c.PendingTxnOffsets(gid) {
+			if pending == nil {
+				pending = map[txn.TP]bool{}
+			}
+			pending[txn.TP(tp)] = true
+		}
+	}
 	out := map[string][]fetchedPartition{}
 	if all {
 		offs := c.FetchOffsets(gid, nil)

@@ -14,6 +14,11 @@ package kafka
 //
 //   - v5+ under transaction version 2 (KIP-890 part 2) enrols the group in
 //     the transaction itself: AddOffsetsToTxn is not needed first.
+//   - A transaction coordinated on another broker (a cluster): the offsets
+//     are written to the group's __consumer_offsets partition as a batch of
+//     the producer's transaction, after the coordinator verified (or, v5
+//     under version 2, added) that partition in the transaction; they count
+//     at the coordinator's COMMIT marker there (stageRemoteTxnOffsets).
 //
 // Version notes:
 //   - v0-v6; v4 only adds TRANSACTION_ABORTABLE. v6 (Kafka 4.2) names
@@ -25,6 +30,7 @@ import (
 	"context"
 
 	"github.com/chronik-stream/chronik/internal/group"
+	"github.com/chronik-stream/chronik/internal/statelog"
 	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -66,7 +72,7 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 	case b.notCoordinator(r.Group) != 0:
 		code = kerr.NotCoordinator.Code
 	case b.notTxnCoordinator(r.TransactionalID) != 0:
-		code = b.txnOffsetsElsewhere(r.TransactionalID, r.Group)
+		code = b.stageRemoteTxnOffsets(r, offsets)
 	default:
 		code = b.checkTxnMember(r)
 		if code == 0 && r.Version >= 5 && b.opts.TransactionVersion >= 2 {
@@ -91,6 +97,54 @@ func handleTxnOffsetCommit(b *Broker, r *kmsg.TxnOffsetCommitRequest) (*kmsg.Txn
 		resp.Topics = append(resp.Topics, st)
 	}
 	return resp, nil
+}
+
+// stageRemoteTxnOffsets handles a TxnOffsetCommit whose transaction is
+// coordinated by another broker, as Kafka handles every one: the member is
+// checked, the group's __consumer_offsets partition is verified in (v0-v4,
+// where the client's AddOffsetsToTxn put it there) or added to (v5 under
+// transaction version 2) the transaction by its coordinator, and the
+// offsets are written to that partition in the producer's transaction, to
+// count once the coordinator's COMMIT marker follows them (group/
+// txn_offsets.go).
+func (b *Broker) stageRemoteTxnOffsets(r *kmsg.TxnOffsetCommitRequest, offsets []txn.Offset) int16 {
+	g := b.groups.Load()
+	if g == nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	if code := b.checkTxnMember(r); code != 0 {
+		return code
+	}
+	ot := b.meta.Image().Topics[OffsetsTopic]
+	if ot == nil {
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	tp := txn.TP{Topic: OffsetsTopic, Partition: int32(statelog.PartitionFor(r.Group, int(ot.Partitions)))}
+	verify := !(r.Version >= 5 && b.opts.TransactionVersion >= 2)
+	ctx, cancel := context.WithTimeout(context.Background(), peerTimeout)
+	defer cancel()
+	codes, kerrv := b.askTxnCoordinator(ctx, r.TransactionalID, r.ProducerID, r.ProducerEpoch, []txn.TP{tp}, verify)
+	if kerrv != nil {
+		return kerrv.Code
+	}
+	switch code := codes[tp]; kerr.ErrorForCode(code) {
+	case nil:
+	case kerr.NotCoordinator, kerr.CoordinatorLoadInProgress:
+		return kerr.CoordinatorNotAvailable.Code
+	default:
+		return code
+	}
+	commits := make([]group.Commit, 0, len(offsets))
+	for _, o := range offsets {
+		if o.Topic != "" {
+			commits = append(commits, group.Commit{TP: group.TP{Topic: o.Topic, Partition: o.Partition}, Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: o.Metadata})
+		}
+	}
+	if err := g.StageTxnOffsets(r.Group, r.ProducerID, r.ProducerEpoch, commits); err != nil {
+		b.log.Error("transactional offsets not written", "transactional_id", r.TransactionalID, "group", r.Group, "err", err)
+		return kerr.CoordinatorNotAvailable.Code
+	}
+	return 0
 }
 
 // checkTxnMember validates a v3+ TxnOffsetCommit's member and generation

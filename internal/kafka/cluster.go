@@ -22,6 +22,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/statelog"
+	"github.com/chronik-stream/chronik/internal/txn"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -127,16 +128,13 @@ func (b *Broker) notTxnCoordinator(id string) int16 {
 	return kerr.NotCoordinator.Code
 }
 
-// txnOffsetsElsewhere refuses offsets in a transaction whose coordinator
-// is not the group's: this coordinator stages a transaction's offsets and
-// commits them to the group at commit time, in process, so both must be on
-// one broker until offsets travel as Kafka's transactional offset commits
-// (issue 14). INVALID_TXN_STATE ends the transaction at the client, which
-// aborts it; the log line says why.
-func (b *Broker) txnOffsetsElsewhere(id, group string) int16 {
-	b.log.Warn("transactional offset commit refused: the group's coordinator and the transaction's coordinator are different brokers, which is not supported yet",
-		"transactional_id", id, "group", group)
-	return kerr.InvalidTxnState.Code
+// offsetsPartition is group's partition of __consumer_offsets.
+func (b *Broker) offsetsPartition(group string) txn.TP {
+	n := 1
+	if ot := b.meta.Image().Topics[OffsetsTopic]; ot != nil {
+		n = int(ot.Partitions)
+	}
+	return txn.TP{Topic: OffsetsTopic, Partition: int32(statelog.PartitionFor(group, n))}
 }
 
 // followImage keeps b.topics equal to the image's topics until ctx ends.

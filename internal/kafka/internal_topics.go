@@ -122,11 +122,20 @@ var errNotDurable = errors.New("kafka: internal write not durable")
 // the leader epoch like any batch) and adds the partition to the group
 // committer's round; the wait returns once that round made it durable.
 func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Context) error, error) {
+	return ip.append(recs, storage.EncodeBatch(time.Now().UnixMilli(), recs))
+}
+
+// AppendTxn appends recs as one transactional batch of producer pid (no
+// sequence: the coordinator is not an idempotent producer).
+func (ip internalPartition) AppendTxn(recs []kmsg.Record, pid int64, epoch int16) (int64, func(context.Context) error, error) {
+	return ip.append(recs, storage.EncodeTxnBatch(time.Now().UnixMilli(), recs, pid, epoch))
+}
+
+func (ip internalPartition) append(recs []kmsg.Record, raw []byte) (int64, func(context.Context) error, error) {
 	if len(recs) == 0 {
 		return 0, func(context.Context) error { return nil }, nil
 	}
 	p := ip.p
-	raw := storage.EncodeBatch(time.Now().UnixMilli(), recs)
 	off, err := p.Append(raw)
 	if err != nil {
 		return 0, nil, err
@@ -147,12 +156,33 @@ func (ip internalPartition) Append(recs []kmsg.Record) (int64, func(context.Cont
 }
 
 // Replay reads the partition from its log start, skipping control batches.
-// (Coordinators write no transactional batches yet, so there is no aborted
-// data to skip.)
+// Transactional batches (offset commits of transactions coordinated on
+// another broker) are passed on like the others: their readers use
+// ReplayBatches.
 func (ip internalPartition) Replay(fn func(int64, *kmsg.Record) error) error {
 	return ip.p.WithLog(func(l *storage.Log) error {
 		return storage.ReplayRecords(l, -1, func(h *storage.BatchHeader) (bool, error) {
 			return !h.IsControl(), nil
 		}, fn)
+	})
+}
+
+// ReplayBatches reads the partition from its log start with each record's
+// batch: transactional batches and markers included.
+func (ip internalPartition) ReplayBatches(fn func(statelog.Batch, int64, *kmsg.Record) error) error {
+	var cur statelog.Batch
+	return ip.p.WithLog(func(l *storage.Log) error {
+		return storage.ReplayRecords(l, -1, func(h *storage.BatchHeader) (bool, error) {
+			cur = statelog.Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch,
+				Transactional: h.IsTransactional(), Control: h.IsControl()}
+			return true, nil
+		}, func(off int64, r *kmsg.Record) error {
+			b := cur
+			if b.Control {
+				// A marker's key: version (int16), type (int16, 1 commit).
+				b.Commit = len(r.Key) >= 4 && r.Key[2] == 0 && r.Key[3] == 1
+			}
+			return fn(b, off, r)
+		})
 	})
 }

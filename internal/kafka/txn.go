@@ -160,6 +160,16 @@ func (b *Broker) writeMarkers(pid int64, epoch int16, commit bool, parts []txn.T
 			return fmt.Errorf("kafka: marker for %s-%d not durable", pp.p.Topic(), pp.p.Index())
 		}
 	}
+	// Offsets a transaction coordinated elsewhere wrote to this broker's
+	// __consumer_offsets partitions count (commit) or go (abort) now that
+	// its marker is durable after them.
+	if g := b.groups.Load(); g != nil {
+		for _, pp := range pend {
+			if pp.p.Topic() == OffsetsTopic {
+				g.CompleteTxn(int(pp.p.Index()), pid, commit, pp.end-1)
+			}
+		}
+	}
 	return nil
 }
 
@@ -272,50 +282,81 @@ func (b *Broker) enrolRemote(ctx context.Context, version int16, r *kmsg.Produce
 	if len(rx.Topics) == 0 {
 		return
 	}
-	im := b.meta.Image()
-	st := im.Topics[TxnStateTopic]
-	if st == nil {
+	var tps []txn.TP
+	for _, rt := range rx.Topics {
+		for _, p := range rt.Partitions {
+			tps = append(tps, txn.TP{Topic: rt.Topic, Partition: p})
+		}
+	}
+	codes, kerrv := b.askTxnCoordinator(ctx, *tx.id, rx.ProducerID, rx.ProducerEpoch, tps, rx.VerifyOnly)
+	if kerrv != nil {
 		tx.err = kerr.NotEnoughReplicas
 		return
 	}
-	coord, _ := b.leaderOf(im, st, int32(statelog.PartitionFor(*tx.id, int(st.Partitions))))
+	tx.codes = map[txn.TP]int16{}
+	for tp, code := range codes {
+		switch kerr.ErrorForCode(code) {
+		case kerr.ProducerFenced:
+			code = kerr.InvalidProducerEpoch.Code // the produce response's code for it
+		case kerr.ConcurrentTransactions:
+			code = kerr.NotEnoughReplicas.Code // retriable for every client, as in Kafka
+			if rx.VerifyOnly {
+				code = kerr.InvalidTxnState.Code // as Enrolled answers
+			}
+		case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
+			code = kerr.NotEnoughReplicas.Code
+		}
+		tx.codes[tp] = code
+	}
+}
+
+// askTxnCoordinator sends transactional id's coordinator, another broker,
+// one AddPartitionsToTxn (the batched form) for tps: to add them to the
+// ongoing transaction or, with verifyOnly, to check they are in it. It
+// returns the coordinator's code per partition, or COORDINATOR_NOT_AVAILABLE
+// when it could not be asked.
+func (b *Broker) askTxnCoordinator(ctx context.Context, id string, pid int64, epoch int16, tps []txn.TP, verifyOnly bool) (map[txn.TP]int16, *kerr.Error) {
+	im := b.meta.Image()
+	st := im.Topics[TxnStateTopic]
+	if st == nil {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	coord, _ := b.leaderOf(im, st, int32(statelog.PartitionFor(id, int(st.Partitions))))
 	if coord < 0 {
-		tx.err = kerr.NotEnoughReplicas
-		return
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	rx := kmsg.NewAddPartitionsToTxnRequestTransaction()
+	rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly = id, pid, epoch, verifyOnly
+	byTopic := map[string]int{}
+	for _, tp := range tps {
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			i = len(rx.Topics)
+			byTopic[tp.Topic] = i
+			rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: tp.Topic})
+		}
+		rx.Topics[i].Partitions = append(rx.Topics[i].Partitions, tp.Partition)
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Transactions = append(req.Transactions, rx)
 	resp, err := b.askPeer(ctx, coord, req)
 	if err != nil {
-		b.log.Warn("transactional produce: its coordinator could not be asked", "transactional_id", *tx.id, "coordinator", coord, "err", err)
-		tx.err = kerr.NotEnoughReplicas
-		return
+		b.log.Warn("a transaction's coordinator could not be asked", "transactional_id", id, "coordinator", coord, "err", err)
+		return nil, kerr.CoordinatorNotAvailable
 	}
 	ar := resp.(*kmsg.AddPartitionsToTxnResponse)
 	if e := kerr.ErrorForCode(ar.ErrorCode); e != nil {
-		tx.err = kerr.NotEnoughReplicas
-		return
+		return nil, kerr.CoordinatorNotAvailable
 	}
-	tx.codes = map[txn.TP]int16{}
+	codes := map[txn.TP]int16{}
 	for _, sx := range ar.Transactions {
 		for _, st := range sx.Topics {
 			for _, sp := range st.Partitions {
-				code := sp.ErrorCode
-				switch kerr.ErrorForCode(code) {
-				case kerr.ProducerFenced:
-					code = kerr.InvalidProducerEpoch.Code // the produce response's code for it
-				case kerr.ConcurrentTransactions:
-					code = kerr.NotEnoughReplicas.Code // retriable for every client, as in Kafka
-					if rx.VerifyOnly {
-						code = kerr.InvalidTxnState.Code // as Enrolled answers
-					}
-				case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
-					code = kerr.NotEnoughReplicas.Code
-				}
-				tx.codes[txn.TP{Topic: st.Topic, Partition: sp.Partition}] = code
+				codes[txn.TP{Topic: st.Topic, Partition: sp.Partition}] = sp.ErrorCode
 			}
 		}
 	}
+	return codes, nil
 }
 
 // txnProduceErr checks a transactional batch against the coordinator: its

@@ -54,3 +54,23 @@ func PartitionFor(id string, n int) int {
 	}
 	return int(h&0x7fffffff) % n
 }
+
+// Batch describes the batch a replayed record belongs to.
+type Batch struct {
+	ProducerID    int64
+	ProducerEpoch int16
+	Transactional bool
+	// Control: the record is a transaction marker (Commit tells which).
+	Control, Commit bool
+}
+
+// TxnPartition is a Partition that also takes records in a producer's
+// transaction, Kafka's transactional offset commits: they count only once
+// the transaction's COMMIT marker follows them in the partition.
+type TxnPartition interface {
+	Partition
+	// AppendTxn is Append for records of producer pid's transaction.
+	AppendTxn(recs []kmsg.Record, pid int64, epoch int16) (offset int64, wait func(context.Context) error, err error)
+	// ReplayBatches is Replay with each record's batch, markers included.
+	ReplayBatches(fn func(b Batch, offset int64, r *kmsg.Record) error) error
+}

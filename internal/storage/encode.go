@@ -11,6 +11,29 @@ import (
 // it for its internal logs (metadata, offsets); the base offset is left 0 for
 // Append to fill in.
 func EncodeBatch(ts int64, records []kmsg.Record) []byte {
+	return encodeBatch(ts, records, -1, -1, 0)
+}
+
+// EncodeTxnBatch is EncodeBatch for a coordinator's records written in a
+// producer's transaction (Kafka's transactional offset commits): the
+// producer id and epoch, the transactional attribute and no sequence (a
+// coordinator's append is not an idempotent producer's).
+func EncodeTxnBatch(ts int64, records []kmsg.Record, pid int64, epoch int16) []byte {
+	return encodeBatch(ts, records, pid, epoch, AttrTransactional)
+}
+
+// EncodeMarker builds the control batch ending producer pid's transaction:
+// one record with key (version 0, type 1 commit / 0 abort) and value
+// (version 0, coordinator epoch 0), as Kafka writes it.
+func EncodeMarker(ts int64, pid int64, epoch int16, commit bool) []byte {
+	key := []byte{0, 0, 0, 0}
+	if commit {
+		key[3] = 1
+	}
+	return encodeBatch(ts, []kmsg.Record{{Key: key, Value: make([]byte, 6)}}, pid, epoch, AttrTransactional|AttrControl)
+}
+
+func encodeBatch(ts int64, records []kmsg.Record, pid int64, epoch int16, attrs int16) []byte {
 	var body []byte
 	for i := range records {
 		r := records[i]
@@ -23,7 +46,7 @@ func EncodeBatch(ts int64, records []kmsg.Record) []byte {
 	}
 	b := kmsg.RecordBatch{
 		PartitionLeaderEpoch: -1, Magic: 2, LastOffsetDelta: int32(len(records) - 1),
-		FirstTimestamp: ts, MaxTimestamp: ts, ProducerID: -1, ProducerEpoch: -1, FirstSequence: -1,
+		Attributes: attrs, FirstTimestamp: ts, MaxTimestamp: ts, ProducerID: pid, ProducerEpoch: epoch, FirstSequence: -1,
 		NumRecords: int32(len(records)), Records: body,
 	}
 	b.Length = int32(BatchHeaderSize - batchLengthOverhead + len(body))

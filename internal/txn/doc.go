@@ -48,11 +48,12 @@
 // __consumer_offsets as a transactional offset commit (a batch of the
 // producer's transaction, made visible by the COMMIT marker the coordinator
 // writes there too), so its transaction state needs only the partitions.
-// Moving to that design (the offsets partition enrolled in the transaction,
-// the group coordinator reading pending transactional offsets at replay) is
-// later work; until then the staged offsets ride in our tag, and commit
-// writes them to __consumer_offsets as ordinary commits (Markers.
-// CommitOffsets).
+// A group coordinated on another broker already goes that way (the broker
+// enrols the offsets partition as an ordinary partition of the transaction;
+// group/txn_offsets.go). A group on this broker still has its staged
+// offsets ride in our tag, and commit writes them to __consumer_offsets as
+// ordinary commits (Markers.CommitOffsets); moving it to the same design is
+// what a group coordinator moving between brokers will need.
 //
 // # Concurrency
 //

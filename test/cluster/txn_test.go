@@ -109,22 +109,32 @@ func TestClusterTransactionsAcrossBrokers(t *testing.T) {
 	}
 }
 
-// Offsets in a transaction need the group and the transactional id on one
-// broker until offsets travel as Kafka's transactional offset commits: a
-// pair on different brokers is refused clearly, a pair on one broker works.
-func TestClusterTxnOffsetsRefusedAcrossBrokers(t *testing.T) {
-	c := cluster.Start(t, 3)
+// Offsets in a transaction whose group is coordinated by another broker
+// than the transactional id, as Kafka keeps every transactional offset: the
+// group's broker writes them to its __consumer_offsets partition in the
+// producer's transaction and they count when the coordinator's COMMIT
+// marker lands there. Staged offsets are unstable (require_stable), an
+// abort drops them, and a restart of the group's broker while they are
+// staged or after the commit keeps exactly what was committed.
+func TestClusterTxnOffsetsAcrossBrokers(t *testing.T) {
+	for _, tv := range []string{"1", "2"} {
+		t.Run("transaction-version-"+tv, func(t *testing.T) { txnOffsetsAcrossBrokers(t, tv) })
+	}
+}
+
+func txnOffsetsAcrossBrokers(t *testing.T, tv string) {
+	c := cluster.Start(t, 3, "--transaction-version", tv, "--broker-session-timeout-ms", "3000")
 	seeds := c.Bootstrap()
 	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer adm.Close()
-	ctx := cluster.Ctx(t, 60*time.Second)
-	if _, err := kadm.NewClient(adm).CreateTopic(ctx, 3, 1, nil, "in"); err != nil {
+	ctx := cluster.Ctx(t, 90*time.Second)
+	kadmc := kadm.NewClient(adm)
+	if _, err := kadmc.CreateTopic(ctx, 3, 1, nil, "in"); err != nil {
 		t.Fatal(err)
 	}
-	kadmc := kadm.NewClient(adm)
 	coordOf := func(group bool, key string) int32 {
 		t.Helper()
 		var id int32
@@ -143,13 +153,13 @@ func TestClusterTxnOffsetsRefusedAcrossBrokers(t *testing.T) {
 		})
 		return id
 	}
-	// A group whose coordinator differs from the transactional id's.
 	txnID := "etl"
 	tc := coordOf(false, txnID)
 	var group string
+	var gc int32
 	for i := range 100 {
 		g := fmt.Sprintf("g%d", i)
-		if coordOf(true, g) != tc {
+		if gc = coordOf(true, g); gc != tc {
 			group = g
 			break
 		}
@@ -157,52 +167,112 @@ func TestClusterTxnOffsetsRefusedAcrossBrokers(t *testing.T) {
 	if group == "" {
 		t.Fatal("no group with a coordinator other than the transaction's")
 	}
-	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("in"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	if err := p.BeginTransaction(); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	pid, epoch, err := p.ProducerID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// AddOffsetsToTxn (to the transaction's coordinator) and TxnOffsetCommit
-	// (to the group's) both refuse, naming the state.
-	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
-	ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = txnID, pid, epoch, group
-	aor, err := ao.RequestWith(ctx, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := kerr.ErrorForCode(aor.ErrorCode); e != kerr.InvalidTxnState {
-		t.Fatalf("AddOffsetsToTxn for group %s (broker %d), transaction on broker %d: %v, want INVALID_TXN_STATE", group, coordOf(true, group), tc, e)
-	}
-	tc2 := kmsg.NewPtrTxnOffsetCommitRequest()
-	tc2.TransactionalID, tc2.ProducerID, tc2.ProducerEpoch, tc2.Group, tc2.Generation = txnID, pid, epoch, group, -1
 	md, err := kadmc.Metadata(ctx, "in")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt := kmsg.NewTxnOffsetCommitRequestTopic()
-	rt.Topic, rt.TopicID = "in", md.Topics["in"].ID
-	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset = 0, 1
-	rt.Partitions = append(rt.Partitions, rp)
-	tc2.Topics = append(tc2.Topics, rt)
-	tcr, err := tc2.RequestWith(ctx, p)
+	topicID := md.Topics["in"].ID
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("in"),
+		kgo.TransactionTimeout(60*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := kerr.ErrorForCode(tcr.Topics[0].Partitions[0].ErrorCode); e != kerr.InvalidTxnState {
-		t.Fatalf("TxnOffsetCommit across brokers: %v, want INVALID_TXN_STATE", e)
+	defer p.Close()
+	fetch := func(stable bool) (int64, error) {
+		t.Helper()
+		req := kmsg.NewPtrOffsetFetchRequest()
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = group
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.TopicID, rt.Partitions = "in", topicID, []int32{0}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		req.Group, req.Topics = group, []kmsg.OffsetFetchRequestTopic{{Topic: "in", Partitions: []int32{0}}}
+		req.RequireStable = stable
+		resp, err := req.RequestWith(ctx, adm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(resp.Groups) > 0 {
+			sp := resp.Groups[0].Topics[0].Partitions[0]
+			return sp.Offset, kerr.ErrorForCode(sp.ErrorCode)
+		}
+		sp := resp.Topics[0].Partitions[0]
+		return sp.Offset, kerr.ErrorForCode(sp.ErrorCode)
 	}
+	// stage begins a transaction with one record and stages offset off.
+	stage := func(off int64) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		pid, epoch, err := p.ProducerID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tv == "1" {
+			ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+			ao.TransactionalID, ao.ProducerID, ao.ProducerEpoch, ao.Group = txnID, pid, epoch, group
+			aor, err := ao.RequestWith(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e := kerr.ErrorForCode(aor.ErrorCode); e != nil {
+				t.Fatalf("AddOffsetsToTxn (group on broker %d, transaction on %d): %v", gc, tc, e)
+			}
+		}
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group, req.Generation = txnID, pid, epoch, group, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic, rt.TopicID = "in", topicID
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Partition, rp.Offset, rp.LeaderEpoch = 0, off, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode); e != nil {
+			t.Fatalf("TxnOffsetCommit (group on broker %d, transaction on %d): %v", gc, tc, e)
+		}
+		if _, err := fetch(true); err != kerr.UnstableOffsetCommit {
+			t.Fatalf("require_stable with offset %d staged: %v, want UNSTABLE_OFFSET_COMMIT", off, err)
+		}
+	}
+	want := func(what string, off int64) {
+		t.Helper()
+		got, err := fetch(true)
+		if err != nil || got != off {
+			t.Fatalf("%s: committed offset %d (%v), want %d", what, got, err, off)
+		}
+	}
+	stage(10)
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	want("after commit", 10)
+	stage(20)
 	if err := p.EndTransaction(ctx, kgo.TryAbort); err != nil {
-		t.Fatalf("abort after the refusal: %v", err)
+		t.Fatal(err)
 	}
+	want("after abort", 10)
+	// Staged, then the group's broker restarts: the staged offsets are
+	// replayed as pending and count when the commit comes.
+	stage(30)
+	c.Node(int(gc)).Stop()
+	c.Node(int(gc)).Restart()
+	if _, err := fetch(true); err != kerr.UnstableOffsetCommit {
+		t.Fatalf("after the group's broker restarted with offset 30 staged: %v, want UNSTABLE_OFFSET_COMMIT", err)
+	}
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	want("commit after the restart", 30)
+	c.Node(int(gc)).Stop()
+	c.Node(int(gc)).Restart()
+	want("restart after the commit", 30)
 }

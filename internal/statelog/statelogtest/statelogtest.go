@@ -42,10 +42,25 @@ type Partition struct {
 
 // Append appends and fsyncs at once; the wait always succeeds.
 func (p *Partition) Append(recs []kmsg.Record) (int64, func(context.Context) error, error) {
+	return p.append(storage.EncodeBatch(time.Now().UnixMilli(), recs))
+}
+
+// AppendTxn appends recs as a transactional batch of pid and fsyncs.
+func (p *Partition) AppendTxn(recs []kmsg.Record, pid int64, epoch int16) (int64, func(context.Context) error, error) {
+	return p.append(storage.EncodeTxnBatch(time.Now().UnixMilli(), recs, pid, epoch))
+}
+
+// AppendMarker appends pid's COMMIT (commit) or ABORT marker and fsyncs.
+func (p *Partition) AppendMarker(pid int64, epoch int16, commit bool) (int64, error) {
+	off, _, err := p.append(storage.EncodeMarker(time.Now().UnixMilli(), pid, epoch, commit))
+	return off, err
+}
+
+func (p *Partition) append(raw []byte) (int64, func(context.Context) error, error) {
 	if p.Fail != nil {
 		return 0, nil, p.Fail
 	}
-	off, err := p.Log.Append(storage.EncodeBatch(time.Now().UnixMilli(), recs))
+	off, err := p.Log.Append(raw)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -53,6 +68,19 @@ func (p *Partition) Append(recs []kmsg.Record) (int64, func(context.Context) err
 		return 0, nil, err
 	}
 	return off, func(context.Context) error { return nil }, nil
+}
+
+// ReplayBatches reads the log from its start with each record's batch.
+func (p *Partition) ReplayBatches(fn func(statelog.Batch, int64, *kmsg.Record) error) error {
+	var cur statelog.Batch
+	return storage.ReplayRecords(p.Log, -1, func(h *storage.BatchHeader) (bool, error) {
+		cur = statelog.Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, Transactional: h.IsTransactional(), Control: h.IsControl()}
+		return true, nil
+	}, func(off int64, r *kmsg.Record) error {
+		b := cur
+		b.Commit = b.Control && len(r.Key) >= 4 && r.Key[3] == 1
+		return fn(b, off, r)
+	})
 }
 
 // Replay reads the log from its start.
