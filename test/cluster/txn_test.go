@@ -276,3 +276,114 @@ func txnOffsetsAcrossBrokers(t *testing.T, tv string) {
 	c.Node(int(gc)).Restart()
 	want("restart after the commit", 30)
 }
+
+// Consume-transform-produce with franz-go's GroupTransactSession on three
+// brokers, the input, the output, the group's coordinator and the
+// transaction's coordinator spread over them (group and transactional id
+// on different brokers): every input record reaches the output exactly
+// once (read_committed) and the group's committed offsets end at the input's
+// end.
+func TestClusterConsumeTransformProduce(t *testing.T) {
+	const n = 600
+	c := cluster.Start(t, 3)
+	seeds := c.Bootstrap()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	kadmc := kadm.NewClient(adm)
+	ctx := cluster.Ctx(t, 120*time.Second)
+	for _, topic := range []string{"src", "dst"} {
+		if _, err := kadmc.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range n {
+		if err := adm.ProduceSync(ctx, &kgo.Record{Topic: "src", Partition: int32(i % 3), Value: []byte(fmt.Sprintf("in-%d", i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txnID := "ctp"
+	tc := kadmc.FindTxnCoordinators(ctx, txnID)[txnID].NodeID
+	group := ""
+	for i := range 100 {
+		g := fmt.Sprintf("ctp-group-%d", i)
+		if r := kadmc.FindGroupCoordinators(ctx, g)[g]; r.Err == nil && r.NodeID != tc {
+			group = g
+			break
+		}
+	}
+	if group == "" {
+		t.Fatal("no group coordinated away from the transaction")
+	}
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID),
+		kgo.ConsumerGroup(group), kgo.ConsumeTopics("src"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.DefaultProduceTopic("dst"),
+		kgo.FetchMaxWait(200*time.Millisecond), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	done := 0
+	for done < n && ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fs := sess.PollFetches(pctx)
+		cancel()
+		var recs []*kgo.Record
+		fs.EachRecord(func(r *kgo.Record) { recs = append(recs, r) })
+		if len(recs) == 0 {
+			continue
+		}
+		if err := sess.Begin(); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			sess.Produce(ctx, &kgo.Record{Partition: (r.Partition + 1) % 3, Value: append([]byte("out-"), r.Value...)}, nil)
+		}
+		committed, err := sess.End(ctx, kgo.TryCommit)
+		if err != nil {
+			t.Fatalf("end: %v", err)
+		}
+		if committed {
+			done += len(recs)
+		}
+	}
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("dst"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]bool{}
+	rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for len(seen) < n && rctx.Err() == nil {
+		cons.PollFetches(rctx).EachRecord(func(r *kgo.Record) {
+			if seen[string(r.Value)] {
+				t.Fatalf("%s in the output twice", r.Value)
+			}
+			seen[string(r.Value)] = true
+		})
+	}
+	for i := range n {
+		if v := fmt.Sprintf("out-in-%d", i); !seen[v] {
+			t.Fatalf("%s missing from the output (%d of %d there)", v, len(seen), n)
+		}
+	}
+	offs, err := kadmc.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for p := range int32(3) {
+		o, ok := offs.Lookup("src", p)
+		if !ok {
+			t.Fatalf("no committed offset for src/%d", p)
+		}
+		total += o.At
+	}
+	if total != n {
+		t.Fatalf("committed offsets sum to %d, want %d", total, n)
+	}
+}
