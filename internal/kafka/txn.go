@@ -209,6 +209,25 @@ func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error
 	if c == nil {
 		return nil // txnProduceErr answers
 	}
+	pid, epoch, tps := b.txnBatches(version, r)
+	if len(tps) == 0 {
+		return nil
+	}
+	switch e := c.AddPartitions(*r.TransactionID, pid, epoch, tps); e {
+	case kerr.ProducerFenced:
+		return kerr.InvalidProducerEpoch // the produce response's code for it
+	case kerr.ConcurrentTransactions:
+		return kerr.NotEnoughReplicas // retriable for every client, as in Kafka
+	default:
+		return e
+	}
+}
+
+// txnBatches returns the partitions of a produce request this broker leads
+// whose first batch is transactional, with that batch's producer id and
+// epoch (the first producer's: another producer's batch is checked, and
+// refused, alone).
+func (b *Broker) txnBatches(version int16, r *kmsg.ProduceRequest) (int64, int16, []txn.TP) {
 	var tps []txn.TP
 	pid, epoch := int64(-1), int16(-1)
 	for _, rt := range r.Topics {
@@ -223,23 +242,13 @@ func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error
 				continue
 			}
 			if pid >= 0 && (h.ProducerID != pid || h.ProducerEpoch != epoch) {
-				continue // another producer's batch: checked (and refused) alone
+				continue
 			}
 			pid, epoch = h.ProducerID, h.ProducerEpoch
 			tps = append(tps, txn.TP{Topic: p.Topic(), Partition: p.Index()})
 		}
 	}
-	if len(tps) == 0 {
-		return nil
-	}
-	switch e := c.AddPartitions(*r.TransactionID, pid, epoch, tps); e {
-	case kerr.ProducerFenced:
-		return kerr.InvalidProducerEpoch // the produce response's code for it
-	case kerr.ConcurrentTransactions:
-		return kerr.NotEnoughReplicas // retriable for every client, as in Kafka
-	default:
-		return e
-	}
+	return pid, epoch, tps
 }
 
 // enrolRemote asks the transaction's coordinator, another broker, about
@@ -252,43 +261,12 @@ func (b *Broker) enrolProduce(version int16, r *kmsg.ProduceRequest) *kerr.Error
 // failed verification).
 func (b *Broker) enrolRemote(ctx context.Context, version int16, r *kmsg.ProduceRequest, tx *txnProducer) {
 	tx.remote = true
-	rx := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly = *tx.id, -1, -1, !tx.implicit
-	byTopic := map[string]int{}
-	for _, rt := range r.Topics {
-		ts := b.topicFor(version, rt.Topic, rt.TopicID)
-		for _, rp := range rt.Partitions {
-			p, _ := b.servePartition(ts, rp.Partition, version)
-			if p == nil {
-				continue
-			}
-			h, err := storage.ParseBatchHeader(rp.Records)
-			if err != nil || !h.IsTransactional() || h.IsControl() {
-				continue
-			}
-			if rx.ProducerID >= 0 && (h.ProducerID != rx.ProducerID || h.ProducerEpoch != rx.ProducerEpoch) {
-				continue // another producer's batch: refused alone (no code)
-			}
-			rx.ProducerID, rx.ProducerEpoch = h.ProducerID, h.ProducerEpoch
-			i, ok := byTopic[p.Topic()]
-			if !ok {
-				i = len(rx.Topics)
-				byTopic[p.Topic()] = i
-				rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: p.Topic()})
-			}
-			rx.Topics[i].Partitions = append(rx.Topics[i].Partitions, p.Index())
-		}
-	}
-	if len(rx.Topics) == 0 {
+	pid, epoch, tps := b.txnBatches(version, r)
+	if len(tps) == 0 {
 		return
 	}
-	var tps []txn.TP
-	for _, rt := range rx.Topics {
-		for _, p := range rt.Partitions {
-			tps = append(tps, txn.TP{Topic: rt.Topic, Partition: p})
-		}
-	}
-	codes, kerrv := b.askTxnCoordinator(ctx, *tx.id, rx.ProducerID, rx.ProducerEpoch, tps, rx.VerifyOnly)
+	verifyOnly := !tx.implicit
+	codes, kerrv := b.askTxnCoordinator(ctx, *tx.id, pid, epoch, tps, verifyOnly)
 	if kerrv != nil {
 		tx.err = kerr.NotEnoughReplicas
 		return
@@ -300,7 +278,7 @@ func (b *Broker) enrolRemote(ctx context.Context, version int16, r *kmsg.Produce
 			code = kerr.InvalidProducerEpoch.Code // the produce response's code for it
 		case kerr.ConcurrentTransactions:
 			code = kerr.NotEnoughReplicas.Code // retriable for every client, as in Kafka
-			if rx.VerifyOnly {
+			if verifyOnly {
 				code = kerr.InvalidTxnState.Code // as Enrolled answers
 			}
 		case kerr.NotCoordinator, kerr.CoordinatorNotAvailable, kerr.CoordinatorLoadInProgress:
