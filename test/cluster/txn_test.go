@@ -167,11 +167,19 @@ func txnOffsetsAcrossBrokers(t *testing.T, tv string) {
 	if group == "" {
 		t.Fatal("no group with a coordinator other than the transaction's")
 	}
-	md, err := kadmc.Metadata(ctx, "in")
-	if err != nil {
-		t.Fatal(err)
-	}
-	topicID := md.Topics["in"].ID
+	var topicID [16]byte
+	cluster.WaitFor(t, 10*time.Second, func() error {
+		for id := 1; id <= 3; id++ { // every broker knows the topic
+			if got, err := partitionLeaders(t, c.Node(id).KafkaAddr(), "in"); err != nil || len(got) != 3 {
+				return fmt.Errorf("broker %d: %d partitions, %v", id, len(got), err)
+			}
+		}
+		md, err := kadmc.Metadata(ctx, "in")
+		if err == nil {
+			topicID = md.Topics["in"].ID
+		}
+		return err
+	})
 	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("in"),
 		kgo.TransactionTimeout(60*time.Second))
 	if err != nil {
@@ -385,5 +393,122 @@ func TestClusterConsumeTransformProduce(t *testing.T) {
 	}
 	if total != n {
 		t.Fatalf("committed offsets sum to %d, want %d", total, n)
+	}
+}
+
+// A transaction over partitions of three brokers survives kill -9 of a
+// partition leader before the commit (the commit waits, retried by the
+// client, until that broker is back and has its marker) and kill -9 of the
+// transaction's coordinator after a commit is decided (its restart
+// finishes the commit on every broker): read_committed consumers see
+// every committed record once and nothing aborted.
+func TestClusterTxnSurvivesBrokerKills(t *testing.T) {
+	c := cluster.Start(t, 3, "--broker-session-timeout-ms", "3000")
+	seeds := c.Bootstrap()
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	kadmc := kadm.NewClient(adm)
+	ctx := cluster.Ctx(t, 150*time.Second)
+	if _, err := kadmc.CreateTopic(ctx, 3, 1, nil, "tk"); err != nil {
+		t.Fatal(err)
+	}
+	leaders := map[int32]int32{}
+	cluster.WaitFor(t, 10*time.Second, func() error { // every broker knows the topic
+		for id := 1; id <= 3; id++ {
+			got, err := partitionLeaders(t, c.Node(id).KafkaAddr(), "tk")
+			if err != nil {
+				return err
+			}
+			if len(got) != 3 {
+				return fmt.Errorf("broker %d knows %d partitions", id, len(got))
+			}
+			leaders = got
+		}
+		return nil
+	})
+	txnID := "tk-producer"
+	tc := kadmc.FindTxnCoordinators(ctx, txnID)[txnID].NodeID
+	victim := int32(-1) // a partition leader that is not the coordinator
+	for _, l := range leaders {
+		if l != tc {
+			victim = l
+		}
+	}
+	p, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.TransactionalID(txnID), kgo.DefaultProduceTopic("tk"),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.TransactionTimeout(90*time.Second),
+		kgo.RetryTimeout(60*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	want := map[string]bool{}
+	txn := func(name string) {
+		t.Helper()
+		if err := p.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		for part := range int32(3) {
+			v := fmt.Sprintf("%s-p%d", name, part)
+			if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte(v)}).FirstErr(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			want[v] = true
+		}
+	}
+
+	// 1. A partition leader dies before the commit.
+	txn("a")
+	c.Node(int(victim)).Kill()
+	ended := make(chan error, 1)
+	go func() { ended <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	select {
+	case err := <-ended:
+		t.Fatalf("commit finished (%v) while broker %d, leader of one of its partitions, was down", err, victim)
+	case <-time.After(3 * time.Second):
+	}
+	c.Node(int(victim)).Restart()
+	if err := <-ended; err != nil {
+		t.Fatalf("commit after broker %d came back: %v", victim, err)
+	}
+
+	// 2. The coordinator dies after a commit is decided: an aborted
+	// transaction first, then one committed and killed right after.
+	txn("b")
+	for part := range int32(3) {
+		delete(want, fmt.Sprintf("b-p%d", part))
+	}
+	if err := p.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		t.Fatal(err)
+	}
+	txn("c")
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	c.Node(int(tc)).Kill()
+	c.Node(int(tc)).Restart()
+
+	cons, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics("tk"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	seen := map[string]bool{}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for len(seen) < len(want) && rctx.Err() == nil {
+		cons.PollFetches(rctx).EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			if !want[v] || seen[v] {
+				t.Fatalf("read %q (aborted, unknown or twice)", v)
+			}
+			seen[v] = true
+		})
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("read %d of %d committed records", len(seen), len(want))
 	}
 }
