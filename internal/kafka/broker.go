@@ -458,13 +458,18 @@ func (b *Broker) partition(topic string, p int32) *partition.Partition {
 	return ts.parts[p]
 }
 
-// Partitions returns the number of partitions, open or not (for metrics).
+// Partitions returns the number of partitions this broker leads, open or
+// not (for metrics; a broker alone leads all).
 func (b *Broker) Partitions() int {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	n := 0
 	for _, ts := range b.topics {
-		n += len(ts.parts)
+		for i := range ts.parts {
+			if b.leads(ts.meta, int32(i)) {
+				n++
+			}
+		}
 	}
 	return n
 }

@@ -103,7 +103,7 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_bytes_in_total", "Record-batch bytes appended by Produce.", func() float64 { _, n, _, _ := b.DataStats(); return float64(n) })
 	counter("chronik_messages_out_total", "Records served by Fetch.", func() float64 { _, _, r, _ := b.DataStats(); return float64(r) })
 	counter("chronik_bytes_out_total", "Record-batch bytes served by Fetch.", func() float64 { _, _, _, n := b.DataStats(); return float64(n) })
-	gauge("chronik_partitions", "Partitions hosted.", func() float64 { return float64(b.Partitions()) })
+	gauge("chronik_partitions", "Partitions this broker leads (all of them on a broker alone).", func() float64 { return float64(b.Partitions()) })
 	gauge("chronik_partitions_open", "Partitions open now, their state in memory (the files of some may be released); the rest open on first use.", func() float64 { return float64(b.OpenFiles().Partitions) })
 	gauge("chronik_partition_open_files", "Files held by open partitions (one per segment), bounded by --max-open-files.", func() float64 { return float64(b.OpenFiles().Open) })
 	gauge("chronik_partition_max_open_files", "The open-file budget of partitions (--max-open-files).", func() float64 { return float64(b.OpenFiles().Max) })
@@ -116,6 +116,22 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_cleaner_records_removed_total", "Records removed by compaction (superseded values, expired tombstones, keyless records).", func() float64 { return float64(b.Cleaner().RecordsRemoved) })
 	reg.MustRegister(&topicSizeCollector{b: b, desc: prometheus.NewDesc("chronik_log_size_bytes", "On-disk log size per topic.", []string{"topic"}, nil)})
 	reg.MustRegister(b.ClientMetrics())
+	if s.meta != nil {
+		meta := s.meta
+		brokers := func(fenced bool) float64 {
+			n := 0
+			for _, br := range meta.Image().Brokers {
+				if br.Fenced == fenced {
+					n++
+				}
+			}
+			return float64(n)
+		}
+		gauge("chronik_cluster_brokers", "Registered brokers with a live session (this one included).", func() float64 { return brokers(false) })
+		gauge("chronik_cluster_brokers_fenced", "Registered brokers fenced: no heartbeat within broker.session.timeout.ms, or stopped.", func() float64 { return brokers(true) })
+		gauge("chronik_metadata_quorum_leader", "Node id of the metadata quorum's leader (the controller) as this broker knows it; -1 while there is none.", func() float64 { return float64(meta.Quorum().LeaderID) })
+		gauge("chronik_metadata_commit_index", "The metadata log's commit index as this broker knows it (its high watermark).", func() float64 { return float64(meta.Quorum().CommitIndex) })
+	}
 }
 
 type topicSizeCollector struct {

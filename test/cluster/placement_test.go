@@ -3,6 +3,9 @@ package cluster_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"strconv"
 	"os/exec"
 	"strings"
 	"sync"
@@ -160,6 +163,17 @@ func TestClusterSpreadsPartitions(t *testing.T) {
 			if leaders[p.Partition] == 3 && p.Leader != -1 {
 				return fmt.Errorf("partition %d still led by %d after broker 3 was fenced", p.Partition, p.Leader)
 			}
+		}
+		return nil
+	})
+	// Metrics on a live broker count the fenced one.
+	cluster.WaitFor(t, 5*time.Second, func() error {
+		m := scrape(t, c.Node(1).HTTPAddr())
+		if m["chronik_cluster_brokers"] != 2 || m["chronik_cluster_brokers_fenced"] != 1 {
+			return fmt.Errorf("brokers %v, fenced %v", m["chronik_cluster_brokers"], m["chronik_cluster_brokers_fenced"])
+		}
+		if l := m["chronik_metadata_quorum_leader"]; l < 1 || l > 2 || m["chronik_metadata_commit_index"] < 1 {
+			return fmt.Errorf("quorum leader %v, commit index %v", l, m["chronik_metadata_commit_index"])
 		}
 		return nil
 	})
@@ -347,4 +361,29 @@ func TestClusterPauseAndIsolate(t *testing.T) {
 	if len(seen) != produced {
 		t.Fatalf("read %d of %d records", len(seen), produced)
 	}
+}
+
+// scrape reads the plain (unlabelled) samples of a broker's /metrics.
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(val, 64); err == nil {
+			out[name] = f
+		}
+	}
+	return out
 }
