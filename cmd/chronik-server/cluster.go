@@ -51,7 +51,27 @@ func clusterStatus(cfg *config.Config, addr string, stdout, stderr io.Writer) in
 		return fail(err)
 	}
 
+	// Partitions led per broker, and those without a leader (their broker
+	// fenced or gone), from one Metadata request for every topic.
+	md := kmsg.NewPtrMetadataRequest()
+	mdr, err := md.RequestWith(ctx, cl)
+	if err != nil {
+		return fail(err)
+	}
+	led, offline, total := map[int32]int{}, 0, 0
+	for _, t := range mdr.Topics {
+		for _, p := range t.Partitions {
+			total++
+			if p.Leader < 0 {
+				offline++
+			} else {
+				led[p.Leader]++
+			}
+		}
+	}
+
 	fmt.Fprintf(stdout, "cluster id    %s\n", cluster.ClusterID)
+	fmt.Fprintf(stdout, "partitions    %d, %d without a leader\n", total, offline)
 	fmt.Fprintf(stdout, "brokers       %d\n", len(cluster.Brokers))
 	for _, b := range cluster.Brokers {
 		state := "up"
@@ -62,7 +82,7 @@ func clusterStatus(cfg *config.Config, addr string, stdout, stderr io.Writer) in
 		if b.Rack != nil {
 			rack = *b.Rack
 		}
-		fmt.Fprintf(stdout, "  %-6d %-28s rack %-10s %s\n", b.NodeID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, state)
+		fmt.Fprintf(stdout, "  %-6d %-28s rack %-10s leads %-7d %s\n", b.NodeID, net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), rack, led[b.NodeID], state)
 	}
 	if len(quorum.Topics) != 1 || len(quorum.Topics[0].Partitions) != 1 {
 		return fail(fmt.Errorf("DescribeQuorum answered %d topics", len(quorum.Topics)))

@@ -125,7 +125,7 @@ func TestClusterStatusCommand(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cluster status: %v\n%s", err, out)
 	}
-	for _, want := range []string{"brokers       1", b.Addr, "up", "metadata quorum: leader 1", "voter", ", leader"} {
+	for _, want := range []string{"brokers       1", b.Addr, "up", "leads", ", 0 without a leader", "metadata quorum: leader 1", "voter", ", leader"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("cluster status lacks %q:\n%s", want, out)
 		}
