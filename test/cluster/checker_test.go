@@ -65,7 +65,7 @@ func TestChecker(t *testing.T) {
 
 type checkerCounts struct {
 	faults, acked, failed, consumed, hwChecks int
-	lost, duplicated, moved, hwBack          int
+	lost, duplicated, moved, hwBack           int
 }
 
 func (c *checkerCounts) add(o checkerCounts) {
