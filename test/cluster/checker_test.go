@@ -1,6 +1,6 @@
 package cluster_test
 
-// The checker: producers with unique record ids against a cluster while
+// The checker: producers (franz-go and librdkafka) with unique record ids against a cluster while
 // faults are injected, then the invariants Kafka users rely on, checked on
 // what was acknowledged and what was read:
 //
@@ -8,8 +8,8 @@ package cluster_test
 //     partition and offset its acknowledgement named (an offset is never
 //     reused for another record, nothing acknowledged is lost);
 //   - no record id appears twice anywhere (idempotent producers);
-//   - what a consumer read while the faults ran is, per partition, a prefix
-//     of the final log (offset for offset, id for id);
+//   - what a read_committed group consumer read while the faults ran is at
+//     its offset in the final log (a prefix, offset for offset, id for id);
 //   - a partition's high watermark, as its leader answers ListOffsets, never
 //     moves back.
 //
@@ -23,10 +23,14 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,13 +68,14 @@ func TestChecker(t *testing.T) {
 }
 
 type checkerCounts struct {
-	faults, acked, failed, consumed, hwChecks int
-	lost, duplicated, moved, hwBack           int
+	faults, acked, librdkafka, failed, consumed, hwChecks int
+	lost, duplicated, moved, hwBack                       int
 }
 
 func (c *checkerCounts) add(o checkerCounts) {
 	c.faults += o.faults
 	c.acked += o.acked
+	c.librdkafka += o.librdkafka
 	c.failed += o.failed
 	c.consumed += o.consumed
 	c.hwChecks += o.hwChecks
@@ -81,8 +86,8 @@ func (c *checkerCounts) add(o checkerCounts) {
 }
 
 func (c checkerCounts) String() string {
-	return fmt.Sprintf("faults=%d acknowledged=%d failed=%d consumed_during=%d hw_checks=%d lost=%d duplicated=%d offset_reused=%d hw_moved_back=%d",
-		c.faults, c.acked, c.failed, c.consumed, c.hwChecks, c.lost, c.duplicated, c.moved, c.hwBack)
+	return fmt.Sprintf("faults=%d acknowledged=%d (librdkafka %d) failed=%d consumed_during=%d hw_checks=%d lost=%d duplicated=%d offset_reused=%d hw_moved_back=%d",
+		c.faults, c.acked, c.librdkafka, c.failed, c.consumed, c.hwChecks, c.lost, c.duplicated, c.moved, c.hwBack)
 }
 
 func runChecker(t *testing.T, run int, dur time.Duration) checkerCounts {
@@ -156,13 +161,32 @@ func runChecker(t *testing.T, run int, dur time.Duration) checkerCounts {
 		}()
 	}
 
-	// A consumer reading while the faults run.
+	// A librdkafka producer (confluent_kafka) alongside, for the same time.
+	var lk struct {
+		Acked  [][3]json.RawMessage `json:"acked"`
+		Failed int                  `json:"failed"`
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-u", "-B", filepath.Join("python", "checker_producer.py"),
+			"--bootstrap", strings.Join(seeds, ","), "--topic", topic, "--prefix", fmt.Sprintf("r%d-lk", run),
+			"--seconds", strconv.FormatFloat(dur.Seconds(), 'f', 1, 64))
+		out, err := cmd.Output()
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &lk); err != nil || jerr != nil {
+			t.Errorf("librdkafka producer: %v / %v\n%s", err, jerr, out)
+		}
+	}()
+
+	// A read_committed group consumer reading while the faults run.
 	during := map[int32][]ackedRecord{}
 	var dmu sync.Mutex
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic),
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumerGroup(topic+"-readers"),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.SessionTimeout(10*time.Second),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 		if err != nil {
 			t.Error(err)
@@ -287,7 +311,15 @@ func runChecker(t *testing.T, run int, dur time.Duration) checkerCounts {
 		t.Fatalf("read %d of %d records of the final log", read(), want)
 	}
 
-	counts.acked, counts.failed = len(acked), int(failed.Load())
+	for _, r := range lk.Acked {
+		var a ackedRecord
+		if json.Unmarshal(r[0], &a.partition) != nil || json.Unmarshal(r[1], &a.offset) != nil || json.Unmarshal(r[2], &a.id) != nil {
+			t.Fatalf("librdkafka acknowledgement %s", r)
+		}
+		acked = append(acked, a)
+	}
+	counts.librdkafka = len(lk.Acked)
+	counts.acked, counts.failed = len(acked), int(failed.Load())+lk.Failed
 	for _, a := range acked {
 		switch got, ok := final[a.partition][a.offset]; {
 		case !ok:
