@@ -85,22 +85,36 @@ func (m txnMarkers) WriteMarkers(pid int64, epoch int16, commit bool, parts []tx
 	return err
 }
 
+// topicParts is one topic's partitions of a list of TPs.
+type topicParts struct {
+	topic string
+	parts []int32
+}
+
+// byTopic groups tps by topic, topics in first-appearance order (the shape
+// of every inter-broker request that names partitions).
+func byTopic(tps []txn.TP) []topicParts {
+	var out []topicParts
+	idx := map[string]int{}
+	for _, tp := range tps {
+		i, ok := idx[tp.Topic]
+		if !ok {
+			i = len(out)
+			idx[tp.Topic] = i
+			out = append(out, topicParts{topic: tp.Topic})
+		}
+		out[i].parts = append(out[i].parts, tp.Partition)
+	}
+	return out
+}
+
 // remoteMarkers has broker id write the markers of its partitions tps.
 func (b *Broker) remoteMarkers(id int32, pid int64, epoch int16, commit bool, tps []txn.TP) error {
 	req := kmsg.NewPtrWriteTxnMarkersRequest()
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
 	mk.ProducerID, mk.ProducerEpoch, mk.Committed = pid, epoch, commit
-	byTopic := map[string]int{}
-	for _, tp := range tps {
-		i, ok := byTopic[tp.Topic]
-		if !ok {
-			i = len(mk.Topics)
-			byTopic[tp.Topic] = i
-			t := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
-			t.Topic = tp.Topic
-			mk.Topics = append(mk.Topics, t)
-		}
-		mk.Topics[i].Partitions = append(mk.Topics[i].Partitions, tp.Partition)
+	for _, g := range byTopic(tps) {
+		mk.Topics = append(mk.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: g.topic, Partitions: g.parts})
 	}
 	req.Markers = append(req.Markers, mk)
 	resp, err := b.askPeer(b.waits, id, req)
@@ -305,15 +319,8 @@ func (b *Broker) askTxnCoordinator(ctx context.Context, id string, pid int64, ep
 	}
 	rx := kmsg.NewAddPartitionsToTxnRequestTransaction()
 	rx.TransactionalID, rx.ProducerID, rx.ProducerEpoch, rx.VerifyOnly = id, pid, epoch, verifyOnly
-	byTopic := map[string]int{}
-	for _, tp := range tps {
-		i, ok := byTopic[tp.Topic]
-		if !ok {
-			i = len(rx.Topics)
-			byTopic[tp.Topic] = i
-			rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: tp.Topic})
-		}
-		rx.Topics[i].Partitions = append(rx.Topics[i].Partitions, tp.Partition)
+	for _, g := range byTopic(tps) {
+		rx.Topics = append(rx.Topics, kmsg.AddPartitionsToTxnRequestTransactionTopic{Topic: g.topic, Partitions: g.parts})
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Transactions = append(req.Transactions, rx)
