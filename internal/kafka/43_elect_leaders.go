@@ -2,8 +2,9 @@ package kafka
 
 // Behavior:
 //
-//   - A single node leads every partition already, so no election is ever
-//     needed: each requested partition that exists answers
+//   - Every partition has one replica, which leads it (a broker alone leads
+//     them all), so no election can change a leader until replication
+//     exists (issue 14): each requested partition that exists answers
 //     ELECTION_NOT_NEEDED, any other UNKNOWN_TOPIC_OR_PARTITION, for both
 //     election types (preferred, unclean).
 //   - A null topic list means every partition; Kafka then leaves out the

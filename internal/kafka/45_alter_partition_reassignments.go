@@ -2,10 +2,10 @@ package kafka
 
 // Behavior:
 //
-//   - There is one broker, so the only valid assignment is [this node]:
-//     reassigning a partition to exactly that is a no-op success; any other
-//     replica list (other or unknown brokers, duplicates, empty) answers
-//     INVALID_REPLICA_ASSIGNMENT.
+//   - Moving replicas is not built yet (issue 14, slice 5), so the only
+//     valid assignment is the partition's current one: reassigning it to
+//     exactly that is a no-op success; any other replica list (other or
+//     unknown brokers, duplicates, empty) answers INVALID_REPLICA_ASSIGNMENT.
 //   - A null replica list cancels a reassignment; none is ever in progress,
 //     so that answers NO_REASSIGNMENT_IN_PROGRESS, as Kafka does.
 //   - Partitions of unknown topics answer UNKNOWN_TOPIC_OR_PARTITION.
@@ -15,6 +15,8 @@ package kafka
 //     other than 1 is possible anyway).
 
 import (
+	"slices"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -33,7 +35,7 @@ func handleAlterPartitionReassignments(b *Broker, r *kmsg.AlterPartitionAssignme
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			case rp.Replicas == nil:
 				sp.ErrorCode = kerr.NoReassignmentInProgress.Code
-			case len(rp.Replicas) != 1 || rp.Replicas[0] != b.opts.NodeID:
+			case !slices.Equal(rp.Replicas, b.currentReplicas(rt.Topic, rp.Partition)):
 				sp.ErrorCode = kerr.InvalidReplicaAssignment.Code
 			}
 			if sp.ErrorCode != 0 {

@@ -2,8 +2,8 @@ package kafka
 
 // Behavior:
 //
-//   - No reassignment is ever in progress on a single node (45 completes
-//     the only valid one at once), so the answer lists no topics, whether
+//   - No reassignment is ever in progress (45 accepts only the current
+//     assignment, a no-op, until moving replicas exists), so the answer lists no topics, whether
 //     the request names topics or asks for all (null).
 //
 // Version notes:

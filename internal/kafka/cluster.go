@@ -84,6 +84,16 @@ func replicasOf(t *metadata.Topic, i int32, nodes []int32) ([]int32, []int32) {
 	return nodes, nodes
 }
 
+// currentReplicas returns partition i of topic's replicas as the image has
+// them (nil if unknown).
+func (b *Broker) currentReplicas(topic string, i int32) []int32 {
+	t := b.meta.Image().Topics[topic]
+	if t == nil || i < 0 || int(i) >= len(t.Replicas) {
+		return nil
+	}
+	return t.Replicas[i]
+}
+
 // endpoints returns the registered, unfenced brokers among ids (each once):
 // the NodeEndpoints of a KIP-951 answer.
 func (b *Broker) endpoints(ids []int32) []endpoint {
