@@ -25,7 +25,7 @@ func (c *fakeClock) advance(d time.Duration) { c.ms.Add(d.Milliseconds()) }
 
 func openOpts(t *testing.T, dir string, m *fakeMarkers, mod func(*Options)) *Coordinator {
 	t.Helper()
-	o := Options{DataDir: dir, State: statelogtest.Open(t, dir, "__transaction_state", testPartitions), Markers: m, CheckEvery: -1, ExpireEvery: -1}
+	o := Options{DataDir: dir, State: statelogtest.Open(t, dir, "__transaction_state", testPartitions), Markers: m, CheckEvery: -1, ExpireEvery: -1, RetryEvery: -1}
 	if mod != nil {
 		mod(&o)
 	}

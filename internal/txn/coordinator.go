@@ -112,6 +112,10 @@ type Options struct {
 	// ExpireEvery is how often idle ids are looked for (0: 1 minute;
 	// negative: never, for tests that call ExpireIDs).
 	ExpireEvery time.Duration
+	// RetryEvery is how often decided transactions whose markers could not
+	// all be written are retried (0: 200 ms; negative: never, for tests
+	// that call RetryPending; pending_markers.go).
+	RetryEvery time.Duration
 }
 
 // Coordinator is the transaction coordinator.
@@ -136,6 +140,12 @@ type Coordinator struct {
 	stop   chan struct{}
 	done   chan struct{}
 	hkDone chan struct{} // the expiry loop (expire.go) ended
+
+	// pmu guards pending: decided transactions (Prepare*) waiting for
+	// their markers, with the attempts so far (pending_markers.go).
+	pmu       sync.Mutex
+	pending   map[string]int
+	retryDone chan struct{} // the retry loop ended
 }
 
 type entry struct {
@@ -167,7 +177,8 @@ func Open(opts Options) (*Coordinator, error) {
 		return nil, errors.New("txn: Options.State (the __transaction_state partitions) is required")
 	}
 	c := &Coordinator{opts: opts, lg: opts.Logger, parts: opts.State, entries: map[string]*entry{}, latest: map[string][]byte{},
-		stop: make(chan struct{}), done: make(chan struct{}), hkDone: make(chan struct{})}
+		stop: make(chan struct{}), done: make(chan struct{}), hkDone: make(chan struct{}),
+		pending: map[string]int{}, retryDone: make(chan struct{})}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	fail := func(err error) (*Coordinator, error) {
 		c.cancel()
@@ -189,7 +200,8 @@ func Open(opts Options) (*Coordinator, error) {
 	} else {
 		close(c.done)
 	}
-	c.startExpiry() // expire.go
+	c.startExpiry()  // expire.go
+	c.startRetries() // pending_markers.go
 	return c, nil
 }
 
@@ -247,10 +259,14 @@ func (c *Coordinator) recoverEntry(e *entry) error {
 		// (abortFencing): the producer may have lived through the
 		// restart and must not carry on as if its transaction were
 		// still open, or it would commit half of it.
-		return c.abortFencing(e)
+		if err := c.abortFencing(e); err != nil && !decided(err) {
+			return err
+		}
 	case PrepareCommit, PrepareAbort:
 		c.lg.Info("completing transaction interrupted by a restart", "transactional_id", e.ID, "status", e.Status)
-		return c.complete(e)
+		if err := c.complete(e); err != nil && !decided(err) {
+			return err
+		}
 	}
 	return nil
 }
@@ -268,6 +284,7 @@ func (c *Coordinator) Close() error {
 	c.cancel()
 	<-c.done
 	<-c.hkDone
+	<-c.retryDone
 	c.inflight.Wait()
 	return nil
 }
@@ -395,8 +412,19 @@ func (c *Coordinator) finish(e *entry, commit bool) error {
 }
 
 // complete writes the markers of a Prepare* transaction and records
-// Complete*. Caller holds e.mu.
+// Complete*. Caller holds e.mu. A failure leaves the transaction Prepare*,
+// decided: the error is an incompleteError and the id is queued for
+// RetryPending (pending_markers.go), unless the coordinator is closing (the
+// next Open completes it).
 func (c *Coordinator) complete(e *entry) error {
+	err := c.writeOutcome(e)
+	if err == nil || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return c.deferCompletion(e.ID, err)
+}
+
+func (c *Coordinator) writeOutcome(e *entry) error {
 	commit := e.Status == PrepareCommit
 	if len(e.Partitions) > 0 {
 		mk := Producer{e.PID, e.Epoch}
@@ -436,6 +464,16 @@ func sortedKeys[V any](m map[string]V) []string {
 func (c *Coordinator) storageErr(id string, err error) *kerr.Error {
 	c.lg.Error("transaction state change failed", "transactional_id", id, "err", err)
 	return kerr.CoordinatorNotAvailable
+}
+
+// undecidedErr answers a request that found its transaction decided but
+// could not finish it now: CONCURRENT_TRANSACTIONS, which clients retry,
+// while its markers wait (pending_markers.go); a storage failure otherwise.
+func (c *Coordinator) undecidedErr(id string, err error) *kerr.Error {
+	if decided(err) {
+		return kerr.ConcurrentTransactions
+	}
+	return c.storageErr(id, err)
 }
 
 // every runs f each period (fallback when period is 0) until Close, then

@@ -136,9 +136,7 @@ func TestRecoveryCompletesPreparedCommit(t *testing.T) {
 	wantErr(t, "offsets", c.CommitOffsets("a", pid, epoch, "g", []Offset{{TP: tp, Offset: 7}}), nil)
 	// The "crash": PrepareCommit is durable, the markers never get written.
 	m.fail = errors.New("disk gone")
-	if e := c.End("a", pid, epoch, true); e == nil {
-		t.Fatal("end succeeded with failing markers")
-	}
+	wantErr(t, "end with failing markers (decided)", c.End("a", pid, epoch, true), nil)
 	if st, _ := c.State("a"); st.Status != PrepareCommit {
 		t.Fatalf("status %s, want PrepareCommit", st.Status)
 	}

@@ -21,6 +21,11 @@
 // through the restart is fenced rather than carrying on into a new
 // transaction and committing the rest of the aborted one.
 //
+// A decided transaction (Prepare* durable) is answered as done; markers
+// that cannot be written yet (a partition leader down) are retried in the
+// background, the id answering CONCURRENT_TRANSACTIONS meanwhile
+// (pending_markers.go).
+//
 // # State log
 //
 // The state lives in the internal topic __transaction_state (statelog),

@@ -32,9 +32,10 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	}
 	switch e.Status {
 	case PrepareCommit, PrepareAbort:
-		// A completion failed earlier (storage error): retry it.
+		// A decided transaction still waiting for its markers: try
+		// them now; until they are written the producer waits.
 		if err := c.complete(e); err != nil {
-			return -1, -1, c.storageErr(id, err)
+			return -1, -1, c.undecidedErr(id, err)
 		}
 	}
 	next := clone(e.Entry)
@@ -46,13 +47,17 @@ func (c *Coordinator) InitProducerID(id string, timeoutMs int32, pid int64, epoc
 	}
 	if e.Status == Ongoing {
 		// Abort with the new epoch: the partitions fence the old one.
+		// TimedOut: should the markers wait (CONCURRENT_TRANSACTIONS),
+		// the producer's retry with the epoch it had is still its own
+		// (Kafka accepts the last epoch too).
 		next.Status = PrepareAbort
 		next.Offsets = nil
+		next.TimedOut = next.PID == e.PID
 		if err := c.update(e, next); err != nil {
 			return -1, -1, c.storageErr(id, err)
 		}
 		if err := c.complete(e); err != nil {
-			return -1, -1, c.storageErr(id, err)
+			return -1, -1, c.undecidedErr(id, err)
 		}
 		return e.PID, e.Epoch, nil
 	}
@@ -201,10 +206,10 @@ func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.
 	defer e.mu.Unlock()
 	switch e.Status {
 	case Ongoing:
-		if err := c.finish(e, commit); err != nil {
+		if err := c.finish(e, commit); err != nil && !decided(err) {
 			return c.storageErr(id, err)
 		}
-		return nil
+		return nil // decided: the markers follow (pending_markers.go)
 	case CompleteCommit:
 		if commit {
 			return nil
@@ -218,7 +223,7 @@ func (c *Coordinator) End(id string, pid int64, epoch int16, commit bool) *kerr.
 			return kerr.InvalidTxnState
 		}
 		if err := c.complete(e); err != nil {
-			return c.storageErr(id, err)
+			return c.undecidedErr(id, err)
 		}
 		return nil
 	}
@@ -267,7 +272,7 @@ func (c *Coordinator) AbortExpired() int {
 			continue
 		}
 		if e.Status == Ongoing && now-e.StartMs > int64(e.TimeoutMs) {
-			if err := c.abortFencing(e); err != nil {
+			if err := c.abortFencing(e); err != nil && !decided(err) {
 				c.storageErr(id, err)
 			} else {
 				c.lg.Info("aborted timed-out transaction", "transactional_id", id)

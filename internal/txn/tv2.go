@@ -52,7 +52,7 @@ func (c *Coordinator) EndV2(id string, pid int64, epoch int16, commit bool) (int
 			return e.PID, e.Epoch, nil
 		case e.Status == PrepareCommit && commit, e.Status == PrepareAbort && !commit:
 			if err := c.complete(e); err != nil {
-				return -1, -1, c.storageErr(id, err)
+				return -1, -1, c.undecidedErr(id, err)
 			}
 			return e.PID, e.Epoch, nil
 		}
@@ -81,7 +81,7 @@ func (c *Coordinator) EndV2(id string, pid int64, epoch int16, commit bool) (int
 			return -1, -1, kerr.InvalidTxnState
 		}
 		if err := c.complete(e); err != nil {
-			return -1, -1, c.storageErr(id, err)
+			return -1, -1, c.undecidedErr(id, err)
 		}
 		return e.PID, e.Epoch, nil
 	}
@@ -92,9 +92,9 @@ func (c *Coordinator) EndV2(id string, pid int64, epoch int16, commit bool) (int
 		return -1, -1, c.storageErr(id, err)
 	}
 	if e.Status == PrepareCommit || e.Status == PrepareAbort {
-		if err := c.complete(e); err != nil {
+		if err := c.complete(e); err != nil && !decided(err) {
 			return -1, -1, c.storageErr(id, err)
-		}
+		} // decided: the markers follow (pending_markers.go)
 	}
 	return e.PID, e.Epoch, nil
 }

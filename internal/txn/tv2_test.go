@@ -106,11 +106,13 @@ func TestEndV2FailedMarkersRecover(t *testing.T) {
 	pid, epoch, _ := c.InitProducerID("a", 60000, -1, -1)
 	wantErr(t, "add", c.AddPartitions("a", pid, epoch, []TP{{"t", 0}}), nil)
 	m.fail = errors.New("disk gone")
-	if _, _, e := c.EndV2("a", pid, epoch, true); e == nil {
-		t.Fatal("commit succeeded with failing markers")
+	p, ep, e := c.EndV2("a", pid, epoch, true) // decided: answered
+	wantProducer(t, "commit with failing markers", p, ep, e, pid, epoch+1)
+	if _, _, e := c.EndV2("a", pid, epoch, true); e != kerr.ConcurrentTransactions {
+		t.Fatalf("retried commit while the markers fail: %v, want CONCURRENT_TRANSACTIONS", e)
 	}
 	m.fail = nil
-	p, ep, e := c.EndV2("a", pid, epoch, true)
+	p, ep, e = c.EndV2("a", pid, epoch, true)
 	wantProducer(t, "retried commit", p, ep, e, pid, epoch+1)
 	if len(m.markers) != 1 || m.markers[0].epoch != epoch+1 {
 		t.Fatalf("markers %+v", m.markers)

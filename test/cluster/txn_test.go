@@ -397,8 +397,9 @@ func TestClusterConsumeTransformProduce(t *testing.T) {
 }
 
 // A transaction over partitions of three brokers survives kill -9 of a
-// partition leader before the commit (the commit waits, retried by the
-// client, until that broker is back and has its marker) and kill -9 of the
+// partition leader before the commit (the commit is decided and answered;
+// its markers, and the producer's next transaction, wait until that broker
+// is back) and kill -9 of the
 // transaction's coordinator after a commit is decided (its restart
 // finishes the commit on every broker): read_committed consumers see
 // every committed record once and nothing aborted.
@@ -445,38 +446,90 @@ func TestClusterTxnSurvivesBrokerKills(t *testing.T) {
 	}
 	defer p.Close()
 	want := map[string]bool{}
+	produce := func(name string, parts ...int32) error {
+		for _, part := range parts {
+			v := fmt.Sprintf("%s-p%d", name, part)
+			if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte(v)}).FirstErr(); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			want[v] = true
+		}
+		return nil
+	}
 	txn := func(name string) {
 		t.Helper()
 		if err := p.BeginTransaction(); err != nil {
 			t.Fatal(err)
 		}
-		for part := range int32(3) {
-			v := fmt.Sprintf("%s-p%d", name, part)
-			if err := p.ProduceSync(ctx, &kgo.Record{Partition: part, Value: []byte(v)}).FirstErr(); err != nil {
-				t.Fatalf("%s: %v", name, err)
+		if err := produce(name, 0, 1, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	txnState := func() string {
+		t.Helper()
+		var state string
+		cluster.WaitFor(t, 10*time.Second, func() error {
+			d, err := kadmc.DescribeTransactions(ctx, txnID)
+			if err != nil {
+				return err
 			}
-			want[v] = true
+			dt, ok := d[txnID]
+			if !ok || dt.Err != nil {
+				return fmt.Errorf("describe %s: %v", txnID, dt.Err)
+			}
+			state = dt.State
+			return nil
+		})
+		return state
+	}
+	live := int32(-1) // a partition whose leader is not the victim
+	for part, l := range leaders {
+		if l != victim {
+			live = part
 		}
 	}
 
-	// 1. A partition leader dies before the commit.
+	// 1. A partition leader dies before the commit. The commit is decided
+	// once PrepareCommit is durable, so EndTxn answers (as Kafka's does);
+	// the coordinator keeps the transaction PrepareCommit until that
+	// broker is back and has its marker, and the producer's next
+	// transaction waits for it (CONCURRENT_TRANSACTIONS, retried), even on
+	// a partition whose leader is up.
 	txn("a")
 	c.Node(int(victim)).Kill()
-	ended := make(chan error, 1)
-	go func() { ended <- p.EndTransaction(ctx, kgo.TryCommit) }()
+	if err := p.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit with broker %d down: %v", victim, err)
+	}
+	if st := txnState(); st != "PrepareCommit" {
+		t.Fatalf("transaction %s with broker %d down, want PrepareCommit", st, victim)
+	}
+	if err := p.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	next := make(chan error, 1)
+	go func() { next <- produce("b", live) }()
 	select {
-	case err := <-ended:
-		t.Fatalf("commit finished (%v) while broker %d, leader of one of its partitions, was down", err, victim)
+	case err := <-next:
+		t.Fatalf("the next transaction produced (%v) before the last one's markers were written", err)
 	case <-time.After(3 * time.Second):
 	}
 	c.Node(int(victim)).Restart()
-	if err := <-ended; err != nil {
-		t.Fatalf("commit after broker %d came back: %v", victim, err)
+	if err := <-next; err != nil {
+		t.Fatalf("next transaction after broker %d came back: %v", victim, err)
+	}
+	if st := txnState(); st != "Ongoing" {
+		t.Fatalf("transaction %s after broker %d came back, want Ongoing", st, victim)
+	}
+	for part := range int32(3) {
+		if part != live {
+			if err := produce("b", part); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 
 	// 2. The coordinator dies after a commit is decided: an aborted
 	// transaction first, then one committed and killed right after.
-	txn("b")
 	for part := range int32(3) {
 		delete(want, fmt.Sprintf("b-p%d", part))
 	}
