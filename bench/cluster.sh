@@ -2,24 +2,26 @@
 # cluster.sh: the release-notes produce shape (128 producers, 256 B, acks=all)
 # against a 3-broker cluster on this machine and against a single broker,
 # alternately (cluster first), each on fresh data dirs deleted afterwards.
-# Until replication exists every partition has one replica: the cluster
-# spreads the topic's partitions over its brokers (issue 14, slice 2). Prints
+# -r sets the topic's replication factor on the cluster (default 1: the
+# cluster only spreads the partitions over its brokers; 3: every broker
+# holds every partition, acks=all waits for all three). Prints
 # chronik-bench's summary per run and the brokers' CPU seconds (user+sys,
 # from /proc, summed over the cluster's three processes).
 #
-#   bench/cluster.sh [-n ROUNDS] [-p PARTITIONS] [-d DURATION] [BIN]
+#   bench/cluster.sh [-n ROUNDS] [-p PARTITIONS] [-r RF] [-d DURATION] [BIN]
 #
 # Defaults: 2 rounds, 3 partitions, 20s (3 s warm-up); BIN is built from the
 # working tree when not given. Ports 19692-19694 (Kafka), 19791-19793
 # (cluster), 19892-19894 (metrics).
 set -euo pipefail
-rounds=2 parts=3 dur=20s bin=
+rounds=2 parts=3 rf=1 dur=20s bin=
 while [ $# -gt 0 ]; do
     case $1 in
     -n) rounds=$2; shift 2 ;;
     -p) parts=$2; shift 2 ;;
+    -r) rf=$2; shift 2 ;;
     -d) dur=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
     *) bin=$1; shift ;;
     esac
 done
@@ -47,8 +49,8 @@ wait_port() {
     done
     echo "port $1 never opened" >&2; return 1
 }
-bench() { # bootstrap
-    timeout 120 "$work/chronik-bench" -b "$1" -m produce -c 128 -s 256 -d "$dur" -w 3s -p "$parts" 2>&1 |
+bench() { # bootstrap [replication factor]
+    timeout 120 "$work/chronik-bench" -b "$1" -m produce -c 128 -s 256 -d "$dur" -w 3s -p "$parts" -r "${2:-1}" 2>&1 |
         grep -E '^(throughput|latency)'
 }
 stop_all() {
@@ -69,7 +71,7 @@ for r in $(seq 1 "$rounds"); do
         pids+=($!)
     done
     for i in 1 2 3; do wait_port 1969$((i+1)); done
-    bench 127.0.0.1:19692
+    bench 127.0.0.1:19692 "$rf"
     total=0
     for p in "${pids[@]}"; do total=$(awk -v a="$total" -v b="$(cpu "$p")" 'BEGIN{printf "%.2f", a+b}'); done
     echo "brokers CPU: $total s"

@@ -83,6 +83,12 @@ type Config struct {
 	// BrokerHeartbeatInterval (broker.heartbeat.interval.ms) is how often a
 	// broker sends them.
 	BrokerSessionTimeout, BrokerHeartbeatInterval time.Duration
+	// DefaultReplicationFactor (default.replication.factor): replicas of a
+	// topic created without a replication factor (and auto-created ones).
+	DefaultReplicationFactor int32
+	// ReplicaLagMax (replica.lag.time.max.ms): a follower not caught up
+	// with its leader for this long leaves the in-sync set.
+	ReplicaLagMax time.Duration
 	// TransactionVersion is the transaction.version feature level (1 or 2).
 	TransactionVersion int
 	// DropBehind: fsynced partition data this far behind the end is
@@ -141,6 +147,8 @@ func Default() Config {
 		ProducerIDExpiration:           24 * time.Hour,
 		ConsumerGroupSessionTimeout:    45 * time.Second,
 		BrokerSessionTimeout:           9 * time.Second,
+		DefaultReplicationFactor:       1,
+		ReplicaLagMax:                  30 * time.Second,
 		BrokerHeartbeatInterval:        2 * time.Second,
 		ConsumerGroupHeartbeatInterval: 5 * time.Second,
 		TransactionVersion:             2,
@@ -348,6 +356,12 @@ func (c *Config) Validate() error {
 		} else if _, p, _ := net.SplitHostPort(self.Addr); p != "0" && (p == strconv.Itoa(c.KafkaListener().Port) || p == strconv.Itoa(c.MetricsPort)) {
 			bad("cluster-peers", "node %d's cluster address %s must use a port of its own, not the Kafka or metrics port", c.NodeID, self.Addr)
 		}
+	}
+	if c.DefaultReplicationFactor < 1 || c.DefaultReplicationFactor > 32767 {
+		bad("default-replication-factor", "%d must be between 1 and 32767", c.DefaultReplicationFactor)
+	}
+	if c.ReplicaLagMax < 100*time.Millisecond {
+		bad("replica-lag-time-max-ms", "%v must be at least 100ms", c.ReplicaLagMax)
 	}
 	if c.DefaultPartitions < 1 || c.DefaultPartitions > 100000 {
 		bad("num-partitions", "%d must be between 1 and 100000", c.DefaultPartitions)

@@ -35,6 +35,7 @@ package kafka
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/commit"
@@ -50,6 +51,11 @@ type producePending struct {
 	part *partition.Partition
 	resp *kmsg.ProduceResponseTopicPartition
 	end  int64 // durable offset needed
+	// ls is the replication state of a replicated partition produced to
+	// with acks=all (nil otherwise): the high watermark must pass end, with
+	// at least minISR replicas in sync (replication.go).
+	ls     *leaderState
+	minISR int
 }
 
 func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Reply, error) {
@@ -91,6 +97,7 @@ func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Repl
 	}
 	var pend []producePending
 	var round *commit.Round
+	replicated := false // some partition waits for its followers (acks=all)
 	var leaders []int32 // of partitions answered NOT_LEADER_OR_FOLLOWER
 	// Slices are sized up front so pointers into them stay valid.
 	resp.Topics = make([]kmsg.ProduceResponseTopic, len(r.Topics))
@@ -124,9 +131,22 @@ func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Repl
 				// coordinators write there (internal_topics.go).
 				sp.ErrorCode = kerr.InvalidTopicException.Code
 			default:
+				var ls *leaderState
+				minISR := 0
+				if r.Acks == -1 {
+					if ls = b.replicatedState(ts, rp.Partition); ls != nil {
+						minISR = int(b.topicInt(ts.meta, "min.insync.replicas"))
+						if n := ls.inSync(); n < minISR {
+							sp.ErrorCode = kerr.NotEnoughReplicas.Code
+							sp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d replicas in sync, min.insync.replicas is %d", n, minISR))
+							continue
+						}
+						replicated = true
+					}
+				}
 				if end, rd := b.producePartition(p, ts.meta, tx, rp.Records, now, sp); rd != nil {
 					round = rd
-					pend = append(pend, producePending{part: p, resp: sp, end: end})
+					pend = append(pend, producePending{part: p, resp: sp, end: end, ls: ls, minISR: minISR})
 				}
 			}
 		}
@@ -140,10 +160,66 @@ func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Repl
 	if round == nil {
 		return wire.Reply{Resp: resp}, nil
 	}
+	if replicated {
+		deadline := time.Now().Add(timeout)
+		ready := make(chan struct{})
+		go func() {
+			defer close(ready)
+			waitDurable(round, pend, timeout)
+			b.waitReplicated(pend, deadline)
+		}()
+		return wire.Reply{Later: func() kmsg.Response { <-ready; return resp }, Ready: ready}, nil
+	}
 	return wire.Reply{Later: func() kmsg.Response {
 		waitDurable(round, pend, timeout)
 		return resp
 	}, Ready: round.Done()}, nil
+}
+
+// waitReplicated waits, for the replicated partitions of an acks=all
+// produce, until the high watermark passes what was appended (every
+// in-sync replica has it durable), answering REQUEST_TIMED_OUT at the
+// deadline and NOT_ENOUGH_REPLICAS_AFTER_APPEND when fewer than
+// min.insync.replicas are in sync by then (replication.go).
+func (b *Broker) waitReplicated(pend []producePending, deadline time.Time) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for i := range pend {
+		pp := &pend[i]
+		if pp.ls == nil || pp.resp == nil || pp.resp.ErrorCode != 0 {
+			continue
+		}
+		for {
+			moved := b.repl.moved.wait()
+			if pp.part.HighWatermark() >= pp.end {
+				break
+			}
+			wait := time.Until(deadline)
+			if wait <= 0 {
+				pp.resp.ErrorCode = kerr.RequestTimedOut.Code
+				pp.resp.BaseOffset = -1
+				break
+			}
+			if t == nil {
+				t = time.NewTimer(wait)
+			}
+			select {
+			case <-moved:
+			case <-t.C:
+				t.Reset(time.Hour) // drained; the deadline check above ends the loop
+			}
+		}
+		if pp.resp.ErrorCode == 0 {
+			if n := pp.ls.inSync(); n < pp.minISR {
+				pp.resp.ErrorCode = kerr.NotEnoughReplicasAfterAppend.Code
+				pp.resp.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("%d replicas in sync, min.insync.replicas is %d", n, pp.minISR))
+			}
+		}
+	}
 }
 
 // waitDurable waits for the round (rounds finish in order, so the last one

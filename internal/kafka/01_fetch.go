@@ -61,7 +61,8 @@ type fetchPart struct {
 	fetchOffset        int64
 	maxBytes           int32
 	currentLeaderEpoch int32
-	committed          bool // isolation_level read_committed (txn.go)
+	committed          bool  // isolation_level read_committed (txn.go)
+	replica            int32 // the fetching follower's broker id, -1 for a consumer (replication.go)
 }
 
 // fetchResult is one partition's answer. A zero-copy read leaves the
@@ -90,13 +91,17 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 		resp.ErrorCode = code
 		return resp, nil, nil
 	}
-	if r.IsolationLevel == 1 {
-		for i := range plan.parts { // plan.parts is this request's own copy
-			plan.parts[i].committed = true
-		}
+	replica := r.ReplicaID
+	if req.Version >= 15 {
+		replica = r.ReplicaState.ID
+	}
+	for i := range plan.parts { // plan.parts is this request's own copy
+		plan.parts[i].committed = r.IsolationLevel == 1
+		plan.parts[i].replica = max(replica, -1)
 	}
 	zc := b.zeroCopy(req)
-	round := b.committer.Next() // taken before reading so no round is missed
+	round := b.committer.Next()  // taken before reading so no round is missed
+	moved := b.repl.moved.wait() // likewise for a replicated high watermark
 	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 	if n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 {
 		return b.fetchResponse(r, req.Version, plan, results), nil, nil
@@ -109,6 +114,7 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 		for {
 			select {
 			case <-round.Done():
+			case <-moved:
 			case <-t.C:
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 				return b.fetchResponse(r, req.Version, plan, results)
@@ -122,7 +128,7 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 				return b.fetchResponse(r, req.Version, plan, results)
 			}
-			round = b.committer.Next()
+			round, moved = b.committer.Next(), b.repl.moved.wait()
 			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 			if n >= int(r.MinBytes) {
 				return b.fetchResponse(r, req.Version, plan, results)
@@ -141,6 +147,7 @@ func requestParts(r *kmsg.FetchRequest, version int16) []fetchPart {
 			out = append(out, fetchPart{
 				key:         partKey(version, rt.Topic, rt.TopicID, rp.Partition),
 				fetchOffset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes, currentLeaderEpoch: rp.CurrentLeaderEpoch,
+				replica: -1,
 			})
 		}
 	}
@@ -290,6 +297,10 @@ func (b *Broker) fetchOnce(parts []fetchPart, maxBytes int32, version int16, zc 
 			}
 			continue
 		}
+		if fp.replica >= 0 && !b.replicaFetched(ts, fp) {
+			sp.ErrorCode = kerr.NotLeaderForPartition.Code // not a follower of it (a stale image)
+			continue
+		}
 		// Ranges keep their segment files open until the reply is
 		// written, whatever the open-file budget closes meanwhile: at
 		// most maxZeroCopyParts partitions of one reply hold them, the
@@ -333,7 +344,12 @@ func (b *Broker) fetchPartition(p *partition.Partition, rp *fetchPart, res *fetc
 		return 0
 	}
 	upTo := hwm
-	if rp.committed {
+	switch {
+	case rp.replica >= 0:
+		// A follower copies up to the durable end, past the high
+		// watermark it moves (replication.go).
+		upTo = min(p.DurableOffset(), off.LogEnd)
+	case rp.committed:
 		upTo = sp.LastStableOffset
 	}
 	if rp.fetchOffset >= upTo || remaining <= 0 {

@@ -4,8 +4,8 @@ package kafka
 //
 //   - Lists the registered, unfenced brokers (this one always) and each
 //     partition's leader and replicas as the metadata image places them
-//     (cluster.go); ISR = replicas until replication exists (one replica
-//     each). A partition whose leader is fenced or gone answers
+//     (cluster.go); ISR = replicas until the in-sync set is in the metadata log
+//     (replication.go). A partition whose leader is fenced or gone answers
 //     LEADER_NOT_AVAILABLE with leader -1. The controller is this broker.
 //   - A null topic list (v1+; an empty list at v0) means all topics. Internal
 //     topics are listed with IsInternal set.

@@ -2,12 +2,13 @@ package kafka
 
 // Behavior:
 //
-//   - NumPartitions -1 means num.partitions; ReplicationFactor -1 or 1 is
-//     accepted (partitions placed round-robin over the live brokers,
-//     metadata/placement.go); more is INVALID_REPLICATION_FACTOR until
-//     replication exists (issue 14). A manual ReplicaAssignment names
-//     partitions 0..n-1, one registered broker each
-//     (INVALID_REPLICA_ASSIGNMENT otherwise).
+//   - NumPartitions -1 means num.partitions; ReplicationFactor -1 means
+//     default.replication.factor; up to the live brokers is accepted
+//     (replicas placed round-robin over them, the leader first,
+//     metadata/placement.go; replication.go), more is
+//     INVALID_REPLICATION_FACTOR. A manual ReplicaAssignment names
+//     partitions 0..n-1, the same number of distinct registered brokers
+//     each (INVALID_REPLICA_ASSIGNMENT otherwise).
 //   - Configs are validated against the known topic configs (INVALID_CONFIG
 //     naming the key); names against Kafka's rules (INVALID_TOPIC_EXCEPTION);
 //     an existing topic is TOPIC_ALREADY_EXISTS; a name given twice in one
@@ -59,6 +60,9 @@ func handleCreateTopics(b *Broker, r *kmsg.CreateTopicsRequest) (*kmsg.CreateTop
 		st.TopicID = t.ID
 		st.NumPartitions = t.Partitions
 		st.ReplicationFactor = 1
+		if len(t.Replicas) > 0 {
+			st.ReplicationFactor = int16(len(t.Replicas[0]))
+		}
 		st.Configs = b.createTopicsConfigs(t)
 		resp.Topics = append(resp.Topics, st)
 	}
@@ -78,9 +82,6 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 			if a.Partition < 0 || a.Partition >= n || reps[a.Partition] != nil {
 				return nil, fmt.Errorf("%w: partition %d: assignments must name partitions 0-%d once each", kerr.InvalidReplicaAssignment, a.Partition, n-1)
 			}
-			if len(a.Replicas) != 1 {
-				return nil, fmt.Errorf("%w: partition %d: one replica per partition (replication is not built yet)", kerr.InvalidReplicaAssignment, a.Partition)
-			}
 			reps[a.Partition] = a.Replicas
 		}
 		if err := b.meta.Image().CheckAssignment(reps); err != nil {
@@ -90,8 +91,14 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 	if n == -1 {
 		n = b.settings().partitions
 	}
-	if rf := rt.ReplicationFactor; rf != -1 && rf != 1 && len(rt.ReplicaAssignment) == 0 {
-		return nil, fmt.Errorf("%w: %d requested; replication is not built yet, every partition has one replica (use 1 or -1)", kerr.InvalidReplicationFactor, rf)
+	rf := rt.ReplicationFactor
+	switch {
+	case len(rt.ReplicaAssignment) > 0:
+		rf = int16(len(reps[0]))
+	case rf == -1:
+		rf = b.opts.DefaultReplicationFactor
+	case rf < 1:
+		return nil, fmt.Errorf("%w: %d (must be at least 1, or -1 for default.replication.factor)", kerr.InvalidReplicationFactor, rf)
 	}
 	configs := map[string]string{}
 	for _, c := range rt.Configs {
@@ -116,9 +123,15 @@ func (b *Broker) createTopicRequest(rt *kmsg.CreateTopicsRequestTopic, validateO
 		if _, ok := b.meta.Image().Topics[rt.Topic]; ok {
 			return nil, metadata.ErrTopicExists
 		}
-		return &metadata.Topic{Name: rt.Topic, Partitions: n, Configs: configs}, nil
+		if reps == nil {
+			var err error
+			if reps, err = b.meta.Image().Place(n, max(rf, 1), b.opts.NodeID); err != nil {
+				return nil, err
+			}
+		}
+		return &metadata.Topic{Name: rt.Topic, Partitions: n, Configs: configs, Replicas: reps}, nil
 	}
-	return b.createTopicWith(rt.Topic, n, reps, configs)
+	return b.createTopicWith(rt.Topic, n, max(rf, 1), reps, configs)
 }
 
 func (b *Broker) createTopicsConfigs(t *metadata.Topic) []kmsg.CreateTopicsResponseTopicConfig {

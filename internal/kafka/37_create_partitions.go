@@ -52,8 +52,8 @@ func (b *Broker) createPartitionsRequest(rt *kmsg.CreatePartitionsRequestTopic, 
 	}
 	var reps [][]int32
 	for _, a := range rt.Assignment {
-		if len(a.Replicas) != 1 {
-			return fmt.Errorf("%w: one replica per partition (replication is not built yet)", kerr.InvalidReplicaAssignment)
+		if len(t.Replicas) > 0 && len(a.Replicas) != len(t.Replicas[0]) {
+			return fmt.Errorf("%w: the topic has %d replicas per partition, the assignment names %d", kerr.InvalidReplicaAssignment, len(t.Replicas[0]), len(a.Replicas))
 		}
 		reps = append(reps, a.Replicas)
 	}

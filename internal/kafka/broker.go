@@ -59,8 +59,15 @@ type Options struct {
 	AdvertisedPort    int32
 	AutoCreateTopics  bool
 	DefaultPartitions int32
-	Defaults          metadata.BrokerDefaults
-	Logger            *slog.Logger
+	// DefaultReplicationFactor is default.replication.factor: the replicas
+	// of a topic created without one (0 counts as 1).
+	DefaultReplicationFactor int16
+	// ReplicaLagMax is replica.lag.time.max.ms: a follower not caught up
+	// with its leader for this long leaves the in-sync set (0: 30 s;
+	// replication.go).
+	ReplicaLagMax time.Duration
+	Defaults      metadata.BrokerDefaults
+	Logger        *slog.Logger
 	// BrokerConfigs are shown by DescribeConfigs for the broker resource
 	// (the static values; dynamic ones from the metadata image override the
 	// keys in metadata.BrokerConfigDefs, see broker_configs.go).
@@ -178,6 +185,11 @@ type Broker struct {
 	closed     bool
 	// peers are the clients to other brokers (interbroker.go).
 	peers peers
+	// repl is the leader side of replication (replication.go), fetch the
+	// follower side (fetcher.go); stopRepl ends repl's in-sync checks.
+	repl     replication
+	fetch    fetchers
+	stopRepl func()
 }
 
 // Stats are cumulative data counters (for metrics).
@@ -243,6 +255,14 @@ func New(opts Options, meta *metadata.Store, committer *commit.Committer) (*Brok
 		lg.Warn("could not remove directories of deleted topics", "err", err)
 	}
 	b.synced = im
+	b.repl.lagMax, b.repl.log = opts.ReplicaLagMax, lg.With("component", "replication")
+	if b.repl.lagMax <= 0 {
+		b.repl.lagMax = defaultReplicaLagMax
+	}
+	replDone, replStopped := make(chan struct{}), make(chan struct{})
+	go func() { defer close(replStopped); b.repl.run(replDone) }()
+	b.stopRepl = func() { close(replDone); <-replStopped }
+	b.refreshFetchers()
 	followCtx, stopFollow := context.WithCancel(context.Background())
 	followed := make(chan struct{})
 	go func() { defer close(followed); b.followImage(followCtx) }()
@@ -265,6 +285,11 @@ func (b *Broker) Close() error {
 	if b.stopFollow != nil {
 		b.stopFollow()
 		b.stopFollow = nil
+	}
+	b.stopFetchers()
+	if b.stopRepl != nil {
+		b.stopRepl()
+		b.stopRepl = nil
 	}
 	b.closePeers()
 	if b.stopFiles != nil {

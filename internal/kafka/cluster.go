@@ -1,7 +1,7 @@
 package kafka
 
-// A broker in a cluster (issue 14, slice 2: placement, one replica per
-// partition). The metadata image names each partition's replicas
+// A broker in a cluster (issue 14, slice 2: placement; replication is
+// replication.go and fetcher.go). The metadata image names each partition's replicas
 // (metadata.Topic.Replicas, the leader first); a broker serves a partition
 // only while it is its leader and answers NOT_LEADER_OR_FOLLOWER otherwise,
 // naming the leader and its endpoint where the protocol can (KIP-951:
@@ -75,8 +75,9 @@ func (b *Broker) leaderOf(im *metadata.Image, t *metadata.Topic, i int32) (int32
 }
 
 // replicasOf returns partition i's replicas and ISR as Metadata reports
-// them (unplaced: nodes). With one replica per partition the ISR is the
-// replica list.
+// them (unplaced: nodes). The in-sync set lives in the leader's memory
+// until it is recorded in the metadata log (replication.go), so every
+// replica is reported in sync.
 func replicasOf(t *metadata.Topic, i int32, nodes []int32) ([]int32, []int32) {
 	if int(i) < len(t.Replicas) && len(t.Replicas[i]) > 0 {
 		return t.Replicas[i], t.Replicas[i]
@@ -156,6 +157,7 @@ func (b *Broker) followImage(ctx context.Context) {
 		case <-b.meta.Changes():
 		}
 		b.syncTopics()
+		b.refreshFetchers()
 	}
 }
 
@@ -223,7 +225,7 @@ func (b *Broker) syncTopic(im *metadata.Image, name string) []*partition.Partiti
 		b.addParts(ts)
 		b.topics[name] = ts
 		b.log.Info("topic created by another broker", "topic", name, "partitions", t.Partitions, "id", t.ID.String())
-		return b.ledParts(ts, 0)
+		return b.hostedParts(ts, 0)
 	}
 	nts := &topicState{meta: t, parts: ts.parts}
 	b.addParts(nts)
@@ -232,7 +234,7 @@ func (b *Broker) syncTopic(im *metadata.Image, name string) []*partition.Partiti
 	for _, p := range ts.parts {
 		p.SetSegmentLimits(segBytes, segAge)
 	}
-	return b.ledParts(nts, len(ts.parts))
+	return b.hostedParts(nts, len(ts.parts))
 }
 
 // ownChange records, after a change of topic name this broker made and
@@ -257,11 +259,29 @@ func (b *Broker) ledParts(ts *topicState, from int) []*partition.Partition {
 	return out
 }
 
+// hosts reports whether this broker holds a replica of partition i of t.
+func (b *Broker) hosts(t *metadata.Topic, i int32) bool {
+	return int(i) < len(t.Replicas) && slices.Contains(t.Replicas[i], b.opts.NodeID)
+}
+
+// hostedParts returns the partitions of ts from index from on that this
+// broker holds a replica of (leads or follows).
+func (b *Broker) hostedParts(ts *topicState, from int) []*partition.Partition {
+	var out []*partition.Partition
+	for i := from; i < len(ts.parts); i++ {
+		if b.leads(ts.meta, int32(i)) || b.hosts(ts.meta, int32(i)) {
+			out = append(out, ts.parts[i])
+		}
+	}
+	return out
+}
+
 // dropTopic forgets a deleted topic and removes its local files. Caller
 // holds b.mu.
 func (b *Broker) dropTopic(name string, ts *topicState) {
 	delete(b.topics, name)
 	for i, p := range ts.parts {
+		b.repl.forget(p)
 		if err := p.Delete(); err != nil {
 			b.log.Warn("could not remove partition files", "topic", name, "partition", i, "err", err)
 		}

@@ -157,7 +157,7 @@ func (s *fetchSession) forget(keys []sessionKey) {
 func (s *fetchSession) wanted() []fetchPart {
 	out := make([]fetchPart, len(s.parts))
 	for i, sp := range s.parts {
-		out[i] = fetchPart{key: sp.key, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes, currentLeaderEpoch: sp.currentLeaderEpoch}
+		out[i] = fetchPart{key: sp.key, fetchOffset: sp.fetchOffset, maxBytes: sp.maxBytes, currentLeaderEpoch: sp.currentLeaderEpoch, replica: -1}
 	}
 	return out
 }

@@ -43,14 +43,14 @@ const maxPartitionsPerTopic = 10000
 // the whole operation keeps a concurrent Metadata from seeing the topic in
 // the image but not in b.topics.
 func (b *Broker) createTopic(name string, partitions int32, configs map[string]string) (*metadata.Topic, error) {
-	return b.createTopicWith(name, partitions, nil, configs)
+	return b.createTopicWith(name, partitions, b.opts.DefaultReplicationFactor, nil, configs)
 }
 
 // createTopicWith is createTopic with explicit replicas (nil: placed over
 // the live brokers). Only the partitions this broker leads get
 // directories here; the other brokers make theirs when the topic reaches
 // them (syncTopics).
-func (b *Broker) createTopicWith(name string, partitions int32, reps [][]int32, configs map[string]string) (*metadata.Topic, error) {
+func (b *Broker) createTopicWith(name string, partitions int32, rf int16, reps [][]int32, configs map[string]string) (*metadata.Topic, error) {
 	if err := validateTopicName(name); err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (b *Broker) createTopicWith(name string, partitions int32, reps [][]int32, 
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t, err := b.meta.Create(metadata.TopicSpec{Name: name, Partitions: partitions, Replicas: reps, Configs: configs})
+	t, err := b.meta.Create(metadata.TopicSpec{Name: name, Partitions: partitions, ReplicationFactor: max(rf, 1), Replicas: reps, Configs: configs})
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (b *Broker) createTopicWith(name string, partitions int32, reps [][]int32, 
 	b.addParts(ts)
 	b.topics[name] = ts
 	b.ownChange(name)
-	if err := b.createDirs(b.ledParts(ts, 0)); err != nil {
+	if err := b.createDirs(b.hostedParts(ts, 0)); err != nil {
 		// The topic is recorded; its partitions are retried on use (and
 		// created by their first open) once the cause is gone.
 		b.log.Error("could not create partition directories of new topic", "topic", name, "err", err)
@@ -100,6 +100,7 @@ func (b *Broker) deleteTopic(name string) error {
 	b.ownChange(name)
 	if ts != nil {
 		for _, p := range ts.parts {
+			b.repl.forget(p)
 			if err := p.Delete(); err != nil {
 				b.log.Warn("could not remove partition files", "topic", name, "partition", p.Index(), "err", err)
 			}
@@ -131,7 +132,7 @@ func (b *Broker) createPartitions(name string, n int32, reps [][]int32) error {
 	b.addParts(ts)
 	b.topics[name] = ts
 	b.ownChange(name)
-	if err := b.createDirs(b.ledParts(ts, len(old.parts))); err != nil {
+	if err := b.createDirs(b.hostedParts(ts, len(old.parts))); err != nil {
 		b.log.Error("could not create new partition directories", "topic", name, "err", err)
 		return fmt.Errorf("kafka: partitions of %s recorded but could not be created (retried on use): %w", name, err)
 	}

@@ -67,6 +67,10 @@ type Partition struct {
 	// so metrics scrapes do not list every closed partition's directory.
 	closedSize atomic.Int64
 
+	// hwCap bounds the high watermark of a replicated partition's leader
+	// (SetHighWatermarkCap); math.MaxInt64 otherwise.
+	hwCap atomic.Int64
+
 	lastUse atomic.Int64 // useClock at the last use (eviction picks the oldest)
 	epoch   atomic.Int32 // leader epoch, known while closed too
 	failed  atomic.Bool  // the open log failed (it is never evicted then)
@@ -95,7 +99,42 @@ func New(dir string, o Options, files *Files) *Partition {
 	p := &Partition{dir: dir, o: o, files: files, lg: lg}
 	p.cleanedEnd.Store(-1)
 	p.closedSize.Store(-1)
+	p.hwCap.Store(math.MaxInt64)
 	return p
+}
+
+// SetHighWatermarkCap bounds the high watermark by what the in-sync
+// replicas have made durable (the broker's replication, leader side);
+// math.MaxInt64 lifts the bound (not replicated, or no longer leader). The
+// bound only ever rises while the partition is replicated.
+func (p *Partition) SetHighWatermarkCap(v int64) { p.hwCap.Store(v) }
+
+// Replicated reports whether a high watermark cap is set.
+func (p *Partition) Replicated() bool { return p.hwCap.Load() != math.MaxInt64 }
+
+// AppendReplica is state.AppendReplica (a follower's copy of its leader's
+// batches).
+func (p *Partition) AppendReplica(batches [][]byte, headers []storage.BatchHeader) (int, int64, error) {
+	st, err := p.use()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer p.mu.RUnlock()
+	n, bytes, err := st.AppendReplica(batches, headers)
+	if e := st.epochs.epoch(); e > p.epoch.Load() {
+		p.epoch.Store(e) // the leader's epoch, for Metadata and epoch checks
+	}
+	return n, bytes, err
+}
+
+// LogEnd is the log end offset (-1 if the partition cannot be opened).
+func (p *Partition) LogEnd() int64 {
+	st, err := p.useState()
+	if err != nil {
+		return -1
+	}
+	defer p.mu.RUnlock()
+	return st.log.LogEndOffset()
 }
 
 // Open opens (or creates) the partition in dir now, without producer
@@ -242,6 +281,7 @@ func (p *Partition) openDeferred(load, deferSync bool) error {
 			p.lg.Warn("partition cannot be opened; retried on use", "err", err)
 			return p.openErr
 		}
+		st.hwCap = &p.hwCap
 		p.st, p.openErr, p.closeErr = st, nil, nil
 		p.epoch.Store(st.epochs.epoch())
 		p.log.Store(st.log)
@@ -738,7 +778,7 @@ type Offsets struct {
 // Offsets returns the partition's offsets.
 func (p *Partition) Offsets() (Offsets, error) {
 	p.mu.RLock()
-	if s := p.summary; p.st == nil && s != nil && s.offsets && !p.deleted {
+	if s := p.summary; p.st == nil && s != nil && s.offsets && !p.deleted && !p.Replicated() {
 		// Closed since it was last open: its offsets cannot have
 		// changed (a fetch of every partition at its end opens none).
 		p.mu.RUnlock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"log/slog"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chronik-stream/chronik/internal/metadata"
@@ -60,6 +62,9 @@ type state struct {
 	loaded  bool
 	snapAt  int64
 	expired bool
+	// hwCap is the Partition's replicated high watermark bound
+	// (SetHighWatermarkCap; nil or math.MaxInt64: not replicated).
+	hwCap *atomic.Int64
 }
 
 // Topic is the partition's topic name.
@@ -72,9 +77,16 @@ func (p *state) Index() int32 { return p.index }
 // leader, so it stays 0 until clustering bumps it (BumpLeaderEpoch).
 func (p *state) LeaderEpoch() int32 { return p.epochs.epoch() }
 
-// HighWatermark is what consumers may read: the durable log end. (With
-// replication this becomes the minimum durable end across the ISR.)
-func (p *state) HighWatermark() int64 { return p.log.DurableOffset() }
+// HighWatermark is what consumers may read: the durable log end, and on a
+// replicated partition's leader no further than every in-sync replica has
+// made durable too (the cap the broker sets, SetHighWatermarkCap).
+func (p *state) HighWatermark() int64 {
+	hw := p.log.DurableOffset()
+	if p.hwCap != nil {
+		hw = min(hw, p.hwCap.Load())
+	}
+	return hw
+}
 
 type seqBatch struct {
 	FirstSeq int32 `json:"f"`
@@ -582,4 +594,58 @@ func (p *state) appendStamped(raw []byte) (int64, error) {
 	}
 	storage.SetLeaderEpoch(raw, epoch)
 	return p.log.Append(raw)
+}
+
+// ErrReplicaBatch: a batch fetched from the leader starts below the
+// follower's log end without being a batch it already holds.
+var ErrReplicaBatch = errors.New("partition: replica batch overlaps the log end")
+
+// AppendReplica appends batches fetched from the partition's leader as they
+// are (a follower's copy: offsets, leader epochs and producer fields kept)
+// and updates the producer and transaction state as the leader's appends
+// did. Batches wholly below the log end (fetched twice) are skipped. It
+// returns the batches and bytes appended.
+func (p *state) AppendReplica(batches [][]byte, headers []storage.BatchHeader) (int, int64, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, bytes := 0, int64(0)
+	now := time.Now().UnixMilli()
+	for i, raw := range batches {
+		h := &headers[i]
+		end := p.log.LogEndOffset()
+		if h.NextOffset() <= end {
+			continue
+		}
+		if h.BaseOffset < end {
+			return n, bytes, fmt.Errorf("%w: %s-%d log end %d, batch %d-%d", ErrReplicaBatch, p.topic, p.index, end, h.BaseOffset, h.LastOffset())
+		}
+		if h.LeaderEpoch > p.epochs.epoch() {
+			p.epochs.bump(h.LeaderEpoch)
+		}
+		if _, err := p.epochs.assign(h.BaseOffset); err != nil {
+			return n, bytes, fmt.Errorf("%w: %s-%d: %w", ErrStorage, p.topic, p.index, err)
+		}
+		if _, err := p.log.AppendAt(raw); err != nil {
+			return n, bytes, fmt.Errorf("%w: append replica batch to %s-%d: %w", ErrStorage, p.topic, p.index, err)
+		}
+		n++
+		bytes += int64(len(raw))
+		if h.IsControl() {
+			commit, err := markerIsCommit(raw)
+			if err != nil {
+				p.lg.Warn("replica marker unreadable; transaction state may be stale", "offset", h.BaseOffset, "err", err)
+				continue
+			}
+			p.applyMarker(h.ProducerID, h.ProducerEpoch, commit, h.BaseOffset)
+			p.noteMarker(h.ProducerID, h.MaxTimestamp)
+			continue
+		}
+		p.noteTxnBatch(h, h.BaseOffset)
+		if h.ProducerID >= 0 {
+			p.recordBatch(h.ProducerID, h.ProducerEpoch, h.BaseSequence, addSequence(h.BaseSequence, h.LastOffsetDelta), h.BaseOffset)
+			st := p.producers[h.ProducerID]
+			st.LastTs, st.Seen = h.MaxTimestamp, now
+		}
+	}
+	return n, bytes, nil
 }

@@ -104,6 +104,8 @@ func (m *metrics) registerBroker(reg *prometheus.Registry, b *kafka.Broker, c *c
 	counter("chronik_messages_out_total", "Records served by Fetch.", func() float64 { _, _, r, _ := b.DataStats(); return float64(r) })
 	counter("chronik_bytes_out_total", "Record-batch bytes served by Fetch.", func() float64 { _, _, _, n := b.DataStats(); return float64(n) })
 	gauge("chronik_partitions", "Partitions this broker leads (all of them on a broker alone).", func() float64 { return float64(b.Partitions()) })
+	gauge("chronik_replicated_partitions_led", "Partitions with more than one replica this broker leads (and has seen a produce or a follower's fetch for since it started).", func() float64 { n, _ := b.ReplicationStats(); return float64(n) })
+	gauge("chronik_under_replicated_partitions", "Of those, partitions with a follower out of the in-sync set (Kafka's UnderReplicatedPartitions).", func() float64 { _, n := b.ReplicationStats(); return float64(n) })
 	gauge("chronik_partitions_open", "Partitions open now, their state in memory (the files of some may be released); the rest open on first use.", func() float64 { return float64(b.OpenFiles().Partitions) })
 	gauge("chronik_partition_open_files", "Files held by open partitions (one per segment), bounded by --max-open-files.", func() float64 { return float64(b.OpenFiles().Open) })
 	gauge("chronik_partition_max_open_files", "The open-file budget of partitions (--max-open-files).", func() float64 { return float64(b.OpenFiles().Max) })

@@ -153,6 +153,7 @@ func New(cfg config.Config, lg *slog.Logger) (*Server, error) {
 	s.broker, err = kafka.New(kafka.Options{
 		DataDir: cfg.DataDir, NodeID: cfg.NodeID, AdvertisedHost: host, AdvertisedPort: port,
 		AutoCreateTopics: cfg.AutoCreateTopics, DefaultPartitions: cfg.DefaultPartitions,
+		DefaultReplicationFactor: int16(cfg.DefaultReplicationFactor), ReplicaLagMax: cfg.ReplicaLagMax,
 		Defaults: metadata.BrokerDefaults{
 			MessageMaxBytes: cfg.MessageMaxBytes, SegmentBytes: cfg.SegmentBytes,
 			SegmentMs: cfg.SegmentAge.Milliseconds(), RetentionMs: cfg.RetentionAge.Milliseconds(),

@@ -288,7 +288,17 @@ func (l *Log) failLocked(op, path string, err error) error {
 func (l *Log) Append(batch []byte) (int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.appendLocked(batch, time.Now())
+	return l.appendLocked(batch, time.Now(), false)
+}
+
+// AppendAt appends a batch at its own base offset, which must not be below
+// the log end: a follower's copy of its leader's batches, offsets kept (a
+// compacted leader's log may skip offsets, and so does the copy). A batch
+// below the log end answers ErrBadBatch.
+func (l *Log) AppendAt(batch []byte) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.appendLocked(batch, time.Now(), true)
 }
 
 // AppendBatches appends several batches under one lock acquisition and
@@ -300,7 +310,7 @@ func (l *Log) AppendBatches(batches [][]byte) (int64, error) {
 	first := int64(-1)
 	now := time.Now()
 	for i, b := range batches {
-		base, err := l.appendLocked(b, now)
+		base, err := l.appendLocked(b, now, false)
 		if err != nil {
 			return first, err
 		}
@@ -311,7 +321,7 @@ func (l *Log) AppendBatches(batches [][]byte) (int64, error) {
 	return first, nil
 }
 
-func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
+func (l *Log) appendLocked(batch []byte, now time.Time, keepBase bool) (int64, error) {
 	if err := l.usableLocked(); err != nil {
 		return -1, err
 	}
@@ -324,6 +334,12 @@ func (l *Log) appendLocked(batch []byte, now time.Time) (int64, error) {
 		return -1, ErrBadBatch
 	}
 	base := l.end.Load()
+	if keepBase {
+		if h.BaseOffset < base {
+			return -1, ErrBadBatch
+		}
+		base = h.BaseOffset
+	}
 	if err := l.maybeRollLocked(int64(len(batch)), base+int64(h.LastOffsetDelta), now); err != nil {
 		return -1, err
 	}

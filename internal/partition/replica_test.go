@@ -1,0 +1,137 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"math"
+	"testing"
+
+	"github.com/chronik-stream/chronik/internal/storage"
+)
+
+// leaderBatches appends batches to a leader partition and returns them as
+// a follower would fetch them (with their offsets and leader epoch).
+func fetchAll(t *testing.T, p *Partition) ([][]byte, []storage.BatchHeader) {
+	t.Helper()
+	var raws [][]byte
+	var hdrs []storage.BatchHeader
+	err := p.WithLog(func(l *storage.Log) error {
+		data, err := l.Read(0, 1<<20, l.LogEndOffset(), nil)
+		if err != nil {
+			return err
+		}
+		return storage.SplitBatches(data, func(b []byte) error {
+			h, err := storage.ValidateBatch(b)
+			if err != nil {
+				return err
+			}
+			raws = append(raws, bytes.Clone(b))
+			hdrs = append(hdrs, h)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raws, hdrs
+}
+
+// A follower's copy keeps the leader's offsets (gaps included), leader
+// epochs and bytes, skips what it holds already, refuses an overlap, and
+// ends with the same idempotent-producer and transaction state: a retried
+// batch is recognised as a duplicate and an open transaction holds the
+// last stable offset.
+func TestAppendReplica(t *testing.T) {
+	leader := openTest(t, t.TempDir())
+	defer leader.Close()
+	leader.BumpLeaderEpoch(4)
+	appendIdem(t, leader, 7, 0, 0, 3) // offsets 0-2
+	appendIdem(t, leader, 7, 0, 3, 2) // 3-4
+	txn := idemBatch(9, 1, 0, 2)      // an open transaction at 5-6
+	binary.BigEndian.PutUint16(txn[21:], uint16(storage.AttrTransactional))
+	binary.BigEndian.PutUint32(txn[17:], crc32.Checksum(txn[21:], crc32.MakeTable(crc32.Castagnoli)))
+	h, err := storage.ValidateBatch(txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := leader.AppendBatches([][]byte{txn}, []storage.BatchHeader{h}); res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	raws, hdrs := fetchAll(t, leader)
+	// A gap, as compaction leaves one: the last batch moved up by 10.
+	gap := bytes.Clone(raws[2])
+	storage.SetBaseOffset(gap, 15)
+	gh := hdrs[2]
+	gh.BaseOffset = 15
+
+	f := openTest(t, t.TempDir())
+	defer f.Close()
+	if n, _, err := f.AppendReplica(raws[:2], hdrs[:2]); err != nil || n != 2 {
+		t.Fatalf("append: %d %v", n, err)
+	}
+	// Fetched again from an older offset: skipped, not doubled.
+	if n, _, err := f.AppendReplica(raws[:2], hdrs[:2]); err != nil || n != 0 {
+		t.Fatalf("append again: %d %v", n, err)
+	}
+	// Overlapping the end without matching a batch: refused.
+	bad := bytes.Clone(raws[2])
+	storage.SetBaseOffset(bad, 4)
+	bh := hdrs[2]
+	bh.BaseOffset = 4
+	if _, _, err := f.AppendReplica([][]byte{bad}, []storage.BatchHeader{bh}); !errors.Is(err, ErrReplicaBatch) {
+		t.Fatalf("overlap: %v", err)
+	}
+	if n, _, err := f.AppendReplica([][]byte{gap}, []storage.BatchHeader{gh}); err != nil || n != 1 {
+		t.Fatalf("append after a gap: %d %v", n, err)
+	}
+	got, _ := fetchAll(t, f)
+	want := [][]byte{raws[0], raws[1], gap}
+	if len(got) != 3 {
+		t.Fatalf("follower holds %d batches", len(got))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("batch %d differs from the leader's", i)
+		}
+	}
+	if off, _ := f.Offsets(); off.LogEnd != 17 {
+		t.Fatalf("log end %d, want 17", off.LogEnd)
+	}
+	if e := f.LeaderEpoch(); e != 4 {
+		t.Fatalf("leader epoch %d, want the leader's 4", e)
+	}
+	// The producer's retry of its last batch is a duplicate here too.
+	res := appendIdem(t, f, 7, 0, 3, 2)
+	if res.Err != nil || res.Base != 3 || res.Batches != 0 {
+		t.Fatalf("retry on the follower: %+v", res)
+	}
+	// The open transaction holds the last stable offset at its start.
+	if st := f.LastStable(); st != 15 {
+		t.Fatalf("last stable %d, want 15", st)
+	}
+}
+
+// The high watermark cap bounds what a replicated partition's readers see
+// and is lifted with MaxInt64.
+func TestHighWatermarkCap(t *testing.T) {
+	p := openTest(t, t.TempDir())
+	defer p.Close()
+	appendIdem(t, p, 1, 0, 0, 5)
+	if _, err := p.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	p.MarkDurable(5)
+	if hw := p.HighWatermark(); hw != 5 {
+		t.Fatalf("high watermark %d, want 5", hw)
+	}
+	p.SetHighWatermarkCap(2)
+	if off, _ := p.Offsets(); off.HighWatermark != 2 || off.LastStable != 2 || !p.Replicated() {
+		t.Fatalf("capped: %+v", off)
+	}
+	p.SetHighWatermarkCap(math.MaxInt64)
+	if hw := p.HighWatermark(); hw != 5 || p.Replicated() {
+		t.Fatalf("uncapped: %d", hw)
+	}
+}
