@@ -34,6 +34,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -196,7 +197,12 @@ func Start(t testing.TB, n int, extraArgs ...string) *Cluster {
 }
 
 // freePorts picks n distinct free loopback ports (held open together so
-// none is picked twice).
+// none is picked twice) below the kernel's ephemeral range (32768 and up
+// here): a port from that range, free when picked, could be taken by any
+// outgoing connection (the brokers' own connections to each other) before
+// the broker binds it, and a broker restarted on its old port could find
+// it taken the same way. Ports are tried from a random start, so parallel
+// test binaries rarely meet.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
@@ -205,14 +211,24 @@ func freePorts(t testing.TB, n int) []int {
 			ln.Close()
 		}
 	}()
+	const lo, hi = 20000, 32000
 	var out []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	next := lo + rand.IntN(hi-lo)
+	for tries := 0; len(out) < n; tries++ {
+		if tries > hi-lo {
+			t.Fatalf("cluster: no %d free ports in %d-%d", n, lo, hi)
+		}
+		port := next
+		next++
+		if next >= hi {
+			next = lo
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err != nil {
-			t.Fatalf("cluster: free port: %v", err)
+			continue
 		}
 		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
+		out = append(out, port)
 	}
 	return out
 }

@@ -98,8 +98,8 @@ func TestClusterSpreadsPartitions(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 9, 1, nil, "orders"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := adm.CreateTopic(ctx, 3, 3, nil, "replicated"); err == nil || !strings.Contains(err.Error(), "INVALID_REPLICATION_FACTOR") {
-		t.Fatalf("replication factor 3 before replication exists: %v, want INVALID_REPLICATION_FACTOR", err)
+	if _, err := adm.CreateTopic(ctx, 3, 4, nil, "replicated"); err == nil || !strings.Contains(err.Error(), "INVALID_REPLICATION_FACTOR") {
+		t.Fatalf("replication factor 4 on three brokers: %v, want INVALID_REPLICATION_FACTOR", err)
 	}
 	var leaders map[int32]int32
 	cluster.WaitFor(t, 10*time.Second, func() error {
