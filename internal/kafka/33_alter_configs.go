@@ -123,7 +123,7 @@ func (b *Broker) alterTopicConfigs(name string, validateOnly bool, change func(c
 	}
 	if err := b.meta.SetTopicConfigs(name, next); err != nil {
 		b.log.Error("persisting topic configs failed", "topic", name, "err", err)
-		return kerr.KafkaStorageError.Code, "persisting configs failed: " + err.Error()
+		return persistErrCode(err), "persisting configs failed: " + err.Error()
 	}
 	t = b.meta.Image().Topics[name]
 	if old := b.topics[name]; old != nil {

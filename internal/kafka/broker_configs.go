@@ -142,7 +142,7 @@ func (b *Broker) alterBrokerConfigs(name string, validateOnly bool, change func(
 	}
 	if err := b.meta.SetBrokerConfigs(next); err != nil {
 		b.log.Error("persisting broker configs failed", "err", err)
-		return kerr.KafkaStorageError.Code, "persisting configs failed: " + err.Error()
+		return persistErrCode(err), "persisting configs failed: " + err.Error()
 	}
 	b.refreshBrokerSettings()
 	b.applyGroupSettings()

@@ -50,7 +50,7 @@ func (b *Broker) alterClientMetrics(name string, validateOnly bool, change func(
 	}
 	if err := b.meta.SetClientMetrics(name, next); err != nil {
 		b.log.Error("persisting client metrics subscription failed", "name", name, "err", err)
-		return kerr.KafkaStorageError.Code, "persisting configs failed: " + err.Error()
+		return persistErrCode(err), "persisting configs failed: " + err.Error()
 	}
 	b.clientMetrics.Update(name, next)
 	if len(next) == 0 {

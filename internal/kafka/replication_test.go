@@ -1,6 +1,8 @@
 package kafka
 
 import (
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -8,6 +10,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/partition"
 	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -109,4 +112,20 @@ func TestLeaderState(t *testing.T) {
 	}
 	durableRecords(t, p, 5)
 	hw(20)
+}
+
+// A metadata write the quorum could not take now (its leader lost on the
+// way, or none elected) is answered with a code clients retry, not as a
+// storage failure.
+func TestQuorumUnavailableIsRetriable(t *testing.T) {
+	err := fmt.Errorf("%w: leader 3 did not answer: EOF", metadata.ErrUnavailable)
+	if c := createErrCode(err); c != kerr.RequestTimedOut.Code {
+		t.Fatalf("create: %v", kerr.ErrorForCode(c))
+	}
+	if c := persistErrCode(err); c != kerr.RequestTimedOut.Code {
+		t.Fatalf("configs: %v", kerr.ErrorForCode(c))
+	}
+	if c := persistErrCode(errors.New("disk gone")); c != kerr.KafkaStorageError.Code {
+		t.Fatalf("other failures: %v", kerr.ErrorForCode(c))
+	}
 }

@@ -177,7 +177,19 @@ func createErrCode(err error) int16 {
 		return kerr.InvalidReplicationFactor.Code
 	case errors.Is(err, metadata.ErrReplicaAssignment):
 		return kerr.InvalidReplicaAssignment.Code
+	case errors.Is(err, metadata.ErrUnavailable):
+		return kerr.RequestTimedOut.Code
 	default:
 		return kerr.KafkaStorageError.Code
 	}
+}
+
+// persistErrCode is the code of a failed metadata write of configs:
+// REQUEST_TIMED_OUT (retriable) when the quorum could not take it now,
+// KAFKA_STORAGE_ERROR otherwise.
+func persistErrCode(err error) int16 {
+	if errors.Is(err, metadata.ErrUnavailable) {
+		return kerr.RequestTimedOut.Code
+	}
+	return kerr.KafkaStorageError.Code
 }

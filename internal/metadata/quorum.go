@@ -544,10 +544,10 @@ func (q *quorum) applyOp(op string, rec *record) error {
 		// Only a write known not to have been taken is retried: one that
 		// lost its leader on the way may have committed.
 		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, errNoLeader) && !errors.Is(err, raft.ErrEnqueueTimeout) {
-			return fmt.Errorf("metadata: %w", err)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("metadata: no quorum leader took the change in 30 s (a majority of the voters must be up): %w", err)
+			return fmt.Errorf("%w: no quorum leader took the change in 30 s (a majority of the voters must be up): %w", ErrUnavailable, err)
 		}
 		select {
 		case <-q.done: // closing: nobody waits for this change any more

@@ -160,6 +160,11 @@ var (
 	ErrTopicExists  = errors.New("metadata: topic already exists")
 	ErrNoTopic      = errors.New("metadata: unknown topic")
 	ErrPartitionsLE = errors.New("metadata: new partition count must exceed the current one")
+	// ErrUnavailable: the change could not be made now (no quorum leader
+	// took it, or the leader was lost before it answered, so it may or may
+	// not have been taken); retrying later is right (Kafka answers
+	// REQUEST_TIMED_OUT).
+	ErrUnavailable = errors.New("metadata: quorum unavailable")
 )
 
 // Store owns this node's view of the metadata quorum and the current image.
