@@ -257,6 +257,17 @@ func (c *Committer) Next() *Round {
 	return c.next
 }
 
+// Tick returns a channel closed when the next round completes, whichever
+// round that is: one in flight now included. Fetch long polls wait on it
+// for new durable data; waiting on Next instead would miss the round in
+// flight when the fetch arrived, and if nothing else is appended the next
+// one never runs (a follower waited its whole MaxWait that way).
+func (c *Committer) Tick() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tick
+}
+
 // Stats returns the counters.
 func (c *Committer) Stats() Stats {
 	return Stats{

@@ -472,3 +472,27 @@ func TestWaitBufferBackPressure(t *testing.T) {
 type gatedLog struct{ gate chan struct{} }
 
 func (g *gatedLog) Sync() (int64, error) { <-g.gate; return 0, nil }
+
+// Tick fires when the round in flight completes, even if nothing else is
+// appended: a fetch that arrives while its data is being synced must wake
+// then. The accumulating round (Next) does not complete without appends,
+// which is how a follower's fetch once waited its whole MaxWait.
+func TestTickCoversTheRoundInFlight(t *testing.T) {
+	c := New(Options{})
+	l := &fakeLog{delay: 200 * time.Millisecond, started: make(chan struct{}, 1)}
+	stop := runCommitter(t, c)
+	defer stop()
+	r := c.Add(l, 1)
+	<-l.started // the round is in flight
+	tick, next := c.Tick(), c.Next()
+	select {
+	case <-tick:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Tick did not fire when the round in flight completed")
+	}
+	waitDone(t, r, "the round in flight")
+	time.Sleep(50 * time.Millisecond)
+	if isDone(next) {
+		t.Fatal("the accumulating round completed with nothing in it")
+	}
+}

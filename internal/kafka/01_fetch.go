@@ -11,7 +11,9 @@ package kafka
 //     (KIP-74), so a consumer can never get stuck behind a big batch.
 //   - Long poll: when fewer than MinBytes are available the reply waits, up
 //     to MaxWaitMillis, on the group committer's rounds (every round that
-//     makes data durable may satisfy it), without blocking the connection's
+//     completes, the one in flight when the fetch came included, may
+//     satisfy it) and on replicated high watermarks moving, without
+//     blocking the connection's
 //     reader. A graceful shutdown (Broker.EndWaits) answers parked fetches
 //     at once; a client that disconnects ends its parked fetch unanswered.
 //   - An offset outside [log start, log end] answers
@@ -100,7 +102,7 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 		plan.parts[i].replica = max(replica, -1)
 	}
 	zc := b.zeroCopy(req)
-	round := b.committer.Next()  // taken before reading so no round is missed
+	tick := b.committer.Tick()   // taken before reading so no round's completion is missed
 	moved := b.repl.moved.wait() // likewise for a replicated high watermark
 	results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 	if n >= int(r.MinBytes) || r.MaxWaitMillis <= 0 {
@@ -113,7 +115,7 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 		defer t.Stop()
 		for {
 			select {
-			case <-round.Done():
+			case <-tick:
 			case <-moved:
 			case <-t.C:
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
@@ -128,7 +130,7 @@ func handleFetch(b *Broker, req *wire.Request, r *kmsg.FetchRequest) (kmsg.Respo
 				results, _ := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 				return b.fetchResponse(r, req.Version, plan, results)
 			}
-			round, moved = b.committer.Next(), b.repl.moved.wait()
+			tick, moved = b.committer.Tick(), b.repl.moved.wait()
 			results, n := b.fetchOnce(plan.parts, r.MaxBytes, req.Version, zc)
 			if n >= int(r.MinBytes) {
 				return b.fetchResponse(r, req.Version, plan, results)
