@@ -179,7 +179,8 @@ func handleProduce(b *Broker, ctx context.Context, req *wire.Request) (wire.Repl
 // waitReplicated waits, for the replicated partitions of an acks=all
 // produce, until the high watermark passes what was appended (every
 // in-sync replica has it durable), answering REQUEST_TIMED_OUT at the
-// deadline and NOT_ENOUGH_REPLICAS_AFTER_APPEND when fewer than
+// deadline, NOT_LEADER_OR_FOLLOWER when the broker shuts down meanwhile
+// (EndWaits), and NOT_ENOUGH_REPLICAS_AFTER_APPEND when fewer than
 // min.insync.replicas are in sync by then (replication.go).
 func (b *Broker) waitReplicated(pend []producePending, deadline time.Time) {
 	var t *time.Timer
@@ -211,6 +212,14 @@ func (b *Broker) waitReplicated(pend []producePending, deadline time.Time) {
 			case <-moved:
 			case <-t.C:
 				t.Reset(time.Hour) // drained; the deadline check above ends the loop
+			case <-b.waits.Done():
+				// Shutting down: the client retries elsewhere (an
+				// idempotent producer's retry is deduplicated).
+				pp.resp.ErrorCode = kerr.NotLeaderForPartition.Code
+				pp.resp.BaseOffset = -1
+			}
+			if pp.resp.ErrorCode != 0 {
+				break
 			}
 		}
 		if pp.resp.ErrorCode == 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/chronik-stream/chronik/internal/group"
 	"github.com/chronik-stream/chronik/internal/metadata"
 	"github.com/chronik-stream/chronik/internal/statelog"
+	"github.com/chronik-stream/chronik/internal/storage"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -250,4 +251,79 @@ func TestWriteTxnMarkers(t *testing.T) {
 		}
 	}
 	wantCode(t, "unknown topic", resp.Markers[0].Topics[1].Partitions[0].ErrorCode, kerr.UnknownTopicOrPartition)
+}
+
+// An acks=all produce to a replicated partition waits for its in-sync
+// followers (none fetch here: nothing listens at their addresses); once
+// they leave the in-sync set it is answered; with fewer in sync than
+// min.insync.replicas acks=all is refused and acks=1 is not; a wait in
+// progress when the broker shuts down is answered NOT_LEADER_OR_FOLLOWER at
+// once.
+func TestAcksAllWaitsForFollowers(t *testing.T) {
+	fs := openClusterFixtures(t, 3)
+	f := fs[0]
+	for _, name := range []string{"rt", "rt-min2", "rt-stop"} {
+		configs := map[string]string(nil)
+		if name == "rt-min2" {
+			configs = map[string]string{"min.insync.replicas": "2"}
+		}
+		if _, err := f.b.createTopicWith(name, 1, 3, [][]int32{{1, 2, 3}}, configs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func() []byte {
+		return storage.EncodeBatch(time.Now().UnixMilli(), []kmsg.Record{{Value: []byte("x")}})
+	}
+	produce := func(topic string, acks int16) <-chan int16 {
+		out := make(chan int16, 1)
+		go func() {
+			resp := f.do(produceReq(topic, 0, acks, batch()), 9).(*kmsg.ProduceResponse)
+			out <- resp.Topics[0].Partitions[0].ErrorCode
+		}()
+		return out
+	}
+	answered := func(ch <-chan int16, within time.Duration) (int16, bool) {
+		select {
+		case c := <-ch:
+			return c, true
+		case <-time.After(within):
+			return 0, false
+		}
+	}
+
+	waiting := produce("rt", -1)
+	if c, ok := answered(waiting, 300*time.Millisecond); ok {
+		t.Fatalf("acks=all answered (%v) with no follower fetching", kerr.ErrorForCode(c))
+	}
+	f.b.repl.shrink(time.Now().Add(time.Minute)) // replica.lag.time.max.ms passed
+	if c, ok := answered(waiting, 5*time.Second); !ok || c != 0 {
+		t.Fatalf("acks=all after the followers left the in-sync set: %v (answered %v)", kerr.ErrorForCode(c), ok)
+	}
+
+	// min.insync.replicas=2: an acks=all waiting when the set shrinks to
+	// the leader alone is appended but answered
+	// NOT_ENOUGH_REPLICAS_AFTER_APPEND; the next is refused outright.
+	waiting = produce("rt-min2", -1)
+	if c, ok := answered(waiting, 300*time.Millisecond); ok {
+		t.Fatalf("acks=all answered (%v) with no follower fetching", kerr.ErrorForCode(c))
+	}
+	f.b.repl.shrink(time.Now().Add(time.Minute))
+	if c, ok := answered(waiting, 5*time.Second); !ok || c != kerr.NotEnoughReplicasAfterAppend.Code {
+		t.Fatalf("acks=all when the set shrank below min.insync.replicas: %v (answered %v)", kerr.ErrorForCode(c), ok)
+	}
+	if c, _ := answered(produce("rt-min2", -1), 5*time.Second); c != kerr.NotEnoughReplicas.Code {
+		t.Fatalf("acks=all with one replica in sync and min.insync.replicas=2: %v", kerr.ErrorForCode(c))
+	}
+	if c, _ := answered(produce("rt-min2", 1), 5*time.Second); c != 0 {
+		t.Fatalf("acks=1 below min.insync.replicas: %v", kerr.ErrorForCode(c))
+	}
+
+	waiting = produce("rt-stop", -1)
+	if _, ok := answered(waiting, 300*time.Millisecond); ok {
+		t.Fatal("acks=all answered with no follower fetching")
+	}
+	f.b.EndWaits()
+	if c, ok := answered(waiting, 5*time.Second); !ok || c != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("acks=all waiting at shutdown: %v (answered %v)", kerr.ErrorForCode(c), ok)
+	}
 }
