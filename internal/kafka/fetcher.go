@@ -150,6 +150,11 @@ func (b *Broker) runFetcher(ctx context.Context, ft *fetcher) {
 		backoff = min(backoff*2, replicaBackoffMax)
 	}
 	var lastErr string
+	// skipTo: partitions whose log ended below their leader's log start
+	// (down while retention or DeleteRecords removed what they lacked)
+	// fetch from the leader's log start instead; the gap is left behind
+	// the log start they take over (followLogStart).
+	skipTo := map[*partition.Partition]int64{}
 	for ctx.Err() == nil {
 		ft.mu.Lock()
 		parts := ft.parts
@@ -161,7 +166,7 @@ func (b *Broker) runFetcher(ctx context.Context, ft *fetcher) {
 			}
 			continue
 		}
-		req, byKey := b.replicaFetchRequest(parts)
+		req, byKey := b.replicaFetchRequest(parts, skipTo)
 		if len(byKey) == 0 {
 			pause()
 			continue
@@ -187,7 +192,7 @@ func (b *Broker) runFetcher(ctx context.Context, ft *fetcher) {
 			pause()
 			continue
 		}
-		round, failed := b.applyReplicaFetch(fr, byKey, &lastErr)
+		round, failed := b.applyReplicaFetch(fr, byKey, skipTo, &lastErr)
 		if round != nil {
 			select {
 			case <-ctx.Done():
@@ -209,8 +214,9 @@ type replicaKey struct {
 	partition int32
 }
 
-// replicaFetchRequest builds one fetch of parts, each from its log end.
-func (b *Broker) replicaFetchRequest(parts []followedPart) (*kmsg.FetchRequest, map[replicaKey]followedPart) {
+// replicaFetchRequest builds one fetch of parts, each from its log end (or
+// from skipTo's offset past it).
+func (b *Broker) replicaFetchRequest(parts []followedPart, skipTo map[*partition.Partition]int64) (*kmsg.FetchRequest, map[replicaKey]followedPart) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = b.opts.NodeID
 	req.ReplicaState.ID = b.opts.NodeID
@@ -225,6 +231,13 @@ func (b *Broker) replicaFetchRequest(parts []followedPart) (*kmsg.FetchRequest, 
 		end := fp.p.LogEnd()
 		if end < 0 {
 			continue // cannot be opened now (logged by the partition); retried
+		}
+		if to, ok := skipTo[fp.p]; ok {
+			if to > end {
+				end = to
+			} else {
+				delete(skipTo, fp.p)
+			}
 		}
 		i, ok := idx[fp.topic]
 		if !ok {
@@ -250,7 +263,7 @@ func (b *Broker) replicaFetchRequest(parts []followedPart) (*kmsg.FetchRequest, 
 // applyReplicaFetch appends what the leader sent and returns the commit
 // round that makes it durable (nil if nothing was appended) and whether
 // some partition failed.
-func (b *Broker) applyReplicaFetch(fr *kmsg.FetchResponse, byKey map[replicaKey]followedPart, lastErr *string) (*commit.Round, bool) {
+func (b *Broker) applyReplicaFetch(fr *kmsg.FetchResponse, byKey map[replicaKey]followedPart, skipTo map[*partition.Partition]int64, lastErr *string) (*commit.Round, bool) {
 	var round *commit.Round
 	failed := false
 	note := func(fp followedPart, msg string, err error) {
@@ -269,6 +282,16 @@ func (b *Broker) applyReplicaFetch(fr *kmsg.FetchResponse, byKey map[replicaKey]
 			fp, ok := byKey[key]
 			if !ok {
 				continue
+			}
+			if rp.ErrorCode == kerr.OffsetOutOfRange.Code {
+				if end := fp.p.LogEnd(); end >= 0 && rp.LogStartOffset > end {
+					// What this replica lacks is gone from the leader
+					// too: take up its log from the leader's start.
+					b.log.Warn("replica ended below its leader's log start (retention or DeleteRecords ran while it was behind); fetching on from there",
+						"topic", fp.topic, "partition", fp.index, "log_end", end, "leader_log_start", rp.LogStartOffset)
+					skipTo[fp.p] = rp.LogStartOffset
+					continue
+				}
 			}
 			if rp.ErrorCode != 0 {
 				note(fp, "replica fetch of a partition refused by its leader", kerr.ErrorForCode(rp.ErrorCode))
@@ -302,16 +325,20 @@ func (b *Broker) applyReplicaFetch(fr *kmsg.FetchResponse, byKey map[replicaKey]
 }
 
 // followLogStart moves the replica's log start up to the leader's
-// (retention, DeleteRecords), never past its own end.
+// (retention, DeleteRecords), never past what it has made durable.
 func (b *Broker) followLogStart(fp followedPart, leaderStart int64) {
 	if leaderStart <= 0 {
 		return
 	}
 	off, err := fp.p.Offsets()
-	if err != nil || leaderStart <= off.LogStart {
+	if err != nil {
 		return
 	}
-	if _, _, err := fp.p.SetLogStartOffset(min(leaderStart, off.LogEnd)); err != nil && !errors.Is(err, partition.ErrDeleted) {
+	to := min(leaderStart, off.LogEnd, fp.p.DurableOffset())
+	if to <= off.LogStart {
+		return
+	}
+	if _, _, err := fp.p.SetLogStartOffset(to); err != nil && !errors.Is(err, partition.ErrDeleted) {
 		b.log.Warn("replica could not follow its leader's log start", "topic", fp.topic, "partition", fp.index, "err", err)
 	}
 }

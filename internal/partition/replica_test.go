@@ -66,8 +66,9 @@ func TestAppendReplica(t *testing.T) {
 	gh := hdrs[2]
 	gh.BaseOffset = 15
 
-	f := openTest(t, t.TempDir())
-	defer f.Close()
+	fdir := t.TempDir()
+	f := openTest(t, fdir)
+	defer func() { f.Close() }()
 	if n, _, err := f.AppendReplica(raws[:2], hdrs[:2]); err != nil || n != 2 {
 		t.Fatalf("append: %d %v", n, err)
 	}
@@ -98,6 +99,16 @@ func TestAppendReplica(t *testing.T) {
 	}
 	if off, _ := f.Offsets(); off.LogEnd != 17 {
 		t.Fatalf("log end %d, want 17", off.LogEnd)
+	}
+	// The gap survives a crash: recovery validates the tail from its
+	// first byte and must not take the gap for damage.
+	if _, err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	crash(t, f)
+	f = openTest(t, fdir)
+	if got, _ := fetchAll(t, f); len(got) != 3 || !bytes.Equal(got[2], gap) {
+		t.Fatalf("after a crash the follower holds %d batches", len(got))
 	}
 	if e := f.LeaderEpoch(); e != 4 {
 		t.Fatalf("leader epoch %d, want the leader's 4", e)

@@ -24,7 +24,8 @@ var ErrWALGap = errors.New("partition: WAL batch leaves a gap after the log end"
 // ReplayWALBatch appends a batch found in the WAL if it continues the log
 // (before LoadProducers) and reports whether it did; a batch already in the
 // log (the common case: kill -9 keeps the page cache) is skipped. A batch
-// beyond the log end answers ErrWALGap.
+// beyond the log end answers ErrWALGap, unless the log allows a gap there
+// (a follower's copy that skipped to its leader's log start).
 func (p *state) ReplayWALBatch(batch []byte) (bool, error) {
 	h, err := storage.ValidateBatch(batch)
 	if err != nil {
@@ -36,6 +37,13 @@ func (p *state) ReplayWALBatch(batch []byte) (bool, error) {
 		return false, nil
 	case h.BaseOffset == end:
 		if _, err := p.log.Append(batch); err != nil {
+			return false, fmt.Errorf("partition: WAL replay into %s-%d: %w", p.topic, p.index, err)
+		}
+		return true, nil
+	case h.BaseOffset > end && p.log.GapAllowed(h.BaseOffset):
+		// A follower's copy skipped offsets its leader no longer had
+		// (storage.Log.AppendAt made the gap legal before appending).
+		if _, err := p.log.AppendAt(batch); err != nil {
 			return false, fmt.Errorf("partition: WAL replay into %s-%d: %w", p.topic, p.index, err)
 		}
 		return true, nil

@@ -295,11 +295,34 @@ func (l *Log) Append(batch []byte) (int64, error) {
 // the log end: a follower's copy of its leader's batches, offsets kept (a
 // compacted leader's log may skip offsets, and so does the copy). A batch
 // below the log end answers ErrBadBatch.
+//
+// A batch beyond the log end leaves a gap, which recovery accepts only below
+// the cleaned offset (doc.go): the cleaned offset is raised past the batch,
+// durably, before it is appended. Appends to one log are serialised by its
+// caller (the partition lock), so the end read here is the end appended at.
 func (l *Log) AppendAt(batch []byte) (int64, error) {
+	h, err := ParseBatchHeader(batch)
+	if err != nil {
+		return -1, ErrBadBatch
+	}
+	if h.BaseOffset > l.end.Load() {
+		l.syncMu.Lock()
+		err := l.advanceCleaned(h.BaseOffset + 1)
+		l.syncMu.Unlock()
+		if err != nil {
+			return -1, fmt.Errorf("storage: allow an offset gap before %d: %w", h.BaseOffset, err)
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.appendLocked(batch, time.Now(), true)
 }
+
+// GapAllowed reports whether a batch at base may follow the log end with a
+// gap: base is below the cleaned offset (AppendAt raised it for a copy's
+// gap, or compaction left gaps there). The WAL replay asks before putting
+// back such a batch.
+func (l *Log) GapAllowed(base int64) bool { return base < l.cleanedTo.Load() }
 
 // AppendBatches appends several batches under one lock acquisition and
 // returns the base offset of the first. On error, batches before the failing

@@ -27,7 +27,9 @@ import (
 // leaves the in-sync set after replica.lag.time.max.ms and producing goes
 // on; with fewer replicas in sync than min.insync.replicas acks=all is
 // refused (NOT_ENOUGH_REPLICAS) while acks=1 still works; a follower that
-// comes back catches up and every replica ends with the same log.
+// comes back below its leader's log start (DeleteRecords meanwhile) takes up
+// the log from there, catches up and rejoins, and every replica ends with
+// the same log.
 func TestClusterReplication(t *testing.T) {
 	c := cluster.Start(t, 3, "--replica-lag-time-max-ms", "1500")
 	seeds := c.Bootstrap()
@@ -154,8 +156,23 @@ func TestClusterReplication(t *testing.T) {
 	}
 	sent["r-0"] = append(sent["r-0"], "acks1")
 
-	// The follower comes back, catches up and rejoins: acks=all with
-	// all three in sync works again.
+	// While it is down, DeleteRecords removes everything it lacks from
+	// the leader: it comes back below the leader's log start, takes up
+	// the log from there, catches up and rejoins, and acks=all with all
+	// three in sync (min.insync.replicas=3) works again.
+	ends, err := kadmc.ListEndOffsets(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw, _ := ends.Lookup("r", 0)
+	var del kadm.Offsets
+	del.Add(kadm.Offset{Topic: "r", Partition: 0, At: hw.Offset})
+	if dr, err := kadmc.DeleteRecords(ctx, del); err != nil {
+		t.Fatal(err)
+	} else if r, _ := dr.Lookup("r", 0); r.Err != nil || r.LowWatermark != hw.Offset {
+		t.Fatalf("delete records up to %d: %v, low watermark %d", hw.Offset, r.Err, r.LowWatermark)
+	}
+	sent["r-0"] = nil
 	c.Node(3).Restart()
 	produce("r", 0, 50, "c")
 	for part := range int32(3) {
