@@ -597,7 +597,8 @@ func (p *state) appendStamped(raw []byte) (int64, error) {
 }
 
 // ErrReplicaBatch: a batch fetched from the leader starts below the
-// follower's log end without being a batch it already holds.
+// follower's log end without being a batch it already holds, or its
+// offsets leave the int64 range.
 var ErrReplicaBatch = errors.New("partition: replica batch overlaps the log end")
 
 // AppendReplica appends batches fetched from the partition's leader as they
@@ -616,7 +617,7 @@ func (p *state) AppendReplica(batches [][]byte, headers []storage.BatchHeader) (
 		if h.NextOffset() <= end {
 			continue
 		}
-		if h.BaseOffset < end {
+		if h.BaseOffset < end || h.LastOffsetDelta < 0 || h.BaseOffset > math.MaxInt64-int64(h.LastOffsetDelta)-1 {
 			return n, bytes, fmt.Errorf("%w: %s-%d log end %d, batch %d-%d", ErrReplicaBatch, p.topic, p.index, end, h.BaseOffset, h.LastOffset())
 		}
 		if h.LeaderEpoch > p.epochs.epoch() {

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"hash/crc32"
 	"math"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/chronik-stream/chronik/internal/storage"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // leaderBatches appends batches to a leader partition and returns them as
@@ -145,4 +148,77 @@ func TestHighWatermarkCap(t *testing.T) {
 	if hw := p.HighWatermark(); hw != 5 || p.Replicated() {
 		t.Fatalf("uncapped: %d", hw)
 	}
+}
+
+// FuzzAppendReplica: whatever batches a leader (or anything claiming to be
+// one) sends a follower, with any offsets, gaps, overlaps, producer fields,
+// transactional and control bits and leader epochs, AppendReplica never
+// panics, refuses what would break the log (an overlap, offsets past the
+// int64 range) without changing it, and what it kept comes back the same
+// after a crash.
+func FuzzAppendReplica(f *testing.F) {
+	f.Add([]byte{0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0, 5, 2, 1, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 7, 2, 2, 3, 1, 1, 0})
+	f.Add([]byte{0x80, 0, 1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		p := openTest(t, dir)
+		defer func() { p.Close() }()
+		var end int64
+		for len(data) >= 8 {
+			op := data[:8]
+			data = data[8:]
+			n := 1 + int(op[2]%4)
+			recs := make([]kmsg.Record, n)
+			for i := range recs {
+				recs[i] = kmsg.Record{OffsetDelta: int32(i), Key: []byte{op[3]}, Value: []byte("v")}
+			}
+			var raw []byte
+			pid, epoch := int64(op[4]%4)-1, int16(op[5]%3)
+			switch op[6] % 4 {
+			case 0:
+				raw = storage.EncodeBatch(time.Now().UnixMilli(), recs)
+			case 1:
+				raw = idemBatch(pid, epoch, int32(op[7]), n)
+			case 2:
+				raw = storage.EncodeTxnBatch(time.Now().UnixMilli(), recs, max(pid, 0), epoch)
+			case 3:
+				raw = storage.EncodeMarker(time.Now().UnixMilli(), max(pid, 0), epoch, op[7]%2 == 0)
+			}
+			base := end + int64(int8(op[1]))
+			if op[0]&0x80 != 0 && len(data) >= 8 { // an absolute offset
+				base = int64(binary.BigEndian.Uint64(data[:8]))
+				data = data[8:]
+			}
+			storage.SetBaseOffset(raw, base)
+			storage.SetLeaderEpoch(raw, int32(op[0]%4))
+			binary.BigEndian.PutUint32(raw[17:], crc32.Checksum(raw[21:], crc32.MakeTable(crc32.Castagnoli)))
+			h, err := storage.ValidateBatch(raw)
+			if err != nil {
+				continue // the fetcher drops what fails validation
+			}
+			before := p.LogEnd()
+			nb, _, err := p.AppendReplica([][]byte{raw}, []storage.BatchHeader{h})
+			after := p.LogEnd()
+			switch {
+			case err != nil && after != before:
+				t.Fatalf("refused batch at %d moved the log end %d -> %d: %v", base, before, after, err)
+			case err == nil && nb == 1 && after != h.NextOffset():
+				t.Fatalf("batch %d-%d appended, log end %d", h.BaseOffset, h.LastOffset(), after)
+			case err == nil && nb == 0 && after != before:
+				t.Fatalf("skipped batch moved the log end")
+			}
+			end = after
+		}
+		want, _ := fetchAll(t, p)
+		if _, err := p.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		crash(t, p)
+		p = openTest(t, dir)
+		got, _ := fetchAll(t, p)
+		if !slices.EqualFunc(got, want, bytes.Equal) {
+			t.Fatalf("after a crash %d batches, before %d", len(got), len(want))
+		}
+	})
 }

@@ -302,7 +302,7 @@ func (l *Log) Append(batch []byte) (int64, error) {
 // caller (the partition lock), so the end read here is the end appended at.
 func (l *Log) AppendAt(batch []byte) (int64, error) {
 	h, err := ParseBatchHeader(batch)
-	if err != nil {
+	if err != nil || h.LastOffsetDelta < 0 || h.BaseOffset < 0 || h.BaseOffset > math.MaxInt64-int64(h.LastOffsetDelta)-1 {
 		return -1, ErrBadBatch
 	}
 	if h.BaseOffset > l.end.Load() {
@@ -358,8 +358,15 @@ func (l *Log) appendLocked(batch []byte, now time.Time, keepBase bool) (int64, e
 	}
 	base := l.end.Load()
 	if keepBase {
-		if h.BaseOffset < base {
+		if h.BaseOffset < base || h.BaseOffset > math.MaxInt64-int64(h.LastOffsetDelta)-1 {
 			return -1, ErrBadBatch
+		}
+		if h.BaseOffset > base && h.BaseOffset+int64(h.LastOffsetDelta)-l.active.base > math.MaxUint32 {
+			// Offsets within a segment are 32-bit from its base: a
+			// gap that far starts a segment at the batch.
+			if err := l.rollAtLocked(h.BaseOffset); err != nil {
+				return -1, err
+			}
 		}
 		base = h.BaseOffset
 	}
@@ -441,7 +448,11 @@ func (l *Log) maybeRollLocked(n, lastOffset int64, now time.Time) error {
 }
 
 // rollLocked seals the active segment and starts a new one at the log end.
-func (l *Log) rollLocked() error {
+func (l *Log) rollLocked() error { return l.rollAtLocked(l.end.Load()) }
+
+// rollAtLocked seals the active segment and starts a new one at base (at
+// least the log end; above it only for AppendAt's gaps).
+func (l *Log) rollAtLocked(base int64) error {
 	if err := l.unmarkLocked(); err != nil {
 		return err
 	}
@@ -449,7 +460,7 @@ func (l *Log) rollLocked() error {
 		return err
 	}
 	seg := l.active
-	next, err := createSegment(l.dir, l.end.Load())
+	next, err := createSegment(l.dir, base)
 	if err != nil {
 		// Nothing changed yet, so the log stays usable; the caller retries.
 		return err
