@@ -43,7 +43,7 @@ func handleDescribeLogDirs(b *Broker, r *kmsg.DescribeLogDirsRequest) (*kmsg.Des
 		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
 		dt.Topic = name
 		for _, i := range parts {
-			if i < 0 || int(i) >= len(ts.parts) || !(b.leads(ts.meta, i) || b.hosts(ts.meta, i)) {
+			if i < 0 || int(i) >= len(ts.parts) || !b.hosts(ts.meta, i) {
 				continue // only partitions with files in this broker's log dir (led or followed)
 			}
 			dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()

@@ -163,7 +163,7 @@ func (b *Broker) followImage(ctx context.Context) {
 
 // syncTopics applies the image's topics to b.topics: topics another broker
 // created or grew get partitions (directories made for those this broker
-// leads), changed configs reach open logs, deleted topics are closed and
+// holds a replica of), changed configs reach open logs, deleted topics are closed and
 // their local files removed. Changes this broker made itself are already in
 // b.topics (made under b.mu with the change, which marks the image synced
 // when it was the only change: ownChange). When the image is one change of
@@ -204,7 +204,7 @@ func (b *Broker) syncTopics() {
 }
 
 // syncTopic brings b.topics[name] to the image's state and returns the
-// partitions this broker leads that are new to it. Caller holds b.mu.
+// partitions this broker holds a replica of that are new to it. Caller holds b.mu.
 func (b *Broker) syncTopic(im *metadata.Image, name string) []*partition.Partition {
 	t, ts := im.Topics[name], b.topics[name]
 	switch {
@@ -247,19 +247,8 @@ func (b *Broker) ownChange(name string) {
 	}
 }
 
-// ledParts returns the partitions of ts from index from on that this
-// broker leads.
-func (b *Broker) ledParts(ts *topicState, from int) []*partition.Partition {
-	var out []*partition.Partition
-	for i := from; i < len(ts.parts); i++ {
-		if b.leads(ts.meta, int32(i)) {
-			out = append(out, ts.parts[i])
-		}
-	}
-	return out
-}
-
-// hosts reports whether this broker holds a replica of partition i of t.
+// hosts reports whether this broker holds a replica of partition i of t
+// (leads or follows it: the leader is the first replica).
 func (b *Broker) hosts(t *metadata.Topic, i int32) bool {
 	return int(i) < len(t.Replicas) && slices.Contains(t.Replicas[i], b.opts.NodeID)
 }
@@ -269,7 +258,7 @@ func (b *Broker) hosts(t *metadata.Topic, i int32) bool {
 func (b *Broker) hostedParts(ts *topicState, from int) []*partition.Partition {
 	var out []*partition.Partition
 	for i := from; i < len(ts.parts); i++ {
-		if b.leads(ts.meta, int32(i)) || b.hosts(ts.meta, int32(i)) {
+		if b.hosts(ts.meta, int32(i)) {
 			out = append(out, ts.parts[i])
 		}
 	}
