@@ -2,9 +2,9 @@ package kafka
 
 // Behavior:
 //
-//   - Every partition has one replica, which leads it (a broker alone leads
-//     them all), so no election can change a leader until replication
-//     exists (issue 14): each requested partition that exists answers
+//   - Leaders never change until elections exist (issue 14, slice 4; a
+//     partition's leader is its first replica, always its preferred one):
+//     each requested partition that exists answers
 //     ELECTION_NOT_NEEDED, any other UNKNOWN_TOPIC_OR_PARTITION, for both
 //     election types (preferred, unclean).
 //   - A null topic list means every partition; Kafka then leaves out the

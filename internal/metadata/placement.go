@@ -2,8 +2,8 @@ package metadata
 
 // Partition placement: which brokers hold each partition's replicas. A
 // topic's Replicas[i] lists partition i's replicas, the preferred leader
-// first. Until replication exists (issue 14, slice 3) every partition has
-// one replica and it is the leader; leader epochs stay 0.
+// first, which leads it; until elections exist (issue 14, slice 4) the
+// leader never changes and leader epochs stay 0.
 //
 // Placement is chosen by the broker that proposes a topic (or new
 // partitions) from its image, as Kafka's controller does: round-robin over
